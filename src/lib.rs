@@ -1,0 +1,1 @@
+//! rswan daemon library (driver, config, control). Filled by the daemon issue.
