@@ -5,3 +5,4 @@
 
 pub mod consts;
 pub mod rng;
+pub mod wire;

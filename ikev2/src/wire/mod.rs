@@ -1,0 +1,3 @@
+//! IKEv2 message and payload codec (RFC 7296 section 3).
+
+pub mod sa;
