@@ -1,0 +1,257 @@
+//! The core's configuration: plain data, named after swanctl.conf so that the daemon's loader maps
+//! keys one to one (`connections.<conn>.local.id` -> [`ConnConfig::local`]`.id`, and so on).
+
+use core::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::proposal::ProposalSet;
+use crate::timer::{RetransmitPolicy, DEFAULT_COOKIE_THRESHOLD, DEFAULT_HALF_OPEN_TIMEOUT};
+use crate::wire::Identity;
+use crate::wire::TrafficSelector;
+
+/// Everything the core needs; the daemon builds it from swanctl.conf / strongswan.conf.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    pub settings: Settings,
+    pub connections: Vec<ConnConfig>,
+}
+
+/// Global settings (strongswan.conf `charon.*`).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `retransmit_timeout`, `retransmit_base`, `retransmit_tries`, `retransmit_limit`.
+    pub retransmit: RetransmitPolicy,
+    /// Half-open IKE SAs at or above which IKE_SA_INIT requests must carry a valid COOKIE
+    /// (`cookie_threshold`, 30). `0` means always demand a cookie.
+    pub cookie_threshold: usize,
+    /// Half-open IKE SAs above which new IKE_SA_INIT requests are dropped without an answer
+    /// (`block_threshold`-like hard cap; `None` = unlimited).
+    pub half_open_limit: Option<usize>,
+    /// How long a responder keeps an IKE SA that has not completed IKE_AUTH (`half_open_timeout`).
+    pub half_open_timeout: Duration,
+    /// ESP anti-replay window handed to the kernel for every Child SA (`replay_window`, 32).
+    pub replay_window: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            retransmit: RetransmitPolicy::default(),
+            cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
+            half_open_limit: None,
+            half_open_timeout: DEFAULT_HALF_OPEN_TIMEOUT,
+            replay_window: 32,
+        }
+    }
+}
+
+/// An address pattern in `local_addrs` / `remote_addrs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrSpec {
+    /// `%any`
+    Any,
+    /// A single address; the only form an initiator can send to.
+    Addr(IpAddr),
+    /// `addr/prefix`
+    Subnet(IpAddr, u8),
+}
+
+impl AddrSpec {
+    pub fn matches(&self, a: IpAddr) -> bool {
+        match *self {
+            AddrSpec::Any => true,
+            AddrSpec::Addr(x) => x == a,
+            AddrSpec::Subnet(net, p) => TrafficSelector::from_cidr(net, p)
+                .map(|r| r.contains(&TrafficSelector::host(a)))
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// An IKE pre-shared key. Zeroized on drop; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Psk(Zeroizing<Vec<u8>>);
+
+impl Psk {
+    pub fn new(secret: Vec<u8>) -> Self {
+        Psk(Zeroizing::new(secret))
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Psk(<redacted>)")
+    }
+}
+
+/// `auth =` of one authentication round. Only PSK exists so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    Psk,
+}
+
+/// `connections.<conn>.local` / `.remote`.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub auth: AuthKind,
+    /// `id`. Local: `None` means our IP address (ID_IPV4_ADDR / ID_IPV6_ADDR). Remote: `None` means
+    /// `%any`, accept whatever the peer claims (the PSK still has to match).
+    pub id: Option<Identity>,
+}
+
+/// `local_ts` / `remote_ts` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsConfig {
+    /// `dynamic`: the IKE SA's own address (local_ts) or the peer's (remote_ts) as a /32 or /128.
+    Dynamic,
+    Range(TrafficSelector),
+}
+
+/// IPsec mode (`mode =`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Tunnel,
+    Transport,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Tunnel => "TUNNEL",
+            Mode::Transport => "TRANSPORT",
+        })
+    }
+}
+
+/// `start_action`, `dpd_action`, `close_action` (vici's parser: restart = start, clear = none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Action {
+    #[default]
+    None,
+    Start,
+    Trap,
+}
+
+/// `connections.<conn>.children.<child>`.
+#[derive(Clone, Debug)]
+pub struct ChildConfig {
+    pub name: String,
+    pub local_ts: Vec<TsConfig>,
+    pub remote_ts: Vec<TsConfig>,
+    pub esp_proposals: ProposalSet,
+    pub mode: Mode,
+    /// Carried for the driver (start/trap at load time); the core itself does not act on it yet.
+    pub start_action: Action,
+    /// Carried for the coming DPD support; not acted on yet.
+    pub dpd_action: Action,
+    /// Carried for the coming close handling; not acted on yet.
+    pub close_action: Action,
+    /// Soft lifetime handed to the kernel (the kernel's soft expire will trigger rekeying later).
+    pub rekey_time: Duration,
+    /// Hard lifetime handed to the kernel.
+    pub life_time: Duration,
+    /// Volume limits handed to the kernel; 0 = none.
+    pub rekey_bytes: u64,
+    pub life_bytes: u64,
+}
+
+/// `connections.<conn>`.
+#[derive(Clone, Debug)]
+pub struct ConnConfig {
+    pub name: String,
+    pub local_addrs: Vec<AddrSpec>,
+    pub remote_addrs: Vec<AddrSpec>,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// `proposals` (IKE).
+    pub ike_proposals: ProposalSet,
+    pub local: AuthConfig,
+    pub remote: AuthConfig,
+    /// The shared key for this connection (the daemon resolves `secrets` by the IDs).
+    pub psk: Option<Psk>,
+    /// `encap`: fake NAT-D so that the peer believes there is a NAT. Not acted on yet.
+    pub encap: bool,
+    /// `dpd_delay`; not acted on yet (DPD comes with the next increment).
+    pub dpd_delay: Duration,
+    /// `rekey_time` of the IKE SA; not acted on yet.
+    pub rekey_time: Duration,
+    pub children: Vec<ChildConfig>,
+}
+
+impl ConnConfig {
+    /// The address an initiator sends to: the first plain address in `remote_addrs`.
+    pub fn initiate_to(&self) -> Option<IpAddr> {
+        self.remote_addrs.iter().find_map(|a| match a {
+            AddrSpec::Addr(ip) => Some(*ip),
+            _ => None,
+        })
+    }
+
+    /// The first plain local address, if one is configured.
+    pub fn initiate_from(&self) -> Option<IpAddr> {
+        self.local_addrs.iter().find_map(|a| match a {
+            AddrSpec::Addr(ip) => Some(*ip),
+            _ => None,
+        })
+    }
+
+    /// Whether this connection can serve an IKE SA between these addresses. An empty list is `%any`.
+    pub fn matches_addrs(&self, local: IpAddr, remote: IpAddr) -> bool {
+        let ok = |list: &[AddrSpec], a| list.is_empty() || list.iter().any(|s| s.matches(a));
+        ok(&self.local_addrs, local) && ok(&self.remote_addrs, remote)
+    }
+
+    pub fn child(&self, name: &str) -> Option<&ChildConfig> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+impl Config {
+    pub fn connection(&self, name: &str) -> Option<&ConnConfig> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}
+
+/// Resolves `dynamic` entries against the addresses of the IKE SA.
+pub fn resolve_ts(list: &[TsConfig], own: IpAddr) -> Vec<TrafficSelector> {
+    list.iter()
+        .map(|t| match t {
+            TsConfig::Dynamic => TrafficSelector::host(own),
+            TsConfig::Range(r) => *r,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addr_specs_match_like_swanctl() {
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(AddrSpec::Any.matches(a));
+        assert!(AddrSpec::Subnet("192.0.2.0".parse().unwrap(), 24).matches(a));
+        assert!(!AddrSpec::Subnet("192.0.3.0".parse().unwrap(), 24).matches(a));
+        assert!(!AddrSpec::Addr("192.0.2.8".parse().unwrap()).matches(a));
+    }
+
+    #[test]
+    fn psk_debug_is_redacted() {
+        let p = Psk::new(b"correct-horse".to_vec());
+        assert_eq!(format!("{p:?}"), "Psk(<redacted>)");
+    }
+
+    #[test]
+    fn dynamic_resolves_to_host() {
+        let own: IpAddr = "192.0.2.1".parse().unwrap();
+        let r = resolve_ts(&[TsConfig::Dynamic], own);
+        assert_eq!(r[0].to_string(), "192.0.2.1/32");
+    }
+}

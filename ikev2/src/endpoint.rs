@@ -1,0 +1,668 @@
+//! The protocol core's one entry point: datagrams, kernel events, commands and time go in through
+//! `handle_*`; datagrams to send, kernel operations and events come out of `poll_output`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::consts::{ExchangeType, NotifyType};
+use crate::crypto::CookieJar;
+use crate::event::{DownReason, DropReason, Event, FailureReason, IkeState, LogLevel};
+use crate::exchange::ike_sa_init::{self, InitRequest, InitRequestResult, InitResult};
+use crate::exchange::{self, create_child_sa, ike_auth, informational, After, OpenError, Reply};
+use crate::output::{KernelEvent, Output};
+use crate::rng::Rng;
+use crate::sa::msgid::{RequestVerdict, ResponseMismatch};
+use crate::sa::status::{ChildStatusState, ConnStatus, Status};
+use crate::sa::{IkeSa, Purpose};
+use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
+
+mod commands;
+mod context;
+
+pub(crate) use context::Core;
+
+/// The sans-IO IKEv2 endpoint: all IKE SAs of one daemon.
+pub struct Endpoint<R: Rng> {
+    cx: Core<R>,
+    /// IKE SAs keyed by our own SPI (SPIi if we initiated, SPIr otherwise).
+    sas: BTreeMap<u64, IkeSa>,
+    /// Responder SAs by (peer address, SPIi), to recognise retransmitted IKE_SA_INIT requests.
+    init_index: HashMap<(SocketAddr, u64), u64>,
+}
+
+impl<R: Rng> Endpoint<R> {
+    pub fn new(config: Config, mut rng: R) -> Self {
+        let cookies = CookieJar::new(&mut rng);
+        Endpoint {
+            cx: Core {
+                config,
+                rng,
+                out: VecDeque::new(),
+                next_uid: 0,
+                next_reqid: 0,
+                next_token: 0,
+                tokens: HashMap::new(),
+                cookies,
+                cookie_rotated: None,
+                failures: HashMap::new(),
+                unmatched: Vec::new(),
+            },
+            sas: BTreeMap::new(),
+            init_index: HashMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cx.config
+    }
+
+    /// Replaces the configuration. IKE SAs of connections that no longer exist are deleted; all
+    /// others keep running (changed parameters apply to the next negotiation).
+    pub fn reload(&mut self, now: Instant, config: Config) {
+        self.cx.config = config;
+        let gone: Vec<String> = self
+            .sas
+            .values()
+            .filter(|sa| self.cx.config.connection(&sa.conn).is_none())
+            .map(|sa| sa.conn.clone())
+            .collect();
+        for conn in gone {
+            self.terminate_ike(now, &conn);
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.cx.out.pop_front()
+    }
+
+    /// The earliest instant at which `handle_timeout` has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas
+            .values()
+            .flat_map(|sa| [sa.requests.deadline(), sa.half_open_deadline])
+            .flatten()
+            .min()
+    }
+
+    fn half_open_count(&self) -> usize {
+        self.sas.values().filter(|sa| sa.is_half_open()).count()
+    }
+
+    fn unused_spi(&mut self) -> u64 {
+        loop {
+            let spi = self.cx.random_u64();
+            if spi != 0 && !self.sas.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Datagrams
+    // -----------------------------------------------------------------------------------------
+
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let raw = match Header::peek(bytes) {
+            Ok(r) => r,
+            Err(e) => return self.drop_msg(remote, None, DropReason::Malformed(e.to_string())),
+        };
+        let h = raw.header;
+        if raw.major_version != 2 {
+            // RFC 7296 section 2.5: drop, and answer a request with INVALID_MAJOR_VERSION naming
+            // the version we speak. Never answer a response (no ping-pong).
+            if !h.flags.is_response() && raw.major_version > 2 {
+                let reply = Message {
+                    header: Header {
+                        flags: Flags::new(!h.flags.is_initiator(), true),
+                        ..h
+                    },
+                    payloads: vec![Payload::Notify(Notify::new(
+                        NotifyType::INVALID_MAJOR_VERSION,
+                    ))],
+                }
+                .encode();
+                self.cx.send(local, remote, reply);
+            }
+            return self.drop_msg(
+                remote,
+                Some(h.exchange),
+                DropReason::UnsupportedVersion(raw.major_version),
+            );
+        }
+        let is_response = h.flags.is_response();
+        if h.exchange == ExchangeType::IKE_SA_INIT
+            && !is_response
+            && h.flags.is_initiator()
+            && h.spi_r == 0
+        {
+            return self.on_init_request(now, local, remote, bytes, &h);
+        }
+        // The I flag says who sent it: from the original initiator means we are its responder.
+        let we_initiated = !h.flags.is_initiator();
+        let key = if we_initiated { h.spi_i } else { h.spi_r };
+        let Some(sa) = self.sas.get(&key) else {
+            return self.drop_msg(remote, Some(h.exchange), DropReason::UnknownSpi);
+        };
+        let peer_spi_ok = if we_initiated {
+            // The IKE_SA_INIT response is where we learn SPIr (errors carry 0).
+            h.spi_r == sa.spi_r
+                || (sa.state() == IkeState::InitSent && h.exchange == ExchangeType::IKE_SA_INIT)
+        } else {
+            h.spi_i == sa.spi_i
+        };
+        if sa.initiator != we_initiated || !peer_spi_ok {
+            return self.drop_msg(remote, Some(h.exchange), DropReason::UnknownSpi);
+        }
+        if is_response {
+            self.on_response(now, key, remote, bytes, &h);
+        } else {
+            self.on_request(now, key, (local, remote), bytes, &h);
+        }
+    }
+
+    fn drop_msg(&mut self, from: SocketAddr, exchange: Option<ExchangeType>, reason: DropReason) {
+        self.cx.emit(Event::Dropped {
+            from,
+            exchange,
+            reason,
+        });
+    }
+
+    fn on_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        if let Some(&key) = self.init_index.get(&(remote, h.spi_i)) {
+            if let Some(sa) = self.sas.get(&key) {
+                match sa.responses.classify(h.message_id, bytes) {
+                    RequestVerdict::Retransmit(resp) => {
+                        let resp = resp.to_vec();
+                        let (l, r) = (sa.local, sa.remote);
+                        for b in resp {
+                            self.cx.send(l, r, b);
+                        }
+                    }
+                    RequestVerdict::New | RequestVerdict::Drop { .. } => self.drop_msg(
+                        remote,
+                        Some(h.exchange),
+                        DropReason::UnexpectedExchange("IKE_SA_INIT for an existing IKE SA".into()),
+                    ),
+                }
+                return;
+            }
+        }
+        let half_open = self.half_open_count();
+        let spi_r = self.unused_spi();
+        let req = InitRequest {
+            local,
+            remote,
+            bytes,
+            half_open,
+            spi_r,
+        };
+        match ike_sa_init::respond_ike_sa_init(&mut self.cx, now, req) {
+            InitRequestResult::Created(sa) => {
+                self.init_index.insert((remote, sa.spi_i), sa.spi_r);
+                self.sas.insert(sa.spi_r, *sa);
+            }
+            InitRequestResult::Answered => {}
+            InitRequestResult::Dropped(reason) => self.drop_msg(remote, Some(h.exchange), reason),
+        }
+    }
+
+    /// `path` is (our address, peer address) of the datagram; the response goes back on it
+    /// (RFC 7296 section 2.11), which is also how a peer floating to port 4500 is followed.
+    fn on_request(
+        &mut self,
+        now: Instant,
+        key: u64,
+        path: (SocketAddr, SocketAddr),
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        let remote = path.1;
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        match sa.responses.classify(h.message_id, bytes) {
+            RequestVerdict::New => {}
+            RequestVerdict::Retransmit(resp) => {
+                let resp = resp.to_vec();
+                for b in resp {
+                    self.cx.send(path.0, path.1, b);
+                }
+                return;
+            }
+            RequestVerdict::Drop { expected, got } => {
+                return self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::UnexpectedMessageId { expected, got },
+                );
+            }
+        }
+        let payloads = match exchange::open(sa, bytes) {
+            Ok(p) => p,
+            Err(OpenError::Inner(e)) => {
+                // Authenticated but malformed: answer with the error (RFC 7296 section 2.21.2 / 2.5).
+                let ntype = e.notify_type();
+                let mut n = Notify::new(ntype);
+                if let crate::wire::DecodeError::UnsupportedCritical(t) = e {
+                    n.data = vec![t.0];
+                }
+                let fatal = h.exchange == ExchangeType::IKE_AUTH;
+                let reply = Reply {
+                    payloads: vec![InnerPayload::Notify(n)],
+                    after: if fatal {
+                        After::Destroy(DownReason::Failed(FailureReason::InvalidResponse {
+                            detail: format!("malformed {} request: {e}", h.exchange),
+                        }))
+                    } else {
+                        After::Keep
+                    },
+                };
+                sa.follow_peer(path.0, path.1);
+                self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::Malformed(e.to_string()),
+                );
+                return self.reply(now, key, h, bytes, reply, path);
+            }
+            Err(OpenError::Crypto) => {
+                return self.drop_msg(remote, Some(h.exchange), DropReason::IntegrityCheckFailed);
+            }
+            Err(OpenError::Structure(e)) => {
+                return self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::Malformed(e.to_string()),
+                );
+            }
+            Err(OpenError::NoSk) | Err(OpenError::NoKeys) => {
+                return self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::Malformed("request without SK payload".into()),
+                );
+            }
+        };
+        sa.last_peer_message = Some(now);
+        sa.follow_peer(path.0, path.1);
+        let state = sa.state();
+        let reply = match h.exchange {
+            ExchangeType::IKE_AUTH if !sa.initiator && state == IkeState::HalfOpen => {
+                match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, &payloads) {
+                    ike_auth::AuthVerdict::Reject(r) => r,
+                    ike_auth::AuthVerdict::Accept {
+                        conn,
+                        initial_contact,
+                    } => {
+                        if initial_contact {
+                            // Before the new Child SA's kernel state, so old policies are gone.
+                            self.replace_older(key);
+                        }
+                        let Some(sa) = self.sas.get_mut(&key) else {
+                            return;
+                        };
+                        ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, &payloads)
+                    }
+                }
+            }
+            ExchangeType::INFORMATIONAL
+                if matches!(state, IkeState::Established | IkeState::Deleting) =>
+            {
+                informational::respond_informational(&mut self.cx, sa, now, &payloads)
+            }
+            ExchangeType::CREATE_CHILD_SA if state == IkeState::Established => {
+                create_child_sa::respond_create_child_sa(&payloads)
+            }
+            x => {
+                return self.drop_msg(
+                    remote,
+                    Some(x),
+                    DropReason::UnexpectedExchange(format!("{x} request in state {state}")),
+                );
+            }
+        };
+        self.reply(now, key, h, bytes, reply, path);
+    }
+
+    /// Protects and sends the response to request `h`, caches it, then applies `after`.
+    fn reply(
+        &mut self,
+        now: Instant,
+        key: u64,
+        h: &Header,
+        request: &[u8],
+        reply: Reply,
+        path: (SocketAddr, SocketAddr),
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        match exchange::seal(
+            self.cx.rng_dyn(),
+            sa,
+            h.exchange,
+            true,
+            h.message_id,
+            &reply.payloads,
+        ) {
+            Ok(bytes) => {
+                sa.responses
+                    .answered(h.message_id, request, vec![bytes.clone()]);
+                self.cx.send(path.0, path.1, bytes);
+            }
+            Err(e) => self.cx.emit(Event::Log {
+                level: LogLevel::Error,
+                conn: Some(sa.conn.clone()),
+                message: format!("cannot protect {} response: {e}", h.exchange),
+            }),
+        }
+        match reply.after {
+            After::Keep => self.pump(now, key),
+            After::Destroy(reason) => self.destroy(key, reason),
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        remote: SocketAddr,
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        if let Err(e) = sa.requests.check_response(h.message_id, h.exchange) {
+            let reason = match e {
+                ResponseMismatch::WrongMessageId { expected, got } => {
+                    DropReason::UnexpectedMessageId { expected, got }
+                }
+                ResponseMismatch::NothingOutstanding => {
+                    DropReason::UnexpectedResponse("no request outstanding".into())
+                }
+                ResponseMismatch::WrongExchange { expected, got } => {
+                    DropReason::UnexpectedResponse(format!(
+                        "{got} response to a {expected} request"
+                    ))
+                }
+            };
+            return self.drop_msg(remote, Some(h.exchange), reason);
+        }
+        if h.exchange == ExchangeType::IKE_SA_INIT {
+            match ike_sa_init::handle_response_i(&mut self.cx, sa, now, bytes) {
+                InitResult::Done => {
+                    sa.last_peer_message = Some(now);
+                    sa.requests.complete();
+                    if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
+                        let conn = Some(sa.conn.clone());
+                        self.cx.fail(now, conn, remote, reason.clone());
+                        self.destroy(key, DownReason::Failed(reason));
+                    }
+                }
+                InitResult::Restarted => {}
+                InitResult::Ignore(reason) => self.drop_msg(remote, Some(h.exchange), reason),
+                InitResult::Failed(reason) => {
+                    let conn = Some(sa.conn.clone());
+                    self.cx.fail(now, conn, remote, reason.clone());
+                    self.destroy(key, DownReason::Failed(reason));
+                }
+            }
+            return;
+        }
+        let payloads = match exchange::open(sa, bytes) {
+            Ok(p) => p,
+            Err(OpenError::Inner(e)) => {
+                // Authenticated but unparsable: the exchange failed (RFC 7296 section 2.21.2).
+                sa.requests.complete();
+                let reason = FailureReason::InvalidResponse {
+                    detail: format!("malformed {} response: {e}", h.exchange),
+                };
+                let conn = Some(sa.conn.clone());
+                self.cx.fail(now, conn, remote, reason.clone());
+                return self.destroy(key, DownReason::Failed(reason));
+            }
+            Err(OpenError::Crypto) => {
+                return self.drop_msg(remote, Some(h.exchange), DropReason::IntegrityCheckFailed);
+            }
+            Err(e) => {
+                return self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::Malformed(e.to_string()),
+                );
+            }
+        };
+        sa.last_peer_message = Some(now);
+        let Some(done) = sa.requests.complete() else {
+            return;
+        };
+        let after = match done.purpose {
+            Purpose::IkeAuth => ike_auth::handle_response_i(&mut self.cx, sa, now, &payloads),
+            Purpose::IkeSaInit => After::Keep,
+            p => informational::handle_response_i(&mut self.cx, sa, p),
+        };
+        match after {
+            After::Keep => self.pump(now, key),
+            After::Destroy(reason) => self.destroy(key, reason),
+        }
+    }
+
+    /// Sends queued requests on SA `key` while its window is free.
+    fn pump(&mut self, now: Instant, key: u64) {
+        if let Some(sa) = self.sas.get_mut(&key) {
+            if sa.crypto.is_some()
+                && sa.state() != IkeState::AuthSent
+                && sa.state() != IkeState::InitSent
+            {
+                informational::pump(&mut self.cx, sa, now);
+            }
+        }
+    }
+
+    /// RFC 7296 section 2.4: after an authenticated INITIAL_CONTACT, every other IKE SA with the
+    /// same peer identity is stale; it is removed locally, without a Delete the peer cannot read.
+    fn replace_older(&mut self, key: u64) {
+        let Some(id) = self.sas.get(&key).and_then(|sa| sa.remote_id.clone()) else {
+            return;
+        };
+        let stale: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(k, sa)| **k != key && sa.remote_id.as_ref() == Some(&id))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            self.destroy(k, DownReason::Replaced);
+        }
+    }
+
+    /// Removes an IKE SA with everything it installed, reporting each step.
+    fn destroy(&mut self, key: u64, reason: DownReason) {
+        let Some(mut sa) = self.sas.remove(&key) else {
+            return;
+        };
+        // Keyed by the address IKE_SA_INIT came from, which the SA may have moved away from.
+        self.init_index.retain(|_, k| *k != key);
+        let spis: Vec<u32> = sa.children.iter().map(|c| c.spi_in).collect();
+        for spi in spis {
+            exchange::remove_child(&mut self.cx, &mut sa, spi, DownReason::IkeSaGone);
+        }
+        self.cx.tokens.retain(|_, (k, _)| *k != key);
+        let was_up = matches!(sa.state(), IkeState::Established | IkeState::Deleting);
+        let ev = sa.transition(IkeState::Destroyed);
+        self.cx.emit(ev);
+        if was_up {
+            self.cx.emit(Event::IkeSaDown {
+                conn: sa.conn.clone(),
+                spis: sa.spis(),
+                remote: sa.remote,
+                reason,
+            });
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Time
+    // -----------------------------------------------------------------------------------------
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let keys: Vec<u64> = self.sas.keys().copied().collect();
+        for key in keys {
+            let Some(sa) = self.sas.get_mut(&key) else {
+                continue;
+            };
+            if sa.half_open_deadline.is_some_and(|d| now >= d) && sa.is_half_open() {
+                let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                self.cx
+                    .fail(now, conn, remote, FailureReason::HalfOpenTimeout);
+                self.destroy(key, DownReason::Failed(FailureReason::HalfOpenTimeout));
+                continue;
+            }
+            let policy = self.cx.config.settings.retransmit.clone();
+            match sa.requests.on_timeout(now, &policy) {
+                None => {}
+                Some(Ok(datagrams)) => {
+                    let msg_id = sa.requests.outstanding().map(|o| o.msg_id).unwrap_or(0);
+                    let n = sa
+                        .requests
+                        .outstanding()
+                        .map(|o| o.timer.retransmits())
+                        .unwrap_or(0);
+                    let (l, r, conn) = (sa.local, sa.remote, sa.conn.clone());
+                    self.cx.emit(Event::Log {
+                        level: LogLevel::Info,
+                        conn: Some(conn),
+                        message: format!("retransmit {n} of request with message ID {msg_id}"),
+                    });
+                    for b in datagrams {
+                        self.cx.send(l, r, b);
+                    }
+                }
+                Some(Err(retransmits)) => {
+                    let deleting = matches!(
+                        sa.requests.outstanding().map(|o| &o.purpose),
+                        Some(Purpose::DeleteIke)
+                    );
+                    if deleting {
+                        // Our Delete went unanswered: the SA is gone on our side regardless.
+                        self.destroy(key, DownReason::LocalDelete);
+                    } else {
+                        let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                        self.cx
+                            .fail(now, conn, remote, FailureReason::PeerLost { retransmits });
+                        self.destroy(key, DownReason::PeerLost { retransmits });
+                    }
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Kernel
+    // -----------------------------------------------------------------------------------------
+
+    pub fn handle_kernel(&mut self, now: Instant, ev: KernelEvent) {
+        match ev {
+            KernelEvent::OpResult { token, result } => {
+                let Some((key, spi_in)) = self.cx.tokens.remove(&token) else {
+                    return;
+                };
+                let Some(sa) = self.sas.get_mut(&key) else {
+                    return;
+                };
+                let Some(child) = sa.children.iter_mut().find(|c| c.spi_in == spi_in) else {
+                    return;
+                };
+                match result {
+                    Ok(()) => {
+                        child.pending_ops = child.pending_ops.saturating_sub(1);
+                        if child.pending_ops == 0 && child.state() == ChildStatusState::Installing {
+                            let ev = child.transition(&sa.conn, ChildStatusState::Installed);
+                            self.cx.emit(ev);
+                        }
+                    }
+                    Err(detail) => {
+                        let name = child.name.clone();
+                        let reason = FailureReason::Kernel {
+                            detail: format!("child '{name}': {detail}"),
+                        };
+                        // Further results for this child are moot.
+                        self.cx.tokens.retain(|_, o| *o != (key, spi_in));
+                        let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                        self.cx.fail(now, conn, remote, reason.clone());
+                        exchange::remove_child(
+                            &mut self.cx,
+                            sa,
+                            spi_in,
+                            DownReason::Failed(reason),
+                        );
+                        if sa.is_established() {
+                            sa.queue.push_back(Purpose::DeleteChild {
+                                spis_in: vec![spi_in],
+                            });
+                        }
+                        self.pump(now, key);
+                    }
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Status
+    // -----------------------------------------------------------------------------------------
+
+    pub fn status(&self) -> Status {
+        let mut connections: Vec<ConnStatus> = self
+            .cx
+            .config
+            .connections
+            .iter()
+            .map(|c| ConnStatus {
+                name: c.name.clone(),
+                ike_sas: Vec::new(),
+                last_failure: self.cx.failures.get(&c.name).cloned(),
+            })
+            .collect();
+        for sa in self.sas.values() {
+            let st = sa.status();
+            match connections.iter_mut().find(|c| c.name == sa.conn) {
+                Some(c) => c.ike_sas.push(st),
+                // An SA of a connection removed by reload, still being deleted.
+                None => connections.push(ConnStatus {
+                    name: sa.conn.clone(),
+                    ike_sas: vec![st],
+                    last_failure: self.cx.failures.get(&sa.conn).cloned(),
+                }),
+            }
+        }
+        Status {
+            connections,
+            unmatched_failures: self.cx.unmatched.clone(),
+            half_open: self.half_open_count(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod capture_tests;

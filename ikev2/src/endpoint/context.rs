@@ -1,0 +1,130 @@
+//! What an exchange handler may touch besides its IKE SA: configuration, the caller's Rng, the
+//! output queue, id and token counters, the cookie secret and the failure records.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::crypto::{CookieJar, Secret};
+use crate::event::{Event, FailureReason};
+use crate::output::{KernelOp, Output};
+use crate::rng::Rng;
+use crate::sa::status::FailureRecord;
+use crate::timer::COOKIE_SECRET_LIFETIME;
+
+/// Everything an exchange handler may touch besides the IKE SA it works on.
+pub(crate) struct Core<R: Rng> {
+    pub config: Config,
+    pub(super) rng: R,
+    pub(super) out: VecDeque<Output>,
+    pub(super) next_uid: u32,
+    pub(super) next_reqid: u32,
+    pub(super) next_token: u64,
+    /// Kernel operation token -> (IKE SA key, Child SA inbound SPI) for results that matter.
+    pub(super) tokens: HashMap<u64, (u64, u32)>,
+    pub cookies: CookieJar,
+    pub(super) cookie_rotated: Option<Instant>,
+    pub(super) failures: HashMap<String, FailureRecord>,
+    pub(super) unmatched: Vec<FailureRecord>,
+}
+
+impl<R: Rng> Core<R> {
+    pub fn rng_dyn(&mut self) -> &mut dyn Rng {
+        &mut self.rng
+    }
+
+    pub fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    pub fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        self.out.push_back(Output::Send { from, to, bytes });
+    }
+
+    /// Queues a kernel operation; `owner` ties its result to a Child SA.
+    pub fn kernel(&mut self, op: KernelOp, owner: Option<(u64, u32)>) -> u64 {
+        self.next_token += 1;
+        let token = self.next_token;
+        if let Some(o) = owner {
+            self.tokens.insert(token, o);
+        }
+        self.out.push_back(Output::Kernel { token, op });
+        token
+    }
+
+    /// Records the last failure of a connection (or peer) and reports it.
+    pub fn fail(
+        &mut self,
+        now: Instant,
+        conn: Option<String>,
+        peer: SocketAddr,
+        reason: FailureReason,
+    ) {
+        let rec = FailureRecord {
+            at: now,
+            peer,
+            reason: reason.clone(),
+        };
+        match &conn {
+            Some(c) => {
+                self.failures.insert(c.clone(), rec);
+            }
+            None => {
+                self.unmatched.retain(|r| r.peer.ip() != peer.ip());
+                self.unmatched.push(rec);
+                // Bounded: a scan from many addresses must not grow this without limit.
+                if self.unmatched.len() > 64 {
+                    self.unmatched.remove(0);
+                }
+            }
+        }
+        self.emit(Event::NegotiationFailed { conn, peer, reason });
+    }
+
+    pub fn next_uid(&mut self) -> u32 {
+        self.next_uid = self.next_uid.wrapping_add(1);
+        self.next_uid
+    }
+
+    pub fn next_reqid(&mut self) -> u32 {
+        self.next_reqid = self.next_reqid.wrapping_add(1).max(1);
+        self.next_reqid
+    }
+
+    pub fn random_secret(&mut self, len: usize) -> Secret {
+        let mut s = Secret::zeroed(len);
+        self.rng.fill(s.as_mut_bytes());
+        s
+    }
+
+    pub(super) fn random_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.rng.fill(&mut b);
+        u64::from_be_bytes(b)
+    }
+
+    /// An inbound ESP SPI; 1..=255 are reserved by IANA (RFC 4303 section 2.1).
+    pub fn alloc_esp_spi(&mut self) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b);
+            let spi = u32::from_be_bytes(b);
+            if spi > 0xff {
+                return spi;
+            }
+        }
+    }
+
+    /// Replaces the cookie secret when it is older than its lifetime.
+    pub fn rotate_cookie_secret(&mut self, now: Instant) {
+        match self.cookie_rotated {
+            Some(t) if now.saturating_duration_since(t) < COOKIE_SECRET_LIFETIME => {}
+            Some(_) => {
+                self.cookies.rotate(&mut self.rng);
+                self.cookie_rotated = Some(now);
+            }
+            None => self.cookie_rotated = Some(now),
+        }
+    }
+}

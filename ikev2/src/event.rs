@@ -1,0 +1,519 @@
+//! Events for the control plane and the log. The core has no logger: every state change and every
+//! dropped message comes out as an [`Event`] with a [`LogLevel`], and `Display` gives the one-line
+//! operator message the driver logs.
+
+use core::fmt;
+use std::net::SocketAddr;
+
+use crate::config::Mode;
+use crate::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::proposal::Mismatch;
+use crate::sa::status::ChildStatusState;
+
+/// How loud the driver should log an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// The two IKE SPIs, as strongSwan prints them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IkeSpis {
+    pub initiator: u64,
+    pub responder: u64,
+}
+
+impl fmt::Display for IkeSpis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}_i {:016x}_r", self.initiator, self.responder)
+    }
+}
+
+impl fmt::Debug for IkeSpis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// IKE SA states, as one transition function records them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IkeState {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Initiator: IKE_AUTH request sent.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    HalfOpen,
+    Established,
+    /// A Delete for the IKE SA is outstanding.
+    Deleting,
+    /// Gone; the SA is removed right after this transition.
+    Destroyed,
+}
+
+impl IkeState {
+    /// strongSwan's state name for status output.
+    pub fn status_name(self) -> &'static str {
+        match self {
+            IkeState::InitSent | IkeState::AuthSent | IkeState::HalfOpen => "CONNECTING",
+            IkeState::Established => "ESTABLISHED",
+            IkeState::Deleting => "DELETING",
+            IkeState::Destroyed => "DESTROYING",
+        }
+    }
+}
+
+impl fmt::Display for IkeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            IkeState::InitSent => "INIT_SENT",
+            IkeState::AuthSent => "AUTH_SENT",
+            IkeState::HalfOpen => "HALF_OPEN",
+            IkeState::Established => "ESTABLISHED",
+            IkeState::Deleting => "DELETING",
+            IkeState::Destroyed => "DESTROYED",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Why our verification of the peer's AUTH payload failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// The AUTH value does not match the one computed from our PSK.
+    PskMismatch,
+    /// The peer used an authentication method the connection does not allow.
+    MethodNotAllowed(crate::consts::AuthMethod),
+    /// No PSK is configured for this pair of identities.
+    NoPsk,
+    /// The peer authenticated as an identity other than the configured remote ID.
+    UnexpectedIdentity { expected: String },
+    /// AUTH or ID payload missing.
+    MissingPayload,
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthFailure::PskMismatch => f.write_str("PSK mismatch"),
+            AuthFailure::MethodNotAllowed(m) => write!(f, "method {m} not allowed"),
+            AuthFailure::NoPsk => f.write_str("no PSK configured"),
+            AuthFailure::UnexpectedIdentity { expected } => {
+                write!(f, "identity does not match configured '{expected}'")
+            }
+            AuthFailure::MissingPayload => f.write_str("AUTH or ID payload missing"),
+        }
+    }
+}
+
+/// Why a negotiation failed, typed, so that the control plane can act on it and the operator gets a
+/// message naming the parameter at fault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FailureReason {
+    /// No IKE or ESP proposal in common; the mismatch names the first failing transform type.
+    ProposalMismatch {
+        protocol: ProtocolId,
+        child: Option<String>,
+        mismatch: Mismatch,
+    },
+    /// We could not authenticate the peer.
+    AuthenticationFailed { peer_id: String, why: AuthFailure },
+    /// The peer rejected our authentication (it sent AUTHENTICATION_FAILED).
+    PeerRejectedAuthentication,
+    /// Traffic selectors had no overlap.
+    TsUnacceptable {
+        child: String,
+        ours_local: String,
+        ours_remote: String,
+        theirs_i: String,
+        theirs_r: String,
+    },
+    /// The peer answered with an error notify (e.g. NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE).
+    PeerError {
+        exchange: ExchangeType,
+        notify: NotifyType,
+        child: Option<String>,
+    },
+    /// The mode requested by one side was refused by the other.
+    ModeMismatch {
+        child: String,
+        wanted: Mode,
+        got: Mode,
+    },
+    /// No configured connection accepts the peer (addresses or identity).
+    NoMatchingConnection { detail: String },
+    /// The peer asked for a KE group we do not offer (or asked twice).
+    InvalidKeRefused { group: crate::consts::KeGroup },
+    /// Retransmission budget spent.
+    PeerLost { retransmits: u32 },
+    /// The responder's half-open SA expired before IKE_AUTH completed.
+    HalfOpenTimeout,
+    /// A response was malformed or lacked required payloads.
+    InvalidResponse { detail: String },
+    /// A kernel operation for a Child SA failed.
+    Kernel { detail: String },
+    /// Internal failure (e.g. crypto backend error).
+    Internal { detail: String },
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureReason::ProposalMismatch {
+                protocol,
+                child,
+                mismatch,
+            } => match child {
+                Some(c) => write!(f, "no acceptable {protocol} proposal for child '{c}': {mismatch}"),
+                None => write!(f, "no acceptable {protocol} proposal: {mismatch}"),
+            },
+            FailureReason::AuthenticationFailed { peer_id, why } => {
+                write!(f, "authentication of '{peer_id}' failed: {why}")
+            }
+            FailureReason::PeerRejectedAuthentication => {
+                f.write_str("peer rejected our authentication (AUTHENTICATION_FAILED)")
+            }
+            FailureReason::TsUnacceptable {
+                child,
+                ours_local,
+                ours_remote,
+                theirs_i,
+                theirs_r,
+            } => write!(
+                f,
+                "traffic selectors unacceptable for child '{child}': we allow {ours_local} === {ours_remote}, peer proposed {theirs_i} === {theirs_r}"
+            ),
+            FailureReason::PeerError {
+                exchange,
+                notify,
+                child,
+            } => match child {
+                Some(c) => write!(f, "peer answered {exchange} for child '{c}' with {notify}"),
+                None => write!(f, "peer answered {exchange} with {notify}"),
+            },
+            FailureReason::ModeMismatch { child, wanted, got } => {
+                write!(f, "child '{child}': wanted mode {wanted}, peer negotiated {got}")
+            }
+            FailureReason::NoMatchingConnection { detail } => {
+                write!(f, "no matching connection: {detail}")
+            }
+            FailureReason::InvalidKeRefused { group } => {
+                write!(f, "peer requested KE group {group}, which we do not offer")
+            }
+            FailureReason::PeerLost { retransmits } => {
+                write!(f, "lost after {retransmits} retransmits")
+            }
+            FailureReason::HalfOpenTimeout => f.write_str("half-open IKE SA timed out"),
+            FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
+            FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
+            FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
+        }
+    }
+}
+
+/// Why an inbound datagram was dropped without changing any state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DropReason {
+    /// The bytes are not a valid IKE message (header or payload structure).
+    Malformed(String),
+    /// No IKE SA with these SPIs.
+    UnknownSpi,
+    /// Message ID outside the window (not the next request, not a retransmission, not the response
+    /// to the outstanding request).
+    UnexpectedMessageId { expected: u32, got: u32 },
+    /// A response for which no request is outstanding, or for another exchange.
+    UnexpectedResponse(String),
+    /// Integrity check or decryption of SK failed.
+    IntegrityCheckFailed,
+    /// An IKE_SA_INIT request was refused for load reasons (half-open limit).
+    HalfOpenLimit,
+    /// A message type that is not valid in the SA's current state.
+    UnexpectedExchange(String),
+    /// Major version other than 2.
+    UnsupportedVersion(u8),
+    /// A critical payload we do not understand (RFC 7296 section 2.5).
+    UnsupportedCritical(u8),
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(d) => write!(f, "malformed message: {d}"),
+            DropReason::UnknownSpi => f.write_str("no IKE SA for these SPIs"),
+            DropReason::UnexpectedMessageId { expected, got } => {
+                write!(f, "unexpected message ID {got} (expected {expected})")
+            }
+            DropReason::UnexpectedResponse(d) => write!(f, "unexpected response: {d}"),
+            DropReason::IntegrityCheckFailed => f.write_str("integrity check failed"),
+            DropReason::HalfOpenLimit => f.write_str("too many half-open IKE SAs"),
+            DropReason::UnexpectedExchange(d) => write!(f, "unexpected exchange: {d}"),
+            DropReason::UnsupportedVersion(v) => write!(f, "unsupported IKE major version {v}"),
+            DropReason::UnsupportedCritical(t) => {
+                write!(f, "unsupported critical payload type {t}")
+            }
+        }
+    }
+}
+
+/// Why an IKE or Child SA went down.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DownReason {
+    /// We sent the Delete (command or shutdown).
+    LocalDelete,
+    /// The peer sent the Delete.
+    PeerDelete,
+    /// The peer stopped answering.
+    PeerLost { retransmits: u32 },
+    /// The IKE SA carrying a Child SA went away.
+    IkeSaGone,
+    /// The peer authenticated a new IKE SA with INITIAL_CONTACT: it lost this one (restart).
+    Replaced,
+    /// The SA failed (e.g. kernel install error).
+    Failed(FailureReason),
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::LocalDelete => f.write_str("deleted locally"),
+            DownReason::PeerDelete => f.write_str("deleted by peer"),
+            DownReason::PeerLost { retransmits } => {
+                write!(f, "peer lost after {retransmits} retransmits")
+            }
+            DownReason::IkeSaGone => f.write_str("IKE SA closed"),
+            DownReason::Replaced => f.write_str("replaced after the peer's INITIAL_CONTACT"),
+            DownReason::Failed(r) => write!(f, "failed: {r}"),
+        }
+    }
+}
+
+/// Something the control plane or the log should know.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The one choke point for IKE SA state: every change is reported as `old -> new`.
+    IkeStateChange {
+        conn: String,
+        spis: IkeSpis,
+        old: Option<IkeState>,
+        new: IkeState,
+    },
+    /// The one choke point for Child SA state (INSTALLING, INSTALLED, DELETING); removal is
+    /// reported by `ChildSaDown`.
+    ChildStateChange {
+        conn: String,
+        child: String,
+        spi_in: u32,
+        spi_out: u32,
+        old: Option<ChildStatusState>,
+        new: ChildStatusState,
+    },
+    IkeSaUp {
+        conn: String,
+        spis: IkeSpis,
+        local: SocketAddr,
+        remote: SocketAddr,
+        local_id: String,
+        remote_id: String,
+        initiator: bool,
+    },
+    IkeSaDown {
+        conn: String,
+        spis: IkeSpis,
+        remote: SocketAddr,
+        reason: DownReason,
+    },
+    ChildSaUp {
+        conn: String,
+        child: String,
+        reqid: u32,
+        spi_in: u32,
+        spi_out: u32,
+        mode: Mode,
+        local_ts: String,
+        remote_ts: String,
+    },
+    ChildSaDown {
+        conn: String,
+        child: String,
+        reqid: u32,
+        spi_in: u32,
+        spi_out: u32,
+        reason: DownReason,
+    },
+    /// NAT detection result of IKE_SA_INIT.
+    NatDetected {
+        conn: String,
+        spis: IkeSpis,
+        local_behind_nat: bool,
+        remote_behind_nat: bool,
+    },
+    /// A negotiation failed; for the IKE SA or for one Child SA (the IKE SA may stay up).
+    NegotiationFailed {
+        conn: Option<String>,
+        peer: SocketAddr,
+        reason: FailureReason,
+    },
+    /// An inbound datagram was dropped.
+    Dropped {
+        from: SocketAddr,
+        exchange: Option<ExchangeType>,
+        reason: DropReason,
+    },
+    /// Free-form diagnostic (e.g. "retransmit 2 of request 1").
+    Log {
+        level: LogLevel,
+        conn: Option<String>,
+        message: String,
+    },
+}
+
+impl Event {
+    pub fn level(&self) -> LogLevel {
+        match self {
+            Event::IkeStateChange { .. } | Event::ChildStateChange { .. } => LogLevel::Debug,
+            Event::IkeSaUp { .. } | Event::ChildSaUp { .. } => LogLevel::Info,
+            Event::IkeSaDown { reason, .. } | Event::ChildSaDown { reason, .. } => match reason {
+                DownReason::LocalDelete
+                | DownReason::PeerDelete
+                | DownReason::IkeSaGone
+                | DownReason::Replaced => LogLevel::Info,
+                _ => LogLevel::Warn,
+            },
+            Event::NatDetected { .. } => LogLevel::Info,
+            Event::NegotiationFailed { .. } => LogLevel::Error,
+            Event::Dropped { .. } => LogLevel::Debug,
+            Event::Log { level, .. } => *level,
+        }
+    }
+
+    /// The connection the event concerns, if known.
+    pub fn conn(&self) -> Option<&str> {
+        match self {
+            Event::IkeStateChange { conn, .. }
+            | Event::ChildStateChange { conn, .. }
+            | Event::IkeSaUp { conn, .. }
+            | Event::IkeSaDown { conn, .. }
+            | Event::ChildSaUp { conn, .. }
+            | Event::ChildSaDown { conn, .. }
+            | Event::NatDetected { conn, .. } => Some(conn),
+            Event::NegotiationFailed { conn, .. } | Event::Log { conn, .. } => conn.as_deref(),
+            Event::Dropped { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::IkeStateChange {
+                conn,
+                spis,
+                old,
+                new,
+            } => match old {
+                Some(o) => write!(f, "<{conn}> IKE SA {spis} state change: {o} => {new}"),
+                None => write!(f, "<{conn}> IKE SA {spis} created in state {new}"),
+            },
+            Event::ChildStateChange {
+                conn,
+                child,
+                spi_in,
+                spi_out,
+                old,
+                new,
+            } => match old {
+                Some(o) => write!(
+                    f,
+                    "<{conn}> CHILD_SA {child} {spi_in:08x}_i {spi_out:08x}_o state change: {} => {}",
+                    o.as_str(),
+                    new.as_str()
+                ),
+                None => write!(
+                    f,
+                    "<{conn}> CHILD_SA {child} {spi_in:08x}_i {spi_out:08x}_o created in state {}",
+                    new.as_str()
+                ),
+            },
+            Event::IkeSaUp {
+                conn,
+                spis,
+                local,
+                remote,
+                local_id,
+                remote_id,
+                ..
+            } => write!(
+                f,
+                "<{conn}> IKE_SA {conn} established between {}[{local_id}]...{}[{remote_id}] ({spis})",
+                local.ip(),
+                remote.ip()
+            ),
+            Event::IkeSaDown {
+                conn,
+                spis,
+                remote,
+                reason,
+            } => write!(f, "<{conn}> IKE_SA with {} closed ({spis}): {reason}", remote.ip()),
+            Event::ChildSaUp {
+                conn,
+                child,
+                reqid,
+                spi_in,
+                spi_out,
+                mode,
+                local_ts,
+                remote_ts,
+            } => write!(
+                f,
+                "<{conn}> CHILD_SA {child}{{{reqid}}} established with SPIs {spi_in:08x}_i {spi_out:08x}_o and TS {local_ts} === {remote_ts} ({mode})"
+            ),
+            Event::ChildSaDown {
+                conn,
+                child,
+                reqid,
+                spi_in,
+                spi_out,
+                reason,
+            } => write!(
+                f,
+                "<{conn}> CHILD_SA {child}{{{reqid}}} with SPIs {spi_in:08x}_i {spi_out:08x}_o closed: {reason}"
+            ),
+            Event::NatDetected {
+                conn,
+                local_behind_nat,
+                remote_behind_nat,
+                ..
+            } => match (local_behind_nat, remote_behind_nat) {
+                (false, false) => write!(f, "<{conn}> no NAT detected"),
+                (true, false) => write!(f, "<{conn}> local host is behind NAT"),
+                (false, true) => write!(f, "<{conn}> remote host is behind NAT"),
+                (true, true) => write!(f, "<{conn}> local and remote hosts are behind NAT"),
+            },
+            Event::NegotiationFailed { conn, peer, reason } => {
+                if let Some(c) = conn {
+                    write!(f, "<{c}> ")?;
+                }
+                match reason {
+                    // Keeps the operator-facing wording of the issue: "peer 192.0.2.2 lost after 5 retransmits".
+                    FailureReason::PeerLost { .. } => write!(f, "peer {} {reason}", peer.ip()),
+                    _ => write!(f, "{reason} (peer {peer})"),
+                }
+            }
+            Event::Dropped {
+                from,
+                exchange,
+                reason,
+            } => match exchange {
+                Some(x) => write!(f, "dropped {x} from {from}: {reason}"),
+                None => write!(f, "dropped datagram from {from}: {reason}"),
+            },
+            Event::Log { conn, message, .. } => match conn {
+                Some(c) => write!(f, "<{c}> {message}"),
+                None => f.write_str(message),
+            },
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! INFORMATIONAL (RFC 7296 section 1.4): Delete of Child and IKE SAs, and the empty message used
+//! as a liveness check.
+
+use std::time::Instant;
+
+use crate::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::endpoint::Core;
+use crate::event::{DownReason, Event, FailureReason, LogLevel};
+use crate::rng::Rng;
+use crate::sa::status::ChildStatusState;
+use crate::sa::{IkeSa, Purpose};
+use crate::wire::{DeletePayload, InnerPayload};
+
+use super::{remove_child, seal, After, Reply};
+
+// ---------------------------------------------------------------------------------------------
+// Initiator (our requests)
+// ---------------------------------------------------------------------------------------------
+
+/// The payloads of an INFORMATIONAL request for `purpose`.
+pub(crate) fn request_payloads(purpose: &Purpose) -> Vec<InnerPayload> {
+    match purpose {
+        Purpose::DeleteIke => vec![InnerPayload::Delete(DeletePayload::ike())],
+        Purpose::DeleteChild { spis_in } => vec![InnerPayload::Delete(DeletePayload::esp(spis_in))],
+        Purpose::Liveness | Purpose::IkeSaInit | Purpose::IkeAuth => Vec::new(),
+    }
+}
+
+/// Sends queued requests while the window is free.
+pub(crate) fn pump<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
+    while sa.requests.is_free() {
+        let Some(purpose) = sa.queue.pop_front() else {
+            return;
+        };
+        let payloads = request_payloads(&purpose);
+        let msg_id = sa.requests.next_id();
+        let bytes = match seal(
+            cx.rng_dyn(),
+            sa,
+            ExchangeType::INFORMATIONAL,
+            false,
+            msg_id,
+            &payloads,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                cx.emit(Event::Log {
+                    level: LogLevel::Error,
+                    conn: Some(sa.conn.clone()),
+                    message: format!("cannot protect INFORMATIONAL: {e}"),
+                });
+                continue;
+            }
+        };
+        let policy = cx.config.settings.retransmit.clone();
+        sa.requests.send(
+            now,
+            &policy,
+            ExchangeType::INFORMATIONAL,
+            vec![bytes.clone()],
+            purpose,
+        );
+        cx.send(sa.local, sa.remote, bytes);
+    }
+}
+
+/// Initiator of the exchange: the peer answered our INFORMATIONAL request.
+pub(crate) fn handle_response_i<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    purpose: Purpose,
+) -> After {
+    match purpose {
+        Purpose::DeleteIke => After::Destroy(DownReason::LocalDelete),
+        Purpose::DeleteChild { spis_in } => {
+            // The peer lists the SPIs it deleted; ours are gone either way, since we asked.
+            for spi in spis_in {
+                remove_child(cx, sa, spi, DownReason::LocalDelete);
+            }
+            After::Keep
+        }
+        Purpose::Liveness | Purpose::IkeSaInit | Purpose::IkeAuth => After::Keep,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responder (the peer's requests)
+// ---------------------------------------------------------------------------------------------
+
+/// Responder: handles an INFORMATIONAL request on an established SA.
+pub(crate) fn respond_informational<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    now: Instant,
+    payloads: &[InnerPayload],
+) -> Reply {
+    let mut delete_ike = false;
+    let mut auth_failed = false;
+    let mut deleted_in = Vec::new();
+    for p in payloads {
+        match p {
+            InnerPayload::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
+            InnerPayload::Delete(d) if d.protocol == ProtocolId::ESP => {
+                for spi_out in d.spis_u32() {
+                    // The peer names its inbound SPI, which is our outbound one.
+                    let found = sa
+                        .children
+                        .iter()
+                        .find(|c| c.spi_out == spi_out)
+                        .map(|c| (c.spi_in, c.state()));
+                    match found {
+                        Some((spi_in, state)) => {
+                            remove_child(cx, sa, spi_in, DownReason::PeerDelete);
+                            // RFC 7296 section 1.4.1: in a Delete collision, ours is already on the
+                            // way; answer with nothing for this SA.
+                            if state != ChildStatusState::Deleting {
+                                deleted_in.push(spi_in);
+                            }
+                        }
+                        None => cx.emit(Event::Log {
+                            level: LogLevel::Debug,
+                            conn: Some(sa.conn.clone()),
+                            message: format!("peer deleted unknown ESP SPI {spi_out:08x}"),
+                        }),
+                    }
+                }
+            }
+            InnerPayload::Notify(n) if n.ntype == NotifyType::AUTHENTICATION_FAILED => {
+                auth_failed = true
+            }
+            InnerPayload::Notify(n) if n.is_error() => cx.emit(Event::Log {
+                level: LogLevel::Warn,
+                conn: Some(sa.conn.clone()),
+                message: format!("peer sent {} in INFORMATIONAL", n.ntype),
+            }),
+            _ => {}
+        }
+    }
+    if auth_failed {
+        // RFC 7296 section 2.21.2: the initiator could not authenticate us and dropped the SA.
+        let reason = FailureReason::PeerRejectedAuthentication;
+        cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
+        return Reply {
+            payloads: Vec::new(),
+            after: After::Destroy(DownReason::Failed(reason)),
+        };
+    }
+    if delete_ike {
+        // RFC 7296 section 1.4.1: answer with an empty INFORMATIONAL, then close everything.
+        return Reply {
+            payloads: Vec::new(),
+            after: After::Destroy(DownReason::PeerDelete),
+        };
+    }
+    if deleted_in.is_empty() {
+        return Reply::keep(Vec::new());
+    }
+    Reply::keep(vec![InnerPayload::Delete(DeletePayload::esp(&deleted_in))])
+}

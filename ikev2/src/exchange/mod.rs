@@ -1,0 +1,350 @@
+//! The exchanges, one file each. Every file keeps the initiator half (`initiate_*`,
+//! `handle_*_response`) apart from the responder half (`respond_*`).
+//!
+//! This module holds what they share: protecting and unprotecting messages with the IKE SA's keys,
+//! and installing a negotiated Child SA.
+
+pub(crate) mod create_child_sa;
+pub(crate) mod ike_auth;
+pub(crate) mod ike_sa_init;
+pub(crate) mod informational;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Mode;
+use crate::consts::{EncrId, ExchangeType, PayloadType};
+use crate::crypto::{self, CryptoError, Encr, Integ};
+use crate::endpoint::Core;
+use crate::event::{DownReason, Event, FailureReason};
+use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, Lifetime, SaSpec};
+use crate::proposal::ChildAlgorithms;
+use crate::rng::Rng;
+use crate::sa::child::{self, ChildSa};
+use crate::sa::status::ChildStatusState;
+use crate::sa::IkeSa;
+use crate::wire::{
+    decode_inner, encode_inner, DecodeError, Flags, Header, InnerPayload, Message, Notify,
+    TrafficSelector,
+};
+
+/// What happens to the IKE SA once a message has been handled (and any reply sent).
+#[derive(Debug)]
+pub(crate) enum After {
+    Keep,
+    Destroy(DownReason),
+}
+
+/// The answer to a request: inner payloads to protect and send, then what happens to the SA.
+pub(crate) struct Reply {
+    pub payloads: Vec<InnerPayload>,
+    pub after: After,
+}
+
+impl Reply {
+    pub fn keep(payloads: Vec<InnerPayload>) -> Self {
+        Reply {
+            payloads,
+            after: After::Keep,
+        }
+    }
+}
+
+/// Why a protected message could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// Not a well-formed message with an SK payload: drop, nothing is authenticated.
+    Structure(DecodeError),
+    NoSk,
+    NoKeys,
+    /// ICV or decryption failure: drop.
+    Crypto,
+    /// Authenticated, but the inner payloads are malformed: answer with this error notify.
+    Inner(DecodeError),
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OpenError::Structure(e) | OpenError::Inner(e) => write!(f, "{e}"),
+            OpenError::NoSk => f.write_str("no SK payload, or cleartext payloads next to it"),
+            OpenError::NoKeys => f.write_str("IKE SA has no keys yet"),
+            OpenError::Crypto => f.write_str("integrity check failed"),
+        }
+    }
+}
+
+/// Protects `payloads` in a new message on `sa` (SK payload only, RFC 7296 section 3.14).
+pub(crate) fn seal(
+    rng: &mut dyn Rng,
+    sa: &IkeSa,
+    exchange: ExchangeType,
+    response: bool,
+    message_id: u32,
+    payloads: &[InnerPayload],
+) -> Result<Vec<u8>, CryptoError> {
+    let c = sa
+        .crypto
+        .as_ref()
+        .ok_or(CryptoError::Malformed("IKE SA has no keys yet"))?;
+    let header = Header {
+        spi_i: sa.spi_i,
+        spi_r: sa.spi_r,
+        minor_version: 0,
+        exchange,
+        flags: Flags::new(sa.initiator, response),
+        message_id,
+    };
+    let hdr = Message {
+        header,
+        payloads: Vec::new(),
+    }
+    .encode();
+    let (first, inner) = encode_inner(payloads);
+    let (ek, ak) = if sa.initiator {
+        (&c.keys.sk_ei, &c.keys.sk_ai)
+    } else {
+        (&c.keys.sk_er, &c.keys.sk_ar)
+    };
+    crypto::sk::seal(
+        &c.cipher,
+        ek.as_bytes(),
+        ak.as_bytes(),
+        &hdr,
+        first.0,
+        &inner,
+        rng,
+    )
+}
+
+/// Verifies and decrypts a message from the peer of `sa`.
+pub(crate) fn open(sa: &IkeSa, bytes: &[u8]) -> Result<Vec<InnerPayload>, OpenError> {
+    let c = sa.crypto.as_ref().ok_or(OpenError::NoKeys)?;
+    let msg = Message::decode(bytes).map_err(OpenError::Structure)?;
+    // Only an SK payload may follow the header once keys exist; anything in cleartext would be
+    // unauthenticated.
+    if msg.payloads.len() != 1 || msg.sk().is_none() {
+        return Err(OpenError::NoSk);
+    }
+    let (ek, ak) = if sa.initiator {
+        (&c.keys.sk_er, &c.keys.sk_ar)
+    } else {
+        (&c.keys.sk_ei, &c.keys.sk_ai)
+    };
+    let (first, plain) = crypto::sk::open(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes)
+        .map_err(|_| OpenError::Crypto)?;
+    decode_inner(PayloadType(first), &plain).map_err(OpenError::Inner)
+}
+
+pub(crate) fn notify(ntype: crate::consts::NotifyType) -> InnerPayload {
+    InnerPayload::Notify(Notify::new(ntype))
+}
+
+/// The first error notify among `payloads`, if any.
+pub(crate) fn first_error(payloads: &[InnerPayload]) -> Option<crate::consts::NotifyType> {
+    payloads.iter().find_map(|p| match p {
+        InnerPayload::Notify(n) if n.is_error() => Some(n.ntype),
+        _ => None,
+    })
+}
+
+pub(crate) fn has_notify(payloads: &[InnerPayload], ntype: crate::consts::NotifyType) -> bool {
+    payloads
+        .iter()
+        .any(|p| matches!(p, InnerPayload::Notify(n) if n.ntype == ntype))
+}
+
+/// ICV length in bits of an AEAD ESP cipher.
+fn aead_icv_bits(id: EncrId) -> Option<u16> {
+    match id {
+        EncrId::AES_GCM_16 | EncrId::AES_CCM_16 | EncrId::CHACHA20_POLY1305 => Some(128),
+        EncrId::AES_GCM_12 | EncrId::AES_CCM_12 => Some(96),
+        EncrId::AES_GCM_8 | EncrId::AES_CCM_8 => Some(64),
+        EncrId::NULL_AUTH_AES_GMAC => Some(128),
+        _ => None,
+    }
+}
+
+/// What was agreed for a Child SA; turned into kernel state by [`install_child`].
+pub(crate) struct ChildAgreement {
+    pub name: String,
+    pub mode: Mode,
+    pub algorithms: ChildAlgorithms,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Whether we were the initiator of the exchange that created the Child SA (selects which half
+    /// of KEYMAT protects which direction).
+    pub exchange_initiator: bool,
+}
+
+/// Derives the Child SA keys, emits the kernel operations (two SAs, policies) and records the
+/// Child SA on `sa`. Returns the reason if the keys could not be derived.
+pub(crate) fn install_child<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    now: Instant,
+    ag: ChildAgreement,
+) -> Result<(), FailureReason> {
+    let internal = |e: CryptoError| FailureReason::Internal {
+        detail: e.to_string(),
+    };
+    let c = sa.crypto.as_ref().ok_or(FailureReason::Internal {
+        detail: "Child SA before IKE keys".into(),
+    })?;
+    let a = ag.algorithms;
+    let key_bits = if a.encr.key_bits == 0 {
+        None
+    } else {
+        Some(a.encr.key_bits)
+    };
+    let encr = Encr::new(a.encr.id, key_bits).map_err(internal)?;
+    let integ = a.integ.map(Integ::new).transpose().map_err(internal)?;
+    let integ_len = integ.map_or(0, |i| i.key_len());
+    let keys = crypto::derive_child_keys(
+        c.prf,
+        c.keys.sk_d.as_bytes(),
+        None,
+        sa.ni.as_bytes(),
+        sa.nr.as_bytes(),
+        encr.key_len(),
+        integ_len,
+    )
+    .map_err(internal)?;
+    let ((ein, iin), (eout, iout)) = if ag.exchange_initiator {
+        ((&keys.encr_r, &keys.integ_r), (&keys.encr_i, &keys.integ_i))
+    } else {
+        ((&keys.encr_i, &keys.integ_i), (&keys.encr_r, &keys.integ_r))
+    };
+    let conn = cx.config.connection(&sa.conn).cloned();
+    let child_cfg = conn.as_ref().and_then(|c| c.child(&ag.name)).cloned();
+    let lifetime = child_cfg
+        .as_ref()
+        .map(|cc| Lifetime {
+            soft_time: cc.rekey_time,
+            hard_time: cc.life_time,
+            soft_bytes: cc.rekey_bytes,
+            hard_bytes: cc.life_bytes,
+        })
+        .unwrap_or_default();
+    let reqid = cx.next_reqid();
+    let key_bits_effective = encr.key_bits();
+    let icv_bits = aead_icv_bits(a.encr.id);
+    let mk_sa = |direction,
+                 src: SocketAddr,
+                 dst: SocketAddr,
+                 spi,
+                 ek: &crypto::Secret,
+                 ik: &crypto::Secret| {
+        SaSpec {
+            src: src.ip(),
+            dst: dst.ip(),
+            spi,
+            reqid,
+            direction,
+            mode: ag.mode,
+            encr: EncrSpec {
+                alg: a.encr.id,
+                key_bits: key_bits_effective,
+                icv_bits,
+                key: zeroize::Zeroizing::new(ek.as_bytes().to_vec()),
+            },
+            integ: a.integ.map(|alg| IntegSpec {
+                alg,
+                key: zeroize::Zeroizing::new(ik.as_bytes().to_vec()),
+            }),
+            esn: a.esn == crate::consts::EsnId::ESN,
+            replay_window: if direction == Direction::In {
+                cx.config.settings.replay_window
+            } else {
+                0
+            },
+            encap: None,
+            lifetime,
+            selector: if ag.mode == Mode::Transport {
+                match (ag.local_ts.first(), ag.remote_ts.first()) {
+                    (Some(l), Some(r)) if direction == Direction::Out => Some((*l, *r)),
+                    (Some(l), Some(r)) => Some((*r, *l)),
+                    _ => None,
+                }
+            } else {
+                None
+            },
+        }
+    };
+    let sa_in = mk_sa(Direction::In, sa.remote, sa.local, ag.spi_in, ein, iin);
+    let sa_out = mk_sa(Direction::Out, sa.local, sa.remote, ag.spi_out, eout, iout);
+    drop(keys);
+    let key = sa.local_spi();
+    let mut ops = vec![KernelOp::AddSa(sa_in), KernelOp::AddSa(sa_out)];
+    for p in child::policies(
+        sa.local,
+        sa.remote,
+        ag.mode,
+        reqid,
+        &ag.local_ts,
+        &ag.remote_ts,
+    ) {
+        ops.push(KernelOp::AddPolicy(p));
+    }
+    let pending = u32::try_from(ops.len()).unwrap_or(u32::MAX);
+    for op in ops {
+        cx.kernel(op, Some((key, ag.spi_in)));
+    }
+    let child = ChildSa {
+        name: ag.name,
+        unique_id: cx.next_uid(),
+        reqid,
+        state: ChildStatusState::Installing,
+        mode: ag.mode,
+        spi_in: ag.spi_in,
+        spi_out: ag.spi_out,
+        encr: a.encr.id,
+        encr_keysize: key_bits_effective,
+        integ: a.integ,
+        esn: a.esn == crate::consts::EsnId::ESN,
+        encap: false,
+        local_ts: ag.local_ts,
+        remote_ts: ag.remote_ts,
+        installed_at: now,
+        pending_ops: pending,
+    };
+    cx.emit(child.created_event(&sa.conn));
+    let (lts, rts) = child.ts_text();
+    cx.emit(Event::ChildSaUp {
+        conn: sa.conn.clone(),
+        child: child.name.clone(),
+        reqid,
+        spi_in: child.spi_in,
+        spi_out: child.spi_out,
+        mode: child.mode,
+        local_ts: lts,
+        remote_ts: rts,
+    });
+    sa.children.push(child);
+    Ok(())
+}
+
+/// Removes a Child SA from `sa`: kernel teardown and the down event.
+pub(crate) fn remove_child<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    spi_in: u32,
+    reason: DownReason,
+) -> Option<ChildSa> {
+    let idx = sa.children.iter().position(|c| c.spi_in == spi_in)?;
+    let child = sa.children.remove(idx);
+    for op in child.teardown_ops(sa.local, sa.remote) {
+        cx.kernel(op, None);
+    }
+    cx.emit(Event::ChildSaDown {
+        conn: sa.conn.clone(),
+        child: child.name.clone(),
+        reqid: child.reqid,
+        spi_in: child.spi_in,
+        spi_out: child.spi_out,
+        reason,
+    });
+    Some(child)
+}

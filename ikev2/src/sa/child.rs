@@ -1,0 +1,212 @@
+//! Child SA state: what was negotiated and installed, enough to delete it again and to report it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Mode;
+use crate::consts::{EncrId, IntegId};
+use crate::event::Event;
+use crate::output::{Direction, KernelOp, PolicySpec};
+use crate::sa::status::{ChildSaStatus, ChildStatusState};
+use crate::wire::TrafficSelector;
+
+/// One negotiated Child SA (an inbound/outbound ESP SA pair with its policies).
+#[derive(Clone, Debug)]
+pub struct ChildSa {
+    pub name: String,
+    pub unique_id: u32,
+    pub reqid: u32,
+    /// Changed only through [`ChildSa::transition`].
+    pub(crate) state: ChildStatusState,
+    pub mode: Mode,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub encr: EncrId,
+    pub encr_keysize: u16,
+    pub integ: Option<IntegId>,
+    pub esn: bool,
+    pub encap: bool,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub installed_at: Instant,
+    pub pending_ops: u32,
+}
+
+/// Renders selectors the way status output and log lines show them: `10.1.0.0/24 10.1.2.0/24`.
+pub fn ts_list(ts: &[TrafficSelector]) -> String {
+    let v: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+    v.join(" ")
+}
+
+/// Initiator check of a response: each selector the responder chose lies inside one we proposed.
+pub fn is_narrowing_of(chosen: &[TrafficSelector], proposed: &[TrafficSelector]) -> bool {
+    !chosen.is_empty()
+        && chosen
+            .iter()
+            .all(|c| proposed.iter().any(|p| p.contains(c)))
+}
+
+/// Tunnel-mode policies out/in/fwd (transport mode: out/in) for every pair of selectors.
+pub fn policies(
+    local: SocketAddr,
+    remote: SocketAddr,
+    mode: Mode,
+    reqid: u32,
+    local_ts: &[TrafficSelector],
+    remote_ts: &[TrafficSelector],
+) -> Vec<PolicySpec> {
+    let mut out = Vec::new();
+    for l in local_ts {
+        for r in remote_ts {
+            if l.is_ipv4() != r.is_ipv4() {
+                continue;
+            }
+            out.push(PolicySpec {
+                src: *l,
+                dst: *r,
+                direction: Direction::Out,
+                reqid,
+                mode,
+                tmpl_src: local.ip(),
+                tmpl_dst: remote.ip(),
+            });
+            out.push(PolicySpec {
+                src: *r,
+                dst: *l,
+                direction: Direction::In,
+                reqid,
+                mode,
+                tmpl_src: remote.ip(),
+                tmpl_dst: local.ip(),
+            });
+            if mode == Mode::Tunnel {
+                out.push(PolicySpec {
+                    src: *r,
+                    dst: *l,
+                    direction: Direction::Fwd,
+                    reqid,
+                    mode,
+                    tmpl_src: remote.ip(),
+                    tmpl_dst: local.ip(),
+                });
+            }
+        }
+    }
+    out
+}
+
+impl ChildSa {
+    pub fn state(&self) -> ChildStatusState {
+        self.state
+    }
+
+    /// The one choke point for Child SA state changes: records `old -> new` with the SPIs.
+    pub fn transition(&mut self, conn: &str, new: ChildStatusState) -> Event {
+        let old = self.state;
+        self.state = new;
+        Event::ChildStateChange {
+            conn: conn.to_string(),
+            child: self.name.clone(),
+            spi_in: self.spi_in,
+            spi_out: self.spi_out,
+            old: Some(old),
+            new,
+        }
+    }
+
+    /// The announcement of a new Child SA in its first state.
+    pub fn created_event(&self, conn: &str) -> Event {
+        Event::ChildStateChange {
+            conn: conn.to_string(),
+            child: self.name.clone(),
+            spi_in: self.spi_in,
+            spi_out: self.spi_out,
+            old: None,
+            new: self.state,
+        }
+    }
+
+    /// Kernel operations that remove everything this Child SA installed.
+    pub fn teardown_ops(&self, local: SocketAddr, remote: SocketAddr) -> Vec<KernelOp> {
+        let mut ops = vec![
+            KernelOp::DeleteSa {
+                src: remote.ip(),
+                dst: local.ip(),
+                spi: self.spi_in,
+            },
+            KernelOp::DeleteSa {
+                src: local.ip(),
+                dst: remote.ip(),
+                spi: self.spi_out,
+            },
+        ];
+        for p in policies(
+            local,
+            remote,
+            self.mode,
+            self.reqid,
+            &self.local_ts,
+            &self.remote_ts,
+        ) {
+            ops.push(KernelOp::DeletePolicy {
+                src: p.src,
+                dst: p.dst,
+                direction: p.direction,
+            });
+        }
+        ops
+    }
+
+    pub fn status(&self) -> ChildSaStatus {
+        let key = |k: u16| if k == 0 { None } else { Some(k) };
+        ChildSaStatus {
+            name: self.name.clone(),
+            unique_id: self.unique_id,
+            reqid: self.reqid,
+            state: self.state,
+            mode: self.mode,
+            spi_in: self.spi_in,
+            spi_out: self.spi_out,
+            encr_alg: crate::proposal::transform_name(
+                crate::consts::TransformType::ENCR,
+                self.encr.0,
+                0,
+            ),
+            encr_keysize: key(self.encr_keysize),
+            integ_alg: self.integ.map(|i| i.to_string()),
+            esn: self.esn,
+            encap: self.encap,
+            local_ts: self.local_ts.iter().map(|t| t.to_string()).collect(),
+            remote_ts: self.remote_ts.iter().map(|t| t.to_string()).collect(),
+            installed_at: self.installed_at,
+        }
+    }
+
+    pub fn ts_text(&self) -> (String, String) {
+        (ts_list(&self.local_ts), ts_list(&self.remote_ts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_has_fwd_transport_does_not() {
+        let l: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let r: SocketAddr = "192.0.2.2:500".parse().unwrap();
+        let lt = [TrafficSelector::from_cidr("10.1.0.0".parse().unwrap(), 24).unwrap()];
+        let rt = [TrafficSelector::from_cidr("10.2.0.0".parse().unwrap(), 24).unwrap()];
+        let t = policies(l, r, Mode::Tunnel, 7, &lt, &rt);
+        assert_eq!(t.len(), 3);
+        let out = t.iter().find(|p| p.direction == Direction::Out).unwrap();
+        assert_eq!((out.src, out.dst), (lt[0], rt[0]));
+        assert_eq!((out.tmpl_src, out.tmpl_dst), (l.ip(), r.ip()));
+        let fwd = t.iter().find(|p| p.direction == Direction::Fwd).unwrap();
+        assert_eq!((fwd.src, fwd.dst), (rt[0], lt[0]));
+        assert_eq!((fwd.tmpl_src, fwd.tmpl_dst), (r.ip(), l.ip()));
+        let tr = policies(l, r, Mode::Transport, 7, &lt, &rt);
+        assert_eq!(tr.len(), 2);
+        assert!(tr.iter().all(|p| p.direction != Direction::Fwd));
+    }
+}

@@ -1,0 +1,282 @@
+//! IKE SA and Child SA state, the message-ID windows and the one transition function.
+
+pub(crate) mod child;
+pub mod msgid;
+pub mod status;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::{Mode, Psk};
+use crate::crypto::{IkeKeys, KeyExchange, Prf, Secret, SkCipher};
+use crate::event::{Event, IkeSpis, IkeState};
+use crate::proposal::ProposalSet;
+use crate::wire::Identity;
+
+use crate::wire::TrafficSelector;
+use child::ChildSa;
+use msgid::{RequestWindow, ResponseWindow};
+use status::{IkeAlgorithms, IkeSaStatus, IkeStatusState};
+
+/// What an outstanding request of ours is for, so that its response is handled accordingly.
+#[derive(Clone, Debug)]
+pub(crate) enum Purpose {
+    IkeSaInit,
+    IkeAuth,
+    /// Delete of the whole IKE SA.
+    DeleteIke,
+    /// Delete of Child SAs, by our inbound SPI.
+    DeleteChild {
+        spis_in: Vec<u32>,
+    },
+    /// Empty INFORMATIONAL.
+    Liveness,
+}
+
+/// A Child SA the initiator proposed in IKE_AUTH and still waits for.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingChild {
+    pub name: String,
+    pub spi_in: u32,
+    pub mode: Mode,
+    pub proposals: ProposalSet,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// Keys and transforms once IKE_SA_INIT completed.
+pub(crate) struct IkeCrypto {
+    pub prf: Prf,
+    pub cipher: SkCipher,
+    pub keys: IkeKeys,
+    pub algorithms: IkeAlgorithms,
+}
+
+/// One IKE SA, in either role.
+pub(crate) struct IkeSa {
+    pub unique_id: u32,
+    /// The connection this SA belongs to. For a responder, the candidate chosen by address in
+    /// IKE_SA_INIT, replaced by the one matching the peer's identity in IKE_AUTH.
+    pub conn: String,
+    pub initiator: bool,
+    state: IkeState,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub ni: Secret,
+    pub nr: Secret,
+    /// Our key exchange private value, until the shared secret is computed.
+    pub ke: Option<KeyExchange>,
+    /// The IKE proposals we offer as initiator (reordered after INVALID_KE_PAYLOAD).
+    pub offered: Option<ProposalSet>,
+    /// Initiator: number of INVALID_KE_PAYLOAD retries so far (a second one for a group we already
+    /// tried means a broken peer).
+    pub ke_retries: u32,
+    /// Initiator: the cookie to echo in IKE_SA_INIT.
+    pub cookie: Option<Vec<u8>>,
+    /// Initiator: send INITIAL_CONTACT in IKE_AUTH (no other IKE SA with this peer exists).
+    pub initial_contact: bool,
+    /// Initiator: the responder announced CHILDLESS_IKEV2_SUPPORTED (RFC 6023).
+    pub peer_childless: bool,
+    /// The complete IKE_SA_INIT request and response as sent, for the AUTH payloads.
+    pub init_request: Vec<u8>,
+    pub init_response: Vec<u8>,
+    pub crypto: Option<IkeCrypto>,
+    pub nat_local: Option<bool>,
+    pub nat_remote: Option<bool>,
+    pub local_id: Option<Identity>,
+    pub remote_id: Option<Identity>,
+    pub psk: Option<Psk>,
+    pub pending_child: Option<PendingChild>,
+    pub children: Vec<ChildSa>,
+    pub requests: RequestWindow<Purpose>,
+    pub responses: ResponseWindow,
+    /// Requests waiting for the window to free up.
+    pub queue: VecDeque<Purpose>,
+    pub established_at: Option<Instant>,
+    pub last_peer_message: Option<Instant>,
+    /// Responder: drop the SA if IKE_AUTH has not completed by then.
+    pub half_open_deadline: Option<Instant>,
+}
+
+impl IkeSa {
+    pub fn new(
+        unique_id: u32,
+        conn: String,
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Self {
+        IkeSa {
+            unique_id,
+            conn,
+            initiator,
+            // The first state; `created_event` announces it.
+            state: if initiator {
+                IkeState::InitSent
+            } else {
+                IkeState::HalfOpen
+            },
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            ni: Secret::default(),
+            nr: Secret::default(),
+            ke: None,
+            offered: None,
+            ke_retries: 0,
+            cookie: None,
+            peer_childless: false,
+            initial_contact: false,
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            crypto: None,
+            nat_local: None,
+            nat_remote: None,
+            local_id: None,
+            remote_id: None,
+            psk: None,
+            pending_child: None,
+            children: Vec::new(),
+            requests: RequestWindow::default(),
+            responses: ResponseWindow::default(),
+            queue: VecDeque::new(),
+            established_at: None,
+            last_peer_message: None,
+            half_open_deadline: None,
+        }
+    }
+
+    pub fn state(&self) -> IkeState {
+        self.state
+    }
+
+    pub fn spis(&self) -> IkeSpis {
+        IkeSpis {
+            initiator: self.spi_i,
+            responder: self.spi_r,
+        }
+    }
+
+    /// Our own SPI: the key of the SA table.
+    pub fn local_spi(&self) -> u64 {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    /// The announcement of a new SA in its first state.
+    pub fn created_event(&self) -> Event {
+        Event::IkeStateChange {
+            conn: self.conn.clone(),
+            spis: self.spis(),
+            old: None,
+            new: self.state,
+        }
+    }
+
+    /// The one choke point for IKE SA state changes: records `old -> new` with the SPIs.
+    pub fn transition(&mut self, new: IkeState) -> Event {
+        let old = self.state;
+        self.state = new;
+        Event::IkeStateChange {
+            conn: self.conn.clone(),
+            spis: self.spis(),
+            old: Some(old),
+            new,
+        }
+    }
+
+    /// Adopts the addresses of an authenticated request from the peer when only the ports changed
+    /// (a peer floating to 4500) or the peer is behind a NAT (RFC 7296 section 2.23); a different
+    /// IP address without NAT is not followed (that would be MOBIKE).
+    pub fn follow_peer(&mut self, local: SocketAddr, remote: SocketAddr) {
+        if remote.ip() == self.remote.ip() || self.nat_remote == Some(true) {
+            self.remote = remote;
+        }
+        if local.ip() == self.local.ip() {
+            self.local = local;
+        }
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.state == IkeState::Established
+    }
+
+    /// Whether the SA counts against the responder's half-open limit.
+    pub fn is_half_open(&self) -> bool {
+        !self.initiator && self.state == IkeState::HalfOpen
+    }
+
+    pub fn status(&self) -> IkeSaStatus {
+        IkeSaStatus {
+            unique_id: self.unique_id,
+            state: match self.state {
+                IkeState::Established => IkeStatusState::Established,
+                IkeState::Deleting | IkeState::Destroyed => IkeStatusState::Deleting,
+                _ => IkeStatusState::Connecting,
+            },
+            detail: match self.state {
+                IkeState::InitSent => "INIT_SENT",
+                IkeState::AuthSent => "AUTH_SENT",
+                IkeState::HalfOpen => "HALF_OPEN",
+                IkeState::Established => "ESTABLISHED",
+                IkeState::Deleting => "DELETING",
+                IkeState::Destroyed => "DESTROYED",
+            },
+            initiator: self.initiator,
+            spis: self.spis(),
+            local: self.local,
+            remote: self.remote,
+            local_id: self.local_id.as_ref().map(|i| i.to_string()),
+            remote_id: self.remote_id.as_ref().map(|i| i.to_string()),
+            algorithms: self.crypto.as_ref().map(|c| c.algorithms.clone()),
+            nat_local: self.nat_local,
+            nat_remote: self.nat_remote,
+            established_at: self.established_at,
+            last_peer_message: self.last_peer_message,
+            children: self.children.iter().map(ChildSa::status).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_records_old_and_new_with_spis() {
+        let a: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:500".parse().unwrap();
+        let mut sa = IkeSa::new(1, "net".into(), true, 0x1122, 0, a, b);
+        assert_eq!(
+            sa.created_event(),
+            Event::IkeStateChange {
+                conn: "net".into(),
+                spis: IkeSpis {
+                    initiator: 0x1122,
+                    responder: 0
+                },
+                old: None,
+                new: IkeState::InitSent
+            }
+        );
+        sa.spi_r = 0x3344;
+        let ev = sa.transition(IkeState::AuthSent);
+        assert_eq!(sa.state(), IkeState::AuthSent);
+        assert_eq!(
+            ev.to_string(),
+            "<net> IKE SA 0000000000001122_i 0000000000003344_r state change: INIT_SENT => AUTH_SENT"
+        );
+        assert_eq!(sa.status().state, IkeStatusState::Connecting);
+        sa.transition(IkeState::Established);
+        assert_eq!(sa.status().state.as_str(), "ESTABLISHED");
+    }
+}

@@ -1,0 +1,303 @@
+#![allow(dead_code)] // shared by several test binaries, each using a subset
+//! Two cores, a link, a virtual clock and two kernel models, driven by one bounded loop:
+//! deliver due datagrams, fire due timers, drain outputs (answering kernel ops at once), then jump
+//! the clock to the earliest of the next delivery and both peers' deadlines.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rswan_ikev2::config::Config;
+use rswan_ikev2::endpoint::Endpoint;
+use rswan_ikev2::event::Event;
+use rswan_ikev2::output::{Command, KernelEvent, Output};
+use rswan_ikev2::rng::TestRng;
+
+use super::clock::Clock;
+use super::kernel::KernelModel;
+use super::link::{Datagram, Link};
+
+/// Hard bounds so that no scenario can hang, whatever the core does.
+pub const DEFAULT_MAX_STEPS: u64 = 200_000;
+pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(3_600);
+
+pub struct Peer {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    pub config: Config,
+    pub ep: Endpoint<TestRng>,
+    pub kernel: KernelModel,
+    /// Every event with the virtual time at which it came out.
+    pub events: Vec<(Duration, Event)>,
+    /// Every datagram this peer sent, with the virtual send time.
+    pub sent: Vec<(Duration, Datagram)>,
+    /// Datagrams handed to this peer.
+    pub received: u64,
+    seed: u64,
+}
+
+impl Peer {
+    fn new(name: &'static str, addr: SocketAddr, config: Config, seed: u64) -> Peer {
+        Peer {
+            name,
+            addr,
+            ep: Endpoint::new(config.clone(), TestRng::new(seed)),
+            config,
+            kernel: KernelModel::default(),
+            events: Vec::new(),
+            sent: Vec::new(),
+            received: 0,
+            seed,
+        }
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().map(|(_, e)| e)
+    }
+}
+
+/// Why a run stopped without its condition becoming true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Nothing in flight and neither peer has a deadline: nothing will ever happen again.
+    Idle,
+    /// The virtual-time limit of the run was reached.
+    TimeLimit,
+    /// The step limit was reached (a core that keeps asking to be woken at the same instant).
+    StepLimit,
+}
+
+pub struct World {
+    pub clock: Clock,
+    pub link: Link,
+    pub a: Peer,
+    pub b: Peer,
+    pub steps: u64,
+    pub max_steps: u64,
+    /// Print every event and datagram (shown by `cargo test` only when a test fails).
+    pub trace: bool,
+    /// The side that last initiated, so checks know which role each peer should show.
+    pub initiator: Side,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    A,
+    B,
+}
+
+impl World {
+    pub fn new(
+        a_addr: SocketAddr,
+        a_cfg: Config,
+        b_addr: SocketAddr,
+        b_cfg: Config,
+        seed: u64,
+    ) -> World {
+        World {
+            clock: Clock::new(),
+            link: Link::new(a_addr, b_addr, seed),
+            a: Peer::new("A", a_addr, a_cfg, seed.wrapping_mul(2).wrapping_add(1)),
+            b: Peer::new("B", b_addr, b_cfg, seed.wrapping_mul(2).wrapping_add(2)),
+            steps: 0,
+            max_steps: DEFAULT_MAX_STEPS,
+            trace: true,
+            initiator: Side::A,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    pub fn peer(&mut self, s: Side) -> &mut Peer {
+        match s {
+            Side::A => &mut self.a,
+            Side::B => &mut self.b,
+        }
+    }
+
+    pub fn command(&mut self, s: Side, cmd: Command) {
+        let now = self.now();
+        self.peer(s).ep.handle_command(now, cmd);
+        self.pump();
+    }
+
+    /// Initiates `conn` on `s` (its first child).
+    pub fn initiate(&mut self, s: Side, conn: &str) {
+        self.initiator = s;
+        self.command(
+            s,
+            Command::Initiate {
+                conn: conn.to_string(),
+                child: None,
+            },
+        );
+    }
+
+    /// The peer loses all state, as a daemon restart would (the kernel model is kept only if
+    /// `keep_kernel`; a restarted daemon flushes what it owned).
+    pub fn restart(&mut self, s: Side, keep_kernel: bool) {
+        let p = self.peer(s);
+        p.seed = p.seed.wrapping_add(0x1000);
+        p.ep = Endpoint::new(p.config.clone(), TestRng::new(p.seed));
+        if !keep_kernel {
+            p.kernel = KernelModel::default();
+        }
+    }
+
+    /// Drains both peers' outputs until neither has anything left: datagrams go onto the link,
+    /// kernel ops are applied to the model and answered immediately, events are recorded.
+    pub fn pump(&mut self) {
+        let now = self.clock.now();
+        let elapsed = self.clock.elapsed();
+        for side in [Side::A, Side::B] {
+            let trace = self.trace;
+            let (p, link) = match side {
+                Side::A => (&mut self.a, &mut self.link),
+                Side::B => (&mut self.b, &mut self.link),
+            };
+            let mut guard = 0u32;
+            while let Some(out) = p.ep.poll_output() {
+                guard += 1;
+                assert!(guard < 100_000, "peer {} produced unbounded output", p.name);
+                match out {
+                    Output::Send { from, to, bytes } => {
+                        if trace {
+                            eprintln!(
+                                "[{elapsed:>10.3?}] {} send {} bytes {from} -> {to}",
+                                p.name,
+                                bytes.len()
+                            );
+                        }
+                        assert_eq!(
+                            from.ip(),
+                            p.addr.ip(),
+                            "peer {} sends from a foreign address",
+                            p.name
+                        );
+                        let d = Datagram { from, to, bytes };
+                        p.sent.push((elapsed, d.clone()));
+                        link.send(now, d);
+                    }
+                    Output::Kernel { token, op } => {
+                        let result = p.kernel.apply(&op);
+                        if trace {
+                            eprintln!("[{elapsed:>10.3?}] {} kernel {op:?} -> {result:?}", p.name);
+                        }
+                        p.ep.handle_kernel(now, KernelEvent::OpResult { token, result });
+                    }
+                    Output::Event(e) => {
+                        if trace {
+                            eprintln!("[{elapsed:>10.3?}] {} event: {e}", p.name);
+                        }
+                        p.events.push((elapsed, e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest instant at which something happens, if anything will.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        [
+            self.link.next_delivery(),
+            self.a.ep.poll_timeout(),
+            self.b.ep.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Everything due at the current instant: outputs, datagrams whose delivery time has come,
+    /// timers whose deadline has passed.
+    fn process(&mut self) -> Result<(), Stop> {
+        self.steps += 1;
+        if self.steps > self.max_steps {
+            return Err(Stop::StepLimit);
+        }
+        self.pump();
+        let now = self.clock.now();
+        while let Some(d) = self.link.pop_due(now) {
+            let p = if d.to.ip() == self.a.addr.ip() {
+                &mut self.a
+            } else {
+                &mut self.b
+            };
+            p.received += 1;
+            p.ep.handle_datagram(now, d.to, d.from, &d.bytes);
+            self.pump();
+        }
+        for side in [Side::A, Side::B] {
+            let p = self.peer(side);
+            if p.ep.poll_timeout().is_some_and(|t| t <= now) {
+                p.ep.handle_timeout(now);
+                self.pump();
+            }
+        }
+        Ok(())
+    }
+
+    /// Jumps the clock to the next thing scheduled, but not beyond `limit`.
+    fn advance(&mut self, limit: Instant) -> Result<(), Stop> {
+        match self.next_wakeup() {
+            None => Err(Stop::Idle),
+            Some(t) if t > limit => {
+                self.clock.advance_to(limit);
+                Err(Stop::TimeLimit)
+            }
+            Some(t) => {
+                self.clock.advance_to(t);
+                Ok(())
+            }
+        }
+    }
+
+    /// One turn of the loop at the current instant, then one jump of the clock (not beyond
+    /// `limit`). Returns `Err` if nothing can happen any more or a bound was hit.
+    pub fn step(&mut self, limit: Instant) -> Result<(), Stop> {
+        self.process()?;
+        self.advance(limit)
+    }
+
+    /// Runs until `done` holds (checked after everything due at an instant was processed, before
+    /// the clock moves on), for at most `max` of virtual time from now. Returns the virtual time
+    /// (since the start of the world) at which `done` first held.
+    pub fn run_until(
+        &mut self,
+        max: Duration,
+        mut done: impl FnMut(&World) -> bool,
+    ) -> Result<Duration, Stop> {
+        let limit = self.clock.now() + max;
+        loop {
+            self.process()?;
+            if done(self) {
+                return Ok(self.elapsed());
+            }
+            self.advance(limit)?;
+        }
+    }
+
+    /// Runs for `d` of virtual time (or until nothing is scheduled any more), whatever happens.
+    pub fn run_for(&mut self, d: Duration) -> Stop {
+        let limit = self.clock.now() + d;
+        loop {
+            if let Err(stop) = self.step(limit) {
+                if stop == Stop::Idle {
+                    self.clock.advance_to(limit);
+                }
+                return stop;
+            }
+        }
+    }
+
+    /// Runs until neither peer nor the link has anything scheduled before `max` from now (timers
+    /// further out, such as rekeying, do not count).
+    pub fn settle(&mut self, max: Duration) -> Stop {
+        self.run_for(max)
+    }
+}
