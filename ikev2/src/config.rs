@@ -34,6 +34,9 @@ pub struct Settings {
     pub half_open_timeout: Duration,
     /// ESP anti-replay window handed to the kernel for every Child SA (`replay_window`, 32).
     pub replay_window: u32,
+    /// Per-connection lifecycle knobs by connection name (`dpd_mode`, `rand_time`, `over_time`);
+    /// connections not listed use swanctl's defaults.
+    pub conn_timers: std::collections::BTreeMap<String, crate::timer::ConnTimers>,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             half_open_limit: None,
             half_open_timeout: DEFAULT_HALF_OPEN_TIMEOUT,
             replay_window: 32,
+            conn_timers: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -149,15 +153,18 @@ pub struct ChildConfig {
     pub mode: Mode,
     /// Carried for the driver (start/trap at load time); the core itself does not act on it yet.
     pub start_action: Action,
-    /// Carried for the coming DPD support; not acted on yet.
+    /// What happens to this child when DPD declares the peer dead: `None` (clear), `Start`
+    /// (restart: initiate again), `Trap` (reported so the driver reinstalls trap policies).
     pub dpd_action: Action,
     /// Carried for the coming close handling; not acted on yet.
     pub close_action: Action,
-    /// Soft lifetime handed to the kernel (the kernel's soft expire will trigger rekeying later).
+    /// Rekey after this long (minus random jitter up to `life_time - rekey_time`); also the
+    /// kernel's soft lifetime. 0 = never.
     pub rekey_time: Duration,
-    /// Hard lifetime handed to the kernel.
+    /// Hard lifetime: deleted then if no rekey succeeded (also handed to the kernel).
     pub life_time: Duration,
-    /// Volume limits handed to the kernel; 0 = none.
+    /// Volume limits handed to the kernel; 0 = none. The kernel's soft expire starts a rekey,
+    /// the hard one deletes the Child SA.
     pub rekey_bytes: u64,
     pub life_bytes: u64,
 }
@@ -178,9 +185,10 @@ pub struct ConnConfig {
     pub psk: Option<Psk>,
     /// `encap`: fake NAT-D so that the peer believes there is a NAT. Not acted on yet.
     pub encap: bool,
-    /// `dpd_delay`; not acted on yet (DPD comes with the next increment).
+    /// `dpd_delay`: liveness check interval (0 = no DPD); the mode is in
+    /// [`Settings::conn_timers`].
     pub dpd_delay: Duration,
-    /// `rekey_time` of the IKE SA; not acted on yet.
+    /// `rekey_time` of the IKE SA (0 = never rekey).
     pub rekey_time: Duration,
     pub children: Vec<ChildConfig>,
 }

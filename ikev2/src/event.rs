@@ -157,6 +157,16 @@ pub enum FailureReason {
     Kernel { detail: String },
     /// Internal failure (e.g. crypto backend error).
     Internal { detail: String },
+    /// A rekey (CREATE_CHILD_SA) failed; the SA being rekeyed stays until its lifetime ends.
+    /// `child` is `None` for the IKE SA.
+    RekeyFailed { child: Option<String>, detail: String },
+    /// A Child SA rekey failed because the two sides disagree on PFS; `detail` names both sides,
+    /// e.g. "peer requires MODP_2048, child 'net' has no PFS group".
+    PfsMismatch { child: String, detail: String },
+    /// Dead peer detection: the liveness check went unanswered for the whole retransmit budget.
+    DpdTimeout { retransmits: u32 },
+    /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
+    ChildCreateFailed { child: String, detail: String },
 }
 
 impl fmt::Display for FailureReason {
@@ -210,6 +220,23 @@ impl fmt::Display for FailureReason {
             FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
             FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
             FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
+            FailureReason::RekeyFailed {
+                child: Some(c),
+                detail,
+            } => write!(f, "Child SA rekey failed: child '{c}': {detail}"),
+            FailureReason::RekeyFailed {
+                child: None,
+                detail,
+            } => write!(f, "IKE SA rekey failed: {detail}"),
+            FailureReason::PfsMismatch { detail, .. } => {
+                write!(f, "Child SA rekey failed: PFS mismatch: {detail}")
+            }
+            FailureReason::DpdTimeout { retransmits } => {
+                write!(f, "lost after {retransmits} retransmits (DPD)")
+            }
+            FailureReason::ChildCreateFailed { child, detail } => {
+                write!(f, "creating child '{child}' failed: {detail}")
+            }
         }
     }
 }
@@ -273,6 +300,10 @@ pub enum DownReason {
     Replaced,
     /// The SA failed (e.g. kernel install error).
     Failed(FailureReason),
+    /// The SA was rekeyed: its successor is up and carries the traffic (IKE SA: its Child SAs).
+    Rekeyed,
+    /// Its lifetime (hard limit: time or bytes) ran out before a rekey succeeded.
+    Expired,
 }
 
 impl fmt::Display for DownReason {
@@ -286,6 +317,8 @@ impl fmt::Display for DownReason {
             DownReason::IkeSaGone => f.write_str("IKE SA closed"),
             DownReason::Replaced => f.write_str("replaced after the peer's INITIAL_CONTACT"),
             DownReason::Failed(r) => write!(f, "failed: {r}"),
+            DownReason::Rekeyed => f.write_str("rekeyed"),
+            DownReason::Expired => f.write_str("hard lifetime expired"),
         }
     }
 }
@@ -379,7 +412,8 @@ impl Event {
                 DownReason::LocalDelete
                 | DownReason::PeerDelete
                 | DownReason::IkeSaGone
-                | DownReason::Replaced => LogLevel::Info,
+                | DownReason::Replaced
+                | DownReason::Rekeyed => LogLevel::Info,
                 _ => LogLevel::Warn,
             },
             Event::NatDetected { .. } => LogLevel::Info,
@@ -498,7 +532,14 @@ impl fmt::Display for Event {
                 }
                 match reason {
                     // Keeps the operator-facing wording of the issue: "peer 192.0.2.2 lost after 5 retransmits".
-                    FailureReason::PeerLost { .. } => write!(f, "peer {} {reason}", peer.ip()),
+                    FailureReason::PeerLost { .. } | FailureReason::DpdTimeout { .. } => {
+                        write!(f, "peer {} {reason}", peer.ip())
+                    }
+                    // Rekey failures name the child and both sides already; the peer address
+                    // still helps when several peers share a connection.
+                    FailureReason::PfsMismatch { .. } | FailureReason::RekeyFailed { .. } => {
+                        write!(f, "{reason} (peer {})", peer.ip())
+                    }
                     _ => write!(f, "{reason} (peer {peer})"),
                 }
             }

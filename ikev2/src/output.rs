@@ -54,6 +54,19 @@ pub enum KernelEvent {
         token: u64,
         result: Result<(), String>,
     },
+    /// The kernel's soft (`hard: false`) or hard lifetime of the SA `dst`/`spi` (ESP) ran out
+    /// (XFRM_MSG_EXPIRE). Soft starts a rekey of its Child SA, hard deletes the Child SA.
+    Expire { dst: IpAddr, spi: u32, hard: bool },
+    /// Current byte/packet counters of the SA `dst`/`spi` (as read with XFRM_MSG_GETSA). The
+    /// driver feeds these for the SAs it installed, at least every `dpd_delay / 2`; dead peer
+    /// detection treats a rise of an inbound SA's counters as a sign of life from the peer
+    /// (on-idle mode counts outbound too). Unknown SAs are ignored.
+    Counters {
+        dst: IpAddr,
+        spi: u32,
+        bytes: u64,
+        packets: u64,
+    },
 }
 
 /// Authenticated encryption or cipher plus key.

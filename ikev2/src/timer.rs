@@ -2,7 +2,8 @@
 //!
 //! The rest of the core never computes a deadline itself: it asks this module ("when do I retransmit
 //! next?", "when does this half-open SA expire?") so that the whole timing behaviour can be read, and
-//! tuned, here. Later policies (DPD, rekey, lifetimes, keepalives) belong here too.
+//! tuned, here: retransmission, half-open expiry, cookie rotation, Child and IKE SA lifetimes with
+//! their random jitter, TEMPORARY_FAILURE retries and dead peer detection.
 
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,137 @@ pub fn half_open_deadline(created: Instant, timeout: Duration) -> Instant {
 /// regenerating it periodically; the previous version stays valid for one more period so that a
 /// client that fetched a cookie just before the change is not rejected).
 pub const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Dead peer detection mode (`dpd_mode`; `dpd_delay = 0` disables it whatever the mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DpdMode {
+    /// Probe when nothing came from the peer for `dpd_delay`: no IKE message and no rise of the
+    /// inbound ESP byte counters the driver reports (strongSwan's behaviour).
+    #[default]
+    OnDemand,
+    /// Probe only when there was no traffic in either direction for `dpd_delay`.
+    OnIdle,
+    /// Answer the peer's probes, never send any.
+    Disabled,
+}
+
+/// Per-connection lifecycle knobs that `ConnConfig`/`ChildConfig` do not carry (swanctl.conf
+/// `rand_time`, `over_time`, `dpd_mode`). `None` means swanctl's default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConnTimers {
+    pub dpd_mode: DpdMode,
+    /// IKE SA `rand_time` (default: `over_time`).
+    pub ike_rand_time: Option<Duration>,
+    /// IKE SA `over_time` (default: 10 % of `rekey_time`): the IKE SA is closed if no rekey
+    /// succeeded by `rekey_time + over_time`.
+    pub ike_over_time: Option<Duration>,
+    /// Child SA `rand_time` (default: `life_time - rekey_time`).
+    pub child_rand_time: Option<Duration>,
+}
+
+/// When a Child SA is rekeyed and when it dies, from its configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildLifetimes {
+    /// Rekey after this long (already reduced by the random jitter); zero = never.
+    pub rekey_after: Duration,
+    /// Delete after this long; zero = never.
+    pub life: Duration,
+    pub rekey_bytes: u64,
+    pub life_bytes: u64,
+}
+
+/// Subtracts `rand % range` (a uniform-ish draw below `range`) from `base`, as swanctl's
+/// `rand_time` does, so that two peers with the same configuration rarely rekey at once.
+pub fn jittered(base: Duration, range: Duration, rand: u64) -> Duration {
+    let range_ms = u64::try_from(range.as_millis()).unwrap_or(u64::MAX);
+    if range_ms == 0 {
+        return base;
+    }
+    base.saturating_sub(Duration::from_millis(rand % range_ms))
+}
+
+impl ChildLifetimes {
+    pub fn new(
+        cc: &crate::config::ChildConfig,
+        settings: &crate::config::Settings,
+        conn: &str,
+        rand: u64,
+    ) -> Self {
+        let range = settings
+            .conn_timers
+            .get(conn)
+            .and_then(|t| t.child_rand_time)
+            .unwrap_or_else(|| cc.life_time.saturating_sub(cc.rekey_time));
+        let rekey_after = if cc.rekey_time.is_zero() {
+            Duration::ZERO
+        } else {
+            // Never jitter down to zero, which would mean "never".
+            jittered(cc.rekey_time, range, rand).max(Duration::from_secs(1))
+        };
+        ChildLifetimes {
+            rekey_after,
+            life: cc.life_time,
+            rekey_bytes: cc.rekey_bytes,
+            life_bytes: cc.life_bytes,
+        }
+    }
+
+    /// The limits handed to the kernel: the soft time equals our own rekey timer (whichever
+    /// fires first starts the rekey; the other finds it under way), bytes are left to the kernel.
+    pub fn kernel(&self) -> crate::output::Lifetime {
+        crate::output::Lifetime {
+            soft_time: self.rekey_after,
+            hard_time: self.life,
+            soft_bytes: self.rekey_bytes,
+            hard_bytes: self.life_bytes,
+        }
+    }
+
+    pub fn rekey_at(&self, installed: Instant) -> Option<Instant> {
+        (!self.rekey_after.is_zero()).then(|| installed + self.rekey_after)
+    }
+
+    pub fn expire_at(&self, installed: Instant) -> Option<Instant> {
+        (!self.life.is_zero()).then(|| installed + self.life)
+    }
+}
+
+/// IKE SA rekey deadline and the deadline after which an unrekeyed IKE SA is closed.
+pub fn ike_rekey_deadlines(
+    established: Instant,
+    rekey_time: Duration,
+    timers: Option<&ConnTimers>,
+    rand: u64,
+) -> (Option<Instant>, Option<Instant>) {
+    if rekey_time.is_zero() {
+        return (None, None);
+    }
+    let over = timers
+        .and_then(|t| t.ike_over_time)
+        .unwrap_or(rekey_time / 10);
+    let range = timers.and_then(|t| t.ike_rand_time).unwrap_or(over);
+    let rekey = jittered(rekey_time, range, rand).max(Duration::from_secs(1));
+    (Some(established + rekey), Some(established + rekey_time + over))
+}
+
+/// How long to wait before retrying a request the peer answered with TEMPORARY_FAILURE (RFC 7296
+/// section 2.25: not immediately, so that the peer can finish what it is doing). Random in
+/// 1..=4 s, so that two peers that refused each other do not collide again.
+pub fn temporary_failure_retry(rand: u64) -> Duration {
+    Duration::from_millis(1_000 + rand % 3_000)
+}
+
+/// After this many TEMPORARY_FAILURE answers in a row the request is given up.
+pub const TEMPORARY_FAILURE_MAX_RETRIES: u32 = 10;
+
+/// When the next DPD probe is due: `dpd_delay` after the last sign of life that counts for the
+/// mode. `None` when DPD is off.
+pub fn dpd_deadline(mode: DpdMode, delay: Duration, last_activity: Instant) -> Option<Instant> {
+    if delay.is_zero() || mode == DpdMode::Disabled {
+        return None;
+    }
+    Some(last_activity + delay)
+}
 
 #[cfg(test)]
 mod tests {

@@ -70,15 +70,15 @@ fn kernel_model_has_xfrm_semantics() {
         unreachable!()
     };
     let mut k = KernelModel::default();
-    assert!(k.apply(op).is_ok());
-    assert!(k.apply(op).unwrap_err().starts_with("EEXIST"));
+    assert!(k.apply(w.now(), op).is_ok());
+    assert!(k.apply(w.now(), op).unwrap_err().starts_with("EEXIST"));
     let del = KernelOp::DeleteSa {
         src: sa.src,
         dst: sa.dst,
         spi: sa.spi,
     };
-    assert!(k.apply(&del).is_ok());
-    assert!(k.apply(&del).unwrap_err().starts_with("ESRCH"));
+    assert!(k.apply(w.now(), &del).is_ok());
+    assert!(k.apply(w.now(), &del).unwrap_err().starts_with("ESRCH"));
     assert!(k.is_empty());
     assert_eq!(k.errors().len(), 2);
 }
@@ -123,4 +123,50 @@ fn same_seed_replays_byte_for_byte_and_another_seed_differs() {
     };
     assert_eq!(run(40), run(40));
     assert_ne!(run(40), run(41));
+}
+
+#[test]
+fn kernel_model_raises_soft_then_hard_expiry_and_forgets_deleted_sas() {
+    let w = established();
+    let (op, _) =
+        w.a.kernel
+            .log
+            .iter()
+            .find(|(op, _)| matches!(op, KernelOp::AddSa(_)))
+            .unwrap();
+    let KernelOp::AddSa(sa) = op else {
+        unreachable!()
+    };
+    let (soft, hard) = (sa.lifetime.soft_time, sa.lifetime.hard_time);
+    assert!(
+        !soft.is_zero() && soft < hard,
+        "configured lifetimes {soft:?}/{hard:?}"
+    );
+    let t0 = w.now();
+    let mut k = KernelModel::default();
+    k.apply(t0, op).unwrap();
+    assert_eq!(k.next_expiry(), Some(t0 + soft));
+    assert!(k
+        .take_due_expiries(t0 + soft - Duration::from_millis(1))
+        .is_empty());
+    let x = k.take_due_expiries(t0 + soft);
+    assert_eq!(x.len(), 1);
+    assert!(!x[0].hard && x[0].spi == sa.spi);
+    assert!(!k.sas.is_empty(), "a soft expiry leaves the SA in place");
+    let x = k.take_due_expiries(t0 + hard);
+    assert!(x.len() == 1 && x[0].hard);
+    assert!(k.sas.is_empty(), "a hard expiry removes the SA");
+    // An SA deleted before its lifetime ends raises nothing.
+    k.apply(t0, op).unwrap();
+    k.apply(
+        t0,
+        &KernelOp::DeleteSa {
+            src: sa.src,
+            dst: sa.dst,
+            spi: sa.spi,
+        },
+    )
+    .unwrap();
+    assert_eq!(k.next_expiry(), None);
+    assert!(k.take_due_expiries(t0 + hard).is_empty());
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::config::Mode;
 use crate::consts::{EncrId, ExchangeType, PayloadType};
-use crate::crypto::{self, CryptoError, Encr, Integ};
+use crate::crypto::{self, CryptoError, Encr, Integ, Secret};
 use crate::endpoint::Core;
 use crate::event::{DownReason, Event, FailureReason};
 use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, Lifetime, SaSpec};
@@ -23,6 +23,7 @@ use crate::rng::Rng;
 use crate::sa::child::{self, ChildSa};
 use crate::sa::status::ChildStatusState;
 use crate::sa::IkeSa;
+use crate::timer;
 use crate::wire::{
     decode_inner, encode_inner, DecodeError, Flags, Header, InnerPayload, Message, Notify,
     TrafficSelector,
@@ -177,6 +178,13 @@ pub(crate) struct ChildAgreement {
     /// Whether we were the initiator of the exchange that created the Child SA (selects which half
     /// of KEYMAT protects which direction).
     pub exchange_initiator: bool,
+    /// CREATE_CHILD_SA: the exchange's nonces (Ni, Nr) and the PFS shared secret. `None` in
+    /// IKE_AUTH, whose Child SA takes the IKE SA's nonces.
+    pub nonces: Option<(Secret, Secret)>,
+    pub pfs: Option<Secret>,
+    /// A rekey: the Child SA being replaced. The successor keeps its reqid, so the kernel's
+    /// policies (which select SAs by reqid) carry over without being touched.
+    pub rekey_of: Option<u32>,
 }
 
 /// Derives the Child SA keys, emits the kernel operations (two SAs, policies) and records the
@@ -202,12 +210,16 @@ pub(crate) fn install_child<R: Rng>(
     let encr = Encr::new(a.encr.id, key_bits).map_err(internal)?;
     let integ = a.integ.map(Integ::new).transpose().map_err(internal)?;
     let integ_len = integ.map_or(0, |i| i.key_len());
+    let (ni, nr) = match &ag.nonces {
+        Some((ni, nr)) => (ni.as_bytes(), nr.as_bytes()),
+        None => (sa.ni.as_bytes(), sa.nr.as_bytes()),
+    };
     let keys = crypto::derive_child_keys(
         c.prf,
         c.keys.sk_d.as_bytes(),
-        None,
-        sa.ni.as_bytes(),
-        sa.nr.as_bytes(),
+        ag.pfs.as_ref().map(|s| s.as_bytes()),
+        ni,
+        nr,
         encr.key_len(),
         integ_len,
     )
@@ -219,16 +231,19 @@ pub(crate) fn install_child<R: Rng>(
     };
     let conn = cx.config.connection(&sa.conn).cloned();
     let child_cfg = conn.as_ref().and_then(|c| c.child(&ag.name)).cloned();
-    let lifetime = child_cfg
+    let jitter = cx.random_u64();
+    let limits = child_cfg
         .as_ref()
-        .map(|cc| Lifetime {
-            soft_time: cc.rekey_time,
-            hard_time: cc.life_time,
-            soft_bytes: cc.rekey_bytes,
-            hard_bytes: cc.life_bytes,
-        })
+        .map(|cc| timer::ChildLifetimes::new(cc, &cx.config.settings, &sa.conn, jitter))
         .unwrap_or_default();
-    let reqid = cx.next_reqid();
+    let lifetime = limits.kernel();
+    let old = ag
+        .rekey_of
+        .and_then(|spi| sa.children.iter().find(|c| c.spi_in == spi));
+    let reqid = match old {
+        Some(o) => o.reqid,
+        None => cx.next_reqid(),
+    };
     let key_bits_effective = encr.key_bits();
     let icv_bits = aead_icv_bits(a.encr.id);
     let mk_sa = |direction,
@@ -277,16 +292,27 @@ pub(crate) fn install_child<R: Rng>(
     let sa_out = mk_sa(Direction::Out, sa.local, sa.remote, ag.spi_out, eout, iout);
     drop(keys);
     let key = sa.local_spi();
-    let mut ops = vec![KernelOp::AddSa(sa_in), KernelOp::AddSa(sa_out)];
-    for p in child::policies(
-        sa.local,
-        sa.remote,
-        ag.mode,
-        reqid,
-        &ag.local_ts,
-        &ag.remote_ts,
-    ) {
-        ops.push(KernelOp::AddPolicy(p));
+    // Make-before-break: the inbound SA first, so the peer may switch as soon as it likes. A
+    // rekey responder holds the outbound SA back until the peer deleted the old Child SA.
+    let mut ops = vec![KernelOp::AddSa(sa_in)];
+    let defer_out = ag.rekey_of.is_some() && !ag.exchange_initiator;
+    let mut pending_out = None;
+    if defer_out {
+        pending_out = Some(sa_out);
+    } else {
+        ops.push(KernelOp::AddSa(sa_out));
+    }
+    if ag.rekey_of.is_none() {
+        for p in child::policies(
+            sa.local,
+            sa.remote,
+            ag.mode,
+            reqid,
+            &ag.local_ts,
+            &ag.remote_ts,
+        ) {
+            ops.push(KernelOp::AddPolicy(p));
+        }
     }
     let pending = u32::try_from(ops.len()).unwrap_or(u32::MAX);
     for op in ops {
@@ -309,6 +335,13 @@ pub(crate) fn install_child<R: Rng>(
         remote_ts: ag.remote_ts,
         installed_at: now,
         pending_ops: pending,
+        rekey_at: limits.rekey_at(now),
+        expire_at: limits.expire_at(now),
+        pending_out,
+        bytes_in: 0,
+        bytes_out: 0,
+        last_in: None,
+        last_out: None,
     };
     cx.emit(child.created_event(&sa.conn));
     let (lts, rts) = child.ts_text();
@@ -335,7 +368,23 @@ pub(crate) fn remove_child<R: Rng>(
 ) -> Option<ChildSa> {
     let idx = sa.children.iter().position(|c| c.spi_in == spi_in)?;
     let child = sa.children.remove(idx);
-    for op in child.teardown_ops(sa.local, sa.remote) {
+    let key = sa.local_spi();
+    // A successor (same reqid) takes over: it gets its held-back outbound SA now, before the
+    // old SAs go, and the shared policies stay.
+    let mut successor = false;
+    for s in sa.children.iter_mut().filter(|c| c.reqid == child.reqid) {
+        successor = true;
+        if let Some(out) = s.pending_out.take() {
+            s.pending_ops += 1;
+            cx.kernel(KernelOp::AddSa(out), Some((key, s.spi_in)));
+        }
+    }
+    let ops = if successor {
+        child.sa_teardown_ops(sa.local, sa.remote)
+    } else {
+        child.teardown_ops(sa.local, sa.remote)
+    };
+    for op in ops {
         cx.kernel(op, None);
     }
     cx.emit(Event::ChildSaDown {

@@ -30,6 +30,18 @@ pub struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
     pub installed_at: Instant,
     pub pending_ops: u32,
+    /// Jittered rekey deadline (`rekey_time - rand`), `None` when disabled.
+    pub rekey_at: Option<Instant>,
+    /// Hard lifetime (`life_time`): deleted then if not rekeyed.
+    pub expire_at: Option<Instant>,
+    /// Responder of a rekey: the outbound SA, installed once the peer deleted the old Child SA
+    /// (RFC 7296 section 2.8: the responder sends on the new SA only after that).
+    pub pending_out: Option<crate::output::SaSpec>,
+    /// Last byte counters the driver reported (inbound, outbound SA) and when they last rose.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub last_in: Option<Instant>,
+    pub last_out: Option<Instant>,
 }
 
 /// Renders selectors the way status output and log lines show them: `10.1.0.0/24 10.1.2.0/24`.
@@ -128,18 +140,31 @@ impl ChildSa {
 
     /// Kernel operations that remove everything this Child SA installed.
     pub fn teardown_ops(&self, local: SocketAddr, remote: SocketAddr) -> Vec<KernelOp> {
-        let mut ops = vec![
-            KernelOp::DeleteSa {
-                src: remote.ip(),
-                dst: local.ip(),
-                spi: self.spi_in,
-            },
-            KernelOp::DeleteSa {
+        let mut ops = self.sa_teardown_ops(local, remote);
+        ops.extend(self.policy_teardown_ops(local, remote));
+        ops
+    }
+
+    /// Deletes only the two SAs (a rekeyed Child SA whose successor keeps the policies, which
+    /// the kernel matches to SAs by reqid). An outbound SA never installed is not deleted.
+    pub fn sa_teardown_ops(&self, local: SocketAddr, remote: SocketAddr) -> Vec<KernelOp> {
+        let mut ops = vec![KernelOp::DeleteSa {
+            src: remote.ip(),
+            dst: local.ip(),
+            spi: self.spi_in,
+        }];
+        if self.pending_out.is_none() {
+            ops.push(KernelOp::DeleteSa {
                 src: local.ip(),
                 dst: remote.ip(),
                 spi: self.spi_out,
-            },
-        ];
+            });
+        }
+        ops
+    }
+
+    pub fn policy_teardown_ops(&self, local: SocketAddr, remote: SocketAddr) -> Vec<KernelOp> {
+        let mut ops = Vec::new();
         for p in policies(
             local,
             remote,

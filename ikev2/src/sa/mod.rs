@@ -32,6 +32,39 @@ pub(crate) enum Purpose {
     },
     /// Empty INFORMATIONAL.
     Liveness,
+    /// Empty INFORMATIONAL sent by dead peer detection (its timeout is reported as DPD).
+    Dpd,
+    /// CREATE_CHILD_SA for an additional Child SA of the configured child with this name.
+    CreateChild { child: String },
+    /// CREATE_CHILD_SA rekeying the Child SA with this inbound SPI.
+    RekeyChild { spi_in: u32 },
+    /// CREATE_CHILD_SA rekeying this IKE SA.
+    RekeyIke,
+}
+
+impl Purpose {
+    /// Whether the request is a CREATE_CHILD_SA (the others are INFORMATIONAL or the setup).
+    pub fn is_create_child_sa(&self) -> bool {
+        matches!(
+            self,
+            Purpose::CreateChild { .. } | Purpose::RekeyChild { .. } | Purpose::RekeyIke
+        )
+    }
+}
+
+/// What our outstanding CREATE_CHILD_SA request proposed, kept until its response arrives.
+pub(crate) struct PendingCreate {
+    pub purpose: Purpose,
+    pub nonce: Secret,
+    pub ke: Option<KeyExchange>,
+    pub proposals: ProposalSet,
+    /// Child SAs: our new inbound SPI. IKE rekey: unused (see `ike_spi`).
+    pub spi_in: u32,
+    /// IKE rekey: our SPI of the new IKE SA.
+    pub ike_spi: u64,
+    pub child: Option<PendingChild>,
+    /// INVALID_KE_PAYLOAD retries so far.
+    pub ke_retries: u32,
 }
 
 /// A Child SA the initiator proposed in IKE_AUTH and still waits for.
@@ -90,6 +123,16 @@ pub(crate) struct IkeSa {
     pub remote_id: Option<Identity>,
     pub psk: Option<Psk>,
     pub pending_child: Option<PendingChild>,
+    /// Our outstanding CREATE_CHILD_SA, if any.
+    pub create: Option<PendingCreate>,
+    /// Requests put off until a deadline (after TEMPORARY_FAILURE, RFC 7296 section 2.25).
+    pub deferred: Vec<(Instant, Purpose)>,
+    /// IKE SA rekey deadline (jittered `rekey_time`), `None` when disabled or done.
+    pub rekey_at: Option<Instant>,
+    /// The IKE SA is closed if no rekey succeeded by then (`rekey_time + over_time`).
+    pub expire_at: Option<Instant>,
+    /// Last time we sent a request on this SA (DPD on-idle counts it as traffic).
+    pub last_request_sent: Option<Instant>,
     pub children: Vec<ChildSa>,
     pub requests: RequestWindow<Purpose>,
     pub responses: ResponseWindow,
@@ -142,6 +185,11 @@ impl IkeSa {
             remote_id: None,
             psk: None,
             pending_child: None,
+            create: None,
+            deferred: Vec::new(),
+            rekey_at: None,
+            expire_at: None,
+            last_request_sent: None,
             children: Vec::new(),
             requests: RequestWindow::default(),
             responses: ResponseWindow::default(),
@@ -204,6 +252,21 @@ impl IkeSa {
         if local.ip() == self.local.ip() {
             self.local = local;
         }
+    }
+
+    /// The state an IKE SA created by a rekey starts in (it is announced with `created_event`).
+    pub fn set_state_silently(&mut self, state: IkeState) {
+        self.state = state;
+    }
+
+    /// Whether a rekey of this IKE SA, or of the Child SA `spi_in`, is under way on our side.
+    pub fn rekeying(&self, spi_in: Option<u32>) -> bool {
+        let ours = |p: &Purpose| match (p, spi_in) {
+            (Purpose::RekeyIke, _) => true,
+            (Purpose::RekeyChild { spi_in: s }, Some(x)) => *s == x,
+            _ => false,
+        };
+        self.requests.outstanding().is_some_and(|o| ours(&o.purpose))
     }
 
     pub fn is_established(&self) -> bool {

@@ -92,6 +92,10 @@ pub enum ChildStatusState {
     Installed,
     /// A Delete is outstanding.
     Deleting,
+    /// A CREATE_CHILD_SA rekey of this Child SA is in progress; it still carries traffic.
+    Rekeying,
+    /// Its successor is installed; it is kept only until the old SAs are deleted.
+    Rekeyed,
 }
 
 impl ChildStatusState {
@@ -100,6 +104,8 @@ impl ChildStatusState {
             ChildStatusState::Installing => "INSTALLING",
             ChildStatusState::Installed => "INSTALLED",
             ChildStatusState::Deleting => "DELETING",
+            ChildStatusState::Rekeying => "REKEYING",
+            ChildStatusState::Rekeyed => "REKEYED",
         }
     }
 }

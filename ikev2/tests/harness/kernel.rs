@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use rswan_ikev2::output::{Direction, KernelOp, PolicySpec, SaSpec};
 use rswan_ikev2::wire::ts::TrafficSelector;
@@ -28,6 +29,16 @@ pub struct KernelModel {
     pub log: Vec<(KernelOp, Result<(), String>)>,
     /// When set, the next `AddSa` fails with this error (a kernel refusing an SA).
     pub fail_next_add_sa: Option<String>,
+    /// Pending lifetime expiries (when, SA, hard), as the kernel would raise XFRM_MSG_EXPIRE.
+    expiries: Vec<(Instant, SaKey, bool)>,
+}
+
+/// A lifetime expiry the kernel raises: soft asks for a rekey, hard means the SA is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry {
+    pub dst: IpAddr,
+    pub spi: u32,
+    pub hard: bool,
 }
 
 fn policy_key(p: &PolicySpec) -> PolicyKey {
@@ -39,8 +50,21 @@ fn policy_key(p: &PolicySpec) -> PolicyKey {
 }
 
 impl KernelModel {
-    pub fn apply(&mut self, op: &KernelOp) -> Result<(), String> {
+    /// Applies `op` at virtual time `now` (which starts the SA's lifetimes).
+    pub fn apply(&mut self, now: Instant, op: &KernelOp) -> Result<(), String> {
         let r = self.apply_inner(op);
+        if let (Ok(()), KernelOp::AddSa(sa)) = (&r, op) {
+            let key = (sa.dst, sa.spi);
+            for (t, hard) in [
+                (sa.lifetime.soft_time, false),
+                (sa.lifetime.hard_time, true),
+            ] {
+                // Zero means no limit, as in XFRM.
+                if !t.is_zero() {
+                    self.expiries.push((now + t, key, hard));
+                }
+            }
+        }
         self.log.push((op.clone(), r.clone()));
         r
     }
@@ -92,6 +116,45 @@ impl KernelModel {
                 }
             }
         }
+    }
+
+    /// The earliest pending expiry of an SA that still exists.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.expiries
+            .iter()
+            .filter(|(_, k, _)| self.sas.contains_key(k))
+            .map(|(t, _, _)| *t)
+            .min()
+    }
+
+    /// Takes the expiries due at `now` for SAs that still exist, in time order. A hard expiry
+    /// removes the SA, as the kernel does.
+    pub fn take_due_expiries(&mut self, now: Instant) -> Vec<Expiry> {
+        let sas = &self.sas;
+        self.expiries.retain(|(_, k, _)| sas.contains_key(k));
+        self.expiries.sort_by_key(|(t, _, hard)| (*t, *hard));
+        let due: Vec<_> = self
+            .expiries
+            .iter()
+            .take_while(|(t, _, _)| *t <= now)
+            .copied()
+            .collect();
+        self.expiries.drain(..due.len());
+        let mut out = Vec::new();
+        for (_, key, hard) in due {
+            if !self.sas.contains_key(&key) {
+                continue;
+            }
+            if hard {
+                self.sas.remove(&key);
+            }
+            out.push(Expiry {
+                dst: key.0,
+                spi: key.1,
+                hard,
+            });
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {

@@ -184,7 +184,7 @@ impl World {
                         link.send(now, d);
                     }
                     Output::Kernel { token, op } => {
-                        let result = p.kernel.apply(&op);
+                        let result = p.kernel.apply(now, &op);
                         if trace {
                             eprintln!("[{elapsed:>10.3?}] {} kernel {op:?} -> {result:?}", p.name);
                         }
@@ -231,6 +231,25 @@ impl World {
             p.received += 1;
             p.ep.handle_datagram(now, d.to, d.from, &d.bytes);
             self.pump();
+        }
+        for side in [Side::A, Side::B] {
+            let trace = self.trace;
+            let elapsed = self.clock.elapsed();
+            let p = self.peer(side);
+            for x in p.kernel.take_due_expiries(now) {
+                if trace {
+                    eprintln!("[{elapsed:>10.3?}] {} kernel expire {x:?}", p.name);
+                }
+                p.ep.handle_kernel(
+                    now,
+                    KernelEvent::Expire {
+                        dst: x.dst,
+                        spi: x.spi,
+                        hard: x.hard,
+                    },
+                );
+                self.pump();
+            }
         }
         for side in [Side::A, Side::B] {
             let p = self.peer(side);
