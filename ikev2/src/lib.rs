@@ -3,6 +3,7 @@
 //! Nothing in this crate reads a clock, opens a socket, talks netlink or draws randomness of its own:
 //! time and an [`Rng`] are passed in, and every effect comes back out as data (see ARCHITECTURE.md).
 
+pub mod auth;
 pub mod config;
 pub mod consts;
 pub mod crypto;
