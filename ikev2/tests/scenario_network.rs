@@ -393,3 +393,36 @@ fn liveness_check_survives_a_lost_response() {
     );
     assert_established(&w);
 }
+
+/// The responder restarts after establishment and loses its SAs: the initiator notices with its
+/// next request, gives up after the retransmit budget and removes its own SAs; initiating again
+/// then brings up a fresh pair that both kernels hold, with nothing of the old one left.
+#[test]
+fn responder_restart_after_establishment_then_reconnect() {
+    let mut w = Pair::default().build(17);
+    establish(&mut w);
+    let old: Vec<u32> = w.a.kernel.sas.values().map(|s| s.spi).collect();
+    w.restart(Side::B, false);
+    w.command(
+        Side::A,
+        Command::Liveness {
+            conn: A_CONN.into(),
+        },
+    );
+    w.run_until(Duration::from_secs(400), |w| has_failed(&w.a))
+        .expect("A never noticed");
+    w.run_for(Duration::from_secs(1));
+    assert!(
+        ike_sas(&w.a).is_empty() && w.a.kernel.is_empty(),
+        "A keeps the dead SAs"
+    );
+    w.initiate(Side::A, A_CONN);
+    w.run_until(ESTABLISH_LIMIT, both_up)
+        .expect("no re-establishment");
+    assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
+    assert!(
+        w.a.kernel.sas.values().all(|s| !old.contains(&s.spi)),
+        "an old SA is back"
+    );
+    assert!(w.a.kernel.errors().is_empty() && w.b.kernel.errors().is_empty());
+}

@@ -31,6 +31,8 @@ pub struct KernelModel {
     pub fail_next_add_sa: Option<String>,
     /// Pending lifetime expiries (when, SA, hard), as the kernel would raise XFRM_MSG_EXPIRE.
     expiries: Vec<(Instant, SaKey, bool)>,
+    /// SAs the kernel removed because their hard lifetime ran out (traffic interrupted).
+    pub hard_expired: u32,
 }
 
 /// A lifetime expiry the kernel raises: soft asks for a rekey, hard means the SA is gone.
@@ -147,6 +149,7 @@ impl KernelModel {
             }
             if hard {
                 self.sas.remove(&key);
+                self.hard_expired += 1;
             }
             out.push(Expiry {
                 dst: key.0,

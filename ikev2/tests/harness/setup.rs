@@ -3,6 +3,7 @@
 //! proposal string per side, PSKs, traffic selectors and mode.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use rswan_ikev2::config::{
     Action, AddrSpec, AuthConfig, AuthKind, ChildConfig, Config, ConnConfig, Mode, Psk, Settings,
@@ -42,6 +43,13 @@ pub struct Side {
     pub mode: Mode,
     /// The identity this side requires of its peer, when it should differ from the peer's own.
     pub expect_remote_id: Option<String>,
+    /// `dpd_delay` (0 = off).
+    pub dpd_delay: Duration,
+    /// IKE SA `rekey_time`.
+    pub ike_rekey_time: Duration,
+    /// Child SA `rekey_time` and `life_time`.
+    pub child_rekey_time: Duration,
+    pub child_life_time: Duration,
 }
 
 impl Side {
@@ -54,6 +62,10 @@ impl Side {
             remote_ts: vec![TsConfig::Range(net(remote))],
             mode: Mode::Tunnel,
             expect_remote_id: None,
+            dpd_delay: Duration::ZERO,
+            ike_rekey_time: Duration::from_secs(4 * 3600),
+            child_rekey_time: Duration::from_secs(3600),
+            child_life_time: Duration::from_secs(3960),
         }
     }
 }
@@ -137,8 +149,8 @@ pub fn config(
             },
             psk: Some(Psk::new(side.psk.clone())),
             encap: false,
-            dpd_delay: std::time::Duration::ZERO,
-            rekey_time: std::time::Duration::from_secs(4 * 3600),
+            dpd_delay: side.dpd_delay,
+            rekey_time: side.ike_rekey_time,
             children: vec![ChildConfig {
                 name: child.into(),
                 local_ts: side.local_ts.clone(),
@@ -148,8 +160,8 @@ pub fn config(
                 start_action: Action::None,
                 dpd_action: Action::None,
                 close_action: Action::None,
-                rekey_time: std::time::Duration::from_secs(3600),
-                life_time: std::time::Duration::from_secs(3960),
+                rekey_time: side.child_rekey_time,
+                life_time: side.child_life_time,
                 rekey_bytes: 0,
                 life_bytes: 0,
             }],

@@ -1,7 +1,8 @@
 #![allow(dead_code)] // shared by several test binaries, each using a subset
 //! Two cores, a link, a virtual clock and two kernel models, driven by one bounded loop:
-//! deliver due datagrams, fire due timers, drain outputs (answering kernel ops at once), then jump
-//! the clock to the earliest of the next delivery and both peers' deadlines.
+//! deliver due datagrams, raise due kernel lifetime expiries, fire due timers, drain outputs
+//! (answering kernel ops at once), then jump the clock to the earliest of the next delivery, the
+//! next expiry and both peers' deadlines. Every run takes a virtual-time limit and counts steps.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,9 +17,9 @@ use super::clock::Clock;
 use super::kernel::KernelModel;
 use super::link::{Datagram, Link};
 
-/// Hard bounds so that no scenario can hang, whatever the core does.
+/// Hard bound on loop turns over a world's life, so that no scenario can spin forever whatever the
+/// core does (each run also has its own virtual-time limit).
 pub const DEFAULT_MAX_STEPS: u64 = 200_000;
-pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(3_600);
 
 pub struct Peer {
     pub name: &'static str,
@@ -207,6 +208,8 @@ impl World {
             self.link.next_delivery(),
             self.a.ep.poll_timeout(),
             self.b.ep.poll_timeout(),
+            self.a.kernel.next_expiry(),
+            self.b.kernel.next_expiry(),
         ]
         .into_iter()
         .flatten()
@@ -214,7 +217,7 @@ impl World {
     }
 
     /// Everything due at the current instant: outputs, datagrams whose delivery time has come,
-    /// timers whose deadline has passed.
+    /// kernel lifetime expiries, timers whose deadline has passed.
     fn process(&mut self) -> Result<(), Stop> {
         self.steps += 1;
         if self.steps > self.max_steps {
@@ -233,21 +236,20 @@ impl World {
             self.pump();
         }
         for side in [Side::A, Side::B] {
-            let trace = self.trace;
-            let elapsed = self.clock.elapsed();
-            let p = self.peer(side);
-            for x in p.kernel.take_due_expiries(now) {
-                if trace {
-                    eprintln!("[{elapsed:>10.3?}] {} kernel expire {x:?}", p.name);
+            let due = self.peer(side).kernel.take_due_expiries(now);
+            for x in due {
+                if self.trace {
+                    eprintln!(
+                        "[{:>10.3?}] {side:?} kernel expire {x:?}",
+                        self.clock.elapsed()
+                    );
                 }
-                p.ep.handle_kernel(
-                    now,
-                    KernelEvent::Expire {
-                        dst: x.dst,
-                        spi: x.spi,
-                        hard: x.hard,
-                    },
-                );
+                let ev = KernelEvent::Expire {
+                    dst: x.dst,
+                    spi: x.spi,
+                    hard: x.hard,
+                };
+                self.peer(side).ep.handle_kernel(now, ev);
                 self.pump();
             }
         }
