@@ -15,13 +15,15 @@ use crate::output::{KernelEvent, Output};
 use crate::rng::Rng;
 use crate::sa::msgid::{RequestVerdict, ResponseMismatch};
 use crate::sa::status::{ChildStatusState, ConnStatus, Status};
-use crate::sa::{IkeSa, Purpose};
+use crate::sa::{self, IkeSa, Purpose};
 use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
 mod context;
+mod lifecycle;
 
 pub(crate) use context::Core;
+pub use lifecycle::CounterQuery;
 
 /// The sans-IO IKEv2 endpoint: all IKE SAs of one daemon.
 pub struct Endpoint<R: Rng> {
@@ -81,7 +83,13 @@ impl<R: Rng> Endpoint<R> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sas
             .values()
-            .flat_map(|sa| [sa.requests.deadline(), sa.half_open_deadline])
+            .flat_map(|sa| {
+                [
+                    sa.requests.deadline(),
+                    sa.half_open_deadline,
+                    self.lifecycle_deadline(sa),
+                ]
+            })
             .flatten()
             .min()
     }
@@ -327,7 +335,31 @@ impl<R: Rng> Endpoint<R> {
                 informational::respond_informational(&mut self.cx, sa, now, &payloads)
             }
             ExchangeType::CREATE_CHILD_SA if state == IkeState::Established => {
-                create_child_sa::respond_create_child_sa(&payloads)
+                let new_spi = loop {
+                    let s = self.cx.random_u64();
+                    if s != 0 && !self.sas.contains_key(&s) {
+                        break s;
+                    }
+                };
+                let Some(sa) = self.sas.get_mut(&key) else {
+                    return;
+                };
+                let (reply, new) = create_child_sa::respond_create_child_sa(
+                    &mut self.cx,
+                    sa,
+                    now,
+                    &payloads,
+                    new_spi,
+                );
+                self.reply(now, key, h, bytes, reply, path);
+                if let Some(new) = new {
+                    self.adopt_successor(now, key, new);
+                }
+                return;
+            }
+            // RFC 7296 section 2.25: we are deleting this IKE SA; the peer will see our Delete.
+            ExchangeType::CREATE_CHILD_SA if state == IkeState::Deleting => {
+                exchange::Reply::keep(vec![exchange::notify(NotifyType::TEMPORARY_FAILURE)])
             }
             x => {
                 return self.drop_msg(
@@ -456,12 +488,49 @@ impl<R: Rng> Endpoint<R> {
         let after = match done.purpose {
             Purpose::IkeAuth => ike_auth::handle_response_i(&mut self.cx, sa, now, &payloads),
             Purpose::IkeSaInit => After::Keep,
+            p if p.is_create_child_sa() => {
+                match create_child_sa::handle_response_i(&mut self.cx, sa, now, p, &payloads) {
+                    create_child_sa::CreateOutcome::Keep => After::Keep,
+                    create_child_sa::CreateOutcome::NewIke(new) => {
+                        self.adopt_successor(now, key, *new);
+                        // The old SA, now childless, is deleted (RFC 7296 section 2.18).
+                        if let Some(old) = self.sas.get_mut(&key) {
+                            let ev = old.transition(IkeState::Deleting);
+                            self.cx.emit(ev);
+                            old.queue.clear();
+                            old.queue.push_back(Purpose::DeleteIke);
+                        }
+                        After::Keep
+                    }
+                }
+            }
             p => informational::handle_response_i(&mut self.cx, sa, p),
         };
         match after {
             After::Keep => self.pump(now, key),
             After::Destroy(reason) => self.destroy(key, reason),
         }
+    }
+
+    /// Inserts the IKE SA that replaces `old_key` after a rekey; kernel results still due for
+    /// the moved Child SAs follow them.
+    fn adopt_successor(&mut self, now: Instant, old_key: u64, new: sa::IkeSa) {
+        let new_key = new.local_spi();
+        if self.sas.contains_key(&new_key) {
+            self.log(
+                LogLevel::Error,
+                Some(&new.conn),
+                format!("IKE rekey: SPI {new_key:016x} already in use"),
+            );
+            return;
+        }
+        for v in self.cx.tokens.values_mut() {
+            if v.0 == old_key {
+                v.0 = new_key;
+            }
+        }
+        self.sas.insert(new_key, new);
+        self.pump(now, new_key);
     }
 
     /// Sends queued requests on SA `key` while its window is free.
@@ -556,21 +625,38 @@ impl<R: Rng> Endpoint<R> {
                     }
                 }
                 Some(Err(retransmits)) => {
-                    let deleting = matches!(
-                        sa.requests.outstanding().map(|o| &o.purpose),
-                        Some(Purpose::DeleteIke)
-                    );
-                    if deleting {
+                    let purpose = sa.requests.outstanding().map(|o| o.purpose.clone());
+                    match purpose {
                         // Our Delete went unanswered: the SA is gone on our side regardless.
-                        self.destroy(key, DownReason::LocalDelete);
-                    } else {
-                        let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
-                        self.cx
-                            .fail(now, conn, remote, FailureReason::PeerLost { retransmits });
-                        self.destroy(key, DownReason::PeerLost { retransmits });
+                        Some(Purpose::DeleteIke) => {
+                            let reason = if sa.rekeyed_to.is_some() {
+                                DownReason::Rekeyed
+                            } else {
+                                DownReason::LocalDelete
+                            };
+                            self.destroy(key, reason);
+                        }
+                        Some(Purpose::Dpd) => {
+                            self.peer_dead(now, key, FailureReason::DpdTimeout { retransmits })
+                        }
+                        _ if sa.is_established() => {
+                            self.peer_dead(now, key, FailureReason::PeerLost { retransmits })
+                        }
+                        _ => {
+                            let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                            self.cx.fail(
+                                now,
+                                conn,
+                                remote,
+                                FailureReason::PeerLost { retransmits },
+                            );
+                            self.destroy(key, DownReason::PeerLost { retransmits });
+                        }
                     }
+                    continue;
                 }
             }
+            self.lifecycle_timeout(now, key);
         }
     }
 
@@ -580,6 +666,9 @@ impl<R: Rng> Endpoint<R> {
 
     pub fn handle_kernel(&mut self, now: Instant, ev: KernelEvent) {
         match ev {
+            KernelEvent::Expire { .. } | KernelEvent::Counters { .. } => {
+                self.kernel_notice(now, ev)
+            }
             KernelEvent::OpResult { token, result } => {
                 let Some((key, spi_in)) = self.cx.tokens.remove(&token) else {
                     return;

@@ -159,7 +159,10 @@ pub enum FailureReason {
     Internal { detail: String },
     /// A rekey (CREATE_CHILD_SA) failed; the SA being rekeyed stays until its lifetime ends.
     /// `child` is `None` for the IKE SA.
-    RekeyFailed { child: Option<String>, detail: String },
+    RekeyFailed {
+        child: Option<String>,
+        detail: String,
+    },
     /// A Child SA rekey failed because the two sides disagree on PFS; `detail` names both sides,
     /// e.g. "peer requires MODP_2048, child 'net' has no PFS group".
     PfsMismatch { child: String, detail: String },

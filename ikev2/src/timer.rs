@@ -154,6 +154,9 @@ pub struct ConnTimers {
     pub ike_over_time: Option<Duration>,
     /// Child SA `rand_time` (default: `life_time - rekey_time`).
     pub child_rand_time: Option<Duration>,
+    /// IKE SA `reauth_time` (0 / `None` = never): break-before-make reauthentication, done by the
+    /// side that can initiate the connection; jittered like the IKE rekey.
+    pub reauth_time: Option<Duration>,
 }
 
 /// When a Child SA is rekeyed and when it dies, from its configuration.
@@ -238,7 +241,10 @@ pub fn ike_rekey_deadlines(
         .unwrap_or(rekey_time / 10);
     let range = timers.and_then(|t| t.ike_rand_time).unwrap_or(over);
     let rekey = jittered(rekey_time, range, rand).max(Duration::from_secs(1));
-    (Some(established + rekey), Some(established + rekey_time + over))
+    (
+        Some(established + rekey),
+        Some(established + rekey_time + over),
+    )
 }
 
 /// How long to wait before retrying a request the peer answered with TEMPORARY_FAILURE (RFC 7296
@@ -247,6 +253,23 @@ pub fn ike_rekey_deadlines(
 pub fn temporary_failure_retry(rand: u64) -> Duration {
     Duration::from_millis(1_000 + rand % 3_000)
 }
+
+/// When an IKE SA established at `established` is reauthenticated (`None`: never).
+pub fn reauth_deadline(
+    established: Instant,
+    timers: Option<&ConnTimers>,
+    rand: u64,
+) -> Option<Instant> {
+    let t = timers
+        .and_then(|t| t.reauth_time)
+        .filter(|t| !t.is_zero())?;
+    let range = timers.and_then(|t| t.ike_rand_time).unwrap_or(t / 10);
+    Some(established + jittered(t, range, rand).max(Duration::from_secs(1)))
+}
+
+/// How long a rekeyed IKE SA waits for its Delete beyond the retransmit budget before it is
+/// removed without one (the peer's Delete was lost for good).
+pub const REKEYED_IKE_SA_GRACE: Duration = Duration::from_secs(30);
 
 /// After this many TEMPORARY_FAILURE answers in a row the request is given up.
 pub const TEMPORARY_FAILURE_MAX_RETRIES: u32 = 10;
@@ -358,5 +381,94 @@ mod tests {
             t.expire(&p, t.deadline()),
             RetransmitAction::GiveUp { retransmits: 0 }
         );
+    }
+
+    fn child(rekey: u64, life: u64) -> crate::config::ChildConfig {
+        crate::config::ChildConfig {
+            name: "net".into(),
+            local_ts: Vec::new(),
+            remote_ts: Vec::new(),
+            esp_proposals: crate::proposal::ProposalSet::default_esp(),
+            mode: crate::config::Mode::Tunnel,
+            start_action: crate::config::Action::None,
+            dpd_action: crate::config::Action::None,
+            close_action: crate::config::Action::None,
+            rekey_time: Duration::from_secs(rekey),
+            life_time: Duration::from_secs(life),
+            rekey_bytes: 500,
+            life_bytes: 1000,
+        }
+    }
+
+    #[test]
+    fn child_rekey_is_jittered_below_rekey_time_within_rand_time() {
+        let settings = crate::config::Settings::default();
+        let cc = child(3600, 3960);
+        let mut seen = std::collections::BTreeSet::new();
+        for rand in [0u64, 1, 359_999, 360_000, u64::MAX, 123_456_789] {
+            let l = ChildLifetimes::new(&cc, &settings, "c", rand);
+            assert!(l.rekey_after <= Duration::from_secs(3600));
+            assert!(
+                l.rekey_after > Duration::from_secs(3240),
+                "{:?}",
+                l.rekey_after
+            );
+            assert_eq!(l.life, Duration::from_secs(3960));
+            seen.insert(l.rekey_after);
+        }
+        assert!(seen.len() > 3, "jitter does not vary: {seen:?}");
+        let k = ChildLifetimes::new(&cc, &settings, "c", 7).kernel();
+        assert_eq!((k.soft_bytes, k.hard_bytes), (500, 1000));
+        assert_eq!(k.hard_time, Duration::from_secs(3960));
+    }
+
+    #[test]
+    fn zero_lifetimes_mean_never_and_rand_time_override_applies() {
+        let mut settings = crate::config::Settings::default();
+        let t0 = Instant::now();
+        let never = ChildLifetimes::new(&child(0, 0), &settings, "c", 99);
+        assert_eq!((never.rekey_at(t0), never.expire_at(t0)), (None, None));
+        settings.conn_timers.insert(
+            "c".into(),
+            ConnTimers {
+                child_rand_time: Some(Duration::ZERO),
+                ..ConnTimers::default()
+            },
+        );
+        let exact = ChildLifetimes::new(&child(60, 90), &settings, "c", 12_345);
+        assert_eq!(exact.rekey_at(t0), Some(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn ike_rekey_defaults_to_ten_percent_over_time() {
+        let t0 = Instant::now();
+        let (r, e) = ike_rekey_deadlines(t0, Duration::from_secs(14_400), None, 5_000_000);
+        let r = r.unwrap() - t0;
+        assert!(r <= Duration::from_secs(14_400) && r >= Duration::from_secs(12_960));
+        assert_eq!(e, Some(t0 + Duration::from_secs(15_840)));
+        assert_eq!(
+            ike_rekey_deadlines(t0, Duration::ZERO, None, 1),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn dpd_off_when_delay_zero_or_disabled() {
+        let t0 = Instant::now();
+        let d = Duration::from_secs(30);
+        assert_eq!(dpd_deadline(DpdMode::OnDemand, d, t0), Some(t0 + d));
+        assert_eq!(dpd_deadline(DpdMode::OnIdle, Duration::ZERO, t0), None);
+        assert_eq!(dpd_deadline(DpdMode::Disabled, d, t0), None);
+    }
+
+    #[test]
+    fn temporary_failure_retry_waits_one_to_four_seconds() {
+        for r in [0u64, 2_999, 3_000, u64::MAX] {
+            let d = temporary_failure_retry(r);
+            assert!(
+                d >= Duration::from_secs(1) && d < Duration::from_secs(4),
+                "{d:?}"
+            );
+        }
     }
 }

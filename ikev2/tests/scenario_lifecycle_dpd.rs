@@ -207,3 +207,28 @@ fn dpd_action_restart_initiates_again() {
         "restart did not bring up a second IKE SA"
     );
 }
+
+#[test]
+fn counter_queries_follow_the_dpd_mode() {
+    for (mode, n, interval) in [
+        (DpdMode::OnDemand, 1, Some(Duration::from_secs(15))),
+        (DpdMode::OnIdle, 2, Some(Duration::from_secs(15))),
+        (DpdMode::Disabled, 0, None),
+    ] {
+        let mut w = Pair::default().build(66);
+        dpd(&mut w, Side::A, mode, 30);
+        establish(&mut w);
+        let c = established_ike(&w.a)[0].children[0].clone();
+        let q = w.a.ep.counter_queries();
+        assert_eq!(q.len(), n, "{mode:?}: {q:?}");
+        if n > 0 {
+            assert_eq!((q[0].dst, q[0].spi), (w.a.addr.ip(), c.spi_in));
+        }
+        if n > 1 {
+            assert_eq!((q[1].dst, q[1].spi), (w.b.addr.ip(), c.spi_out));
+        }
+        assert_eq!(w.a.ep.counter_interval(), interval, "{mode:?}");
+        // B has no DPD configured.
+        assert!(w.b.ep.counter_queries().is_empty());
+    }
+}

@@ -209,6 +209,11 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
     establish(&mut w);
     let old = established_ike(&w.a)[0].clone();
     let kernel_ops = (w.a.kernel.log.len(), w.b.kernel.log.len());
+    // While the rekey request is out, status shows the SA as ESTABLISHED with detail REKEYING.
+    let r = w.run_until(Duration::from_secs(120), |w| {
+        established_ike(&w.a).iter().any(|s| s.detail == "REKEYING")
+    });
+    assert!(r.is_ok(), "status never showed REKEYING");
     let r = w.run_until(Duration::from_secs(120), |w| {
         ike_sas(&w.a).len() == 1
             && ike_sas(&w.b).len() == 1
@@ -822,6 +827,72 @@ fn reauth_time_replaces_the_ike_sa_break_before_make() {
             "{}: {:?}",
             p.name,
             p.kernel.errors()
+        );
+    }
+}
+
+#[test]
+fn delete_crossing_an_ike_rekey_closes_cleanly() {
+    let mut w = Pair::default().build(56);
+    // A rekeys the IKE SA at the instant B deletes it: no zero jitter, B's delete issued when
+    // A's rekey timer fires.
+    reconfigure(&mut w, Side::A, |c| {
+        c.connections[0].rekey_time = Duration::from_secs(100);
+        let name = c.connections[0].name.clone();
+        c.settings.conn_timers.insert(
+            name,
+            ConnTimers {
+                ike_rand_time: Some(Duration::ZERO),
+                ..ConnTimers::default()
+            },
+        );
+    });
+    let t0 = establish(&mut w);
+    let rekey_at = w.clock.at(t0 + Duration::from_secs(100));
+    w.run_until(Duration::from_secs(200), |w| w.now() >= rekey_at)
+        .expect("clock");
+    let now = w.now();
+    w.b.ep.handle_command(
+        now,
+        Command::TerminateIke {
+            conn: B_CONN.into(),
+        },
+    );
+    w.pump();
+    let r = w.run_until(Duration::from_secs(60), |w| {
+        ike_sas(&w.a).is_empty()
+            && ike_sas(&w.b).is_empty()
+            && w.a.kernel.is_empty()
+            && w.b.kernel.is_empty()
+    });
+    assert!(
+        r.is_ok(),
+        "{r:?}: A {:?} B {:?}",
+        ike_sas(&w.a),
+        ike_sas(&w.b)
+    );
+    // The rekey request really went out and crossed the Delete (exchange type 36 in octet 18).
+    let create_child_sa = |p: &Peer| {
+        p.sent
+            .iter()
+            .filter(|(_, d)| d.bytes.get(18) == Some(&36))
+            .count()
+    };
+    assert_eq!(create_child_sa(&w.a), 1, "A's rekey request");
+    assert_eq!(create_child_sa(&w.b), 1, "B's TEMPORARY_FAILURE answer");
+    for p in [&w.a, &w.b] {
+        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
+        assert!(
+            p.kernel.errors().is_empty(),
+            "{}: {:?}",
+            p.name,
+            p.kernel.errors()
+        );
+        assert_eq!(
+            count(p, |e| matches!(e, Event::IkeSaUp { .. })),
+            1,
+            "{}",
+            p.name
         );
     }
 }

@@ -84,17 +84,35 @@ impl<R: Rng> Endpoint<R> {
             },
             None => conn.children.first().cloned(),
         };
-        if self
+        let existing = self
             .sas
-            .values()
-            .any(|sa| sa.conn == name && sa.state() != IkeState::Deleting)
-        {
-            // A second Child SA on an existing IKE SA needs CREATE_CHILD_SA, which is not there yet.
-            return self.log(
-                LogLevel::Warn,
-                Some(name),
-                format!("initiate: an IKE SA for '{name}' exists already; additional Child SAs are not supported yet"),
-            );
+            .iter()
+            .find(|(_, sa)| {
+                sa.conn == name
+                    && !matches!(sa.state(), IkeState::Deleting | IkeState::Destroyed)
+                    && sa.rekeyed_to.is_none()
+            })
+            .map(|(k, sa)| (*k, sa.is_established()));
+        if let Some((key, established)) = existing {
+            // RFC 7296 section 1.3.1: a further Child SA under the IKE SA that is there.
+            let Some(cc) = child_cfg else {
+                return self.log(
+                    LogLevel::Warn,
+                    Some(name),
+                    format!("initiate: '{name}' is up and has no child to add"),
+                );
+            };
+            if !established {
+                return self.log(
+                    LogLevel::Warn,
+                    Some(name),
+                    format!("initiate: the IKE SA of '{name}' is still being set up"),
+                );
+            }
+            if let Some(sa) = self.sas.get_mut(&key) {
+                sa.queue.push_back(Purpose::CreateChild { child: cc.name });
+            }
+            return self.pump(now, key);
         }
         let (Some(rip), Some(lip)) = (conn.initiate_to(), conn.initiate_from()) else {
             let peer = SocketAddr::new(

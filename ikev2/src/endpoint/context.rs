@@ -98,7 +98,7 @@ impl<R: Rng> Core<R> {
         s
     }
 
-    pub(super) fn random_u64(&mut self) -> u64 {
+    pub(crate) fn random_u64(&mut self) -> u64 {
         let mut b = [0u8; 8];
         self.rng.fill(&mut b);
         u64::from_be_bytes(b)

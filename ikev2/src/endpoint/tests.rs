@@ -315,11 +315,30 @@ fn psk_gcm_x25519_establishes_ike_and_child() {
     assert_eq!(child_changes.len(), 2, "{child_changes:?}");
     assert!(child_changes[0].ends_with("created in state INSTALLING"));
     assert!(child_changes[1].ends_with("state change: INSTALLING => INSTALLED"));
-    assert_eq!(
-        p.west.poll_timeout(),
-        None,
-        "nothing outstanding once established"
+    // Nothing outstanding once established: the next deadline is the (jittered) rekey, no
+    // retransmission.
+    assert!(
+        only_lifecycle_timers(&p.west),
+        "retransmit deadline left once established: {:?}",
+        p.west.poll_timeout()
     );
+}
+
+/// True when the endpoint's next deadline is no retransmission but a rekey at least 45 min out
+/// (child rekey_time 1 h minus at most 6 min of jitter, IKE 4 h).
+fn only_lifecycle_timers(ep: &Endpoint<TestRng>) -> bool {
+    let soonest = ep
+        .status()
+        .connections
+        .iter()
+        .flat_map(|c| c.ike_sas.iter())
+        .filter_map(|s| s.established_at)
+        .min();
+    match (ep.poll_timeout(), soonest) {
+        (None, _) => true,
+        (Some(t), Some(up)) => t.saturating_duration_since(up) >= Duration::from_secs(45 * 60),
+        (Some(_), None) => false,
+    }
 }
 
 #[test]
@@ -1117,8 +1136,8 @@ fn delete_collisions_settle_on_both_sides() {
             .count()
     };
     assert_eq!((downs(&p.west_events), downs(&p.east_events)), (1, 1));
-    assert_eq!(p.west.poll_timeout(), None);
-    assert_eq!(p.east.poll_timeout(), None);
+    assert!(only_lifecycle_timers(&p.west));
+    assert!(only_lifecycle_timers(&p.east));
 
     // Both sides delete the IKE SA at once.
     let mut p = Pair::new(west_cfg(), east_cfg());
@@ -1204,4 +1223,30 @@ fn unanswered_liveness_check_tears_down_with_a_configured_budget() {
         failures(&p.west_events).last().unwrap(),
         "<net> peer 192.0.2.2 lost after 2 retransmits"
     );
+}
+
+#[test]
+fn pfs_mismatch_predicted_at_setup_is_a_warning_naming_the_child() {
+    let mut ep = Endpoint::new(config(east_cfg()), TestRng::new(7));
+    let cc = ep.cx.config.connections[0].children[0].clone();
+    // The peer's IKE_AUTH offer lists only MODP_2048; the child has no PFS group.
+    let peer = ProposalSet::parse_esp("aes256gcm16-modp2048")
+        .unwrap()
+        .to_wire(&[1, 2, 3, 4]);
+    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &peer);
+    let ev = match ep.poll_output() {
+        Some(Output::Event(e)) => e,
+        other => panic!("expected a warning, got {other:?}"),
+    };
+    assert_eq!(ev.level(), LogLevel::Warn);
+    assert_eq!(
+        ev.to_string(),
+        "<net> Child SA rekey will fail: PFS mismatch: peer requires MODP_2048, child 'net' has no PFS group"
+    );
+    // An offer that allows no PFS predicts nothing.
+    let ok = ProposalSet::parse_esp("aes256gcm16-modp2048-none, aes256gcm16")
+        .unwrap()
+        .to_wire(&[1, 2, 3, 4]);
+    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &ok);
+    assert!(ep.poll_output().is_none());
 }

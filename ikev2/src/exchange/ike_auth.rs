@@ -150,6 +150,23 @@ fn selectors(p: Option<&TsPayload>) -> Vec<TrafficSelector> {
 fn established<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
     sa.established_at = Some(now);
     sa.half_open_deadline = None;
+    let found = cx.config.connection(&sa.conn).map(|c| {
+        (
+            c.rekey_time,
+            cx.config.settings.conn_timers.get(&c.name).cloned(),
+            // Reauthentication needs the addresses to initiate to.
+            c.initiate_to().is_some() && c.initiate_from().is_some(),
+        )
+    });
+    if let Some((rekey_time, timers, can_initiate)) = found {
+        let (r, e) =
+            crate::timer::ike_rekey_deadlines(now, rekey_time, timers.as_ref(), cx.random_u64());
+        sa.rekey_at = r;
+        sa.expire_at = e;
+        if can_initiate {
+            sa.reauth_at = crate::timer::reauth_deadline(now, timers.as_ref(), cx.random_u64());
+        }
+    }
     let ev = sa.transition(IkeState::Established);
     cx.emit(ev);
     cx.emit(Event::IkeSaUp {
@@ -437,6 +454,9 @@ fn finish_child_i<R: Rng>(
         local_ts: tsi,
         remote_ts: tsr,
         exchange_initiator: true,
+        nonces: None,
+        pfs: None,
+        rekey_of: None,
     };
     if let Err(reason) = install_child(cx, sa, now, ag) {
         cx.fail(now, conn, sa.remote, reason);
@@ -632,6 +652,7 @@ fn respond_child<R: Rng>(
         cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
         return vec![notify(NotifyType::TS_UNACCEPTABLE)];
     };
+    super::create_child_sa::warn_pfs_prediction(cx, &conn.name, child, &sa_p.proposals);
     // The IKE_AUTH Child SA never does a key exchange (RFC 7296 section 1.2).
     let ours = child.esp_proposals.without_ke();
     let selected = match proposal::select(&ours, &sa_p.proposals) {
@@ -679,6 +700,9 @@ fn respond_child<R: Rng>(
         local_ts: local_ts.clone(),
         remote_ts: remote_ts.clone(),
         exchange_initiator: false,
+        nonces: None,
+        pfs: None,
+        rekey_of: None,
     };
     if let Err(reason) = install_child(cx, sa, now, ag) {
         cx.fail(now, Some(conn.name.clone()), sa.remote, reason);

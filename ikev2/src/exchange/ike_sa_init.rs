@@ -164,7 +164,7 @@ fn nat_detect(
 }
 
 /// Builds the SK cipher and PRF for negotiated IKE algorithms.
-fn suite(a: &proposal::IkeAlgorithms) -> Result<(Prf, SkCipher), crypto::CryptoError> {
+pub(crate) fn suite(a: &proposal::IkeAlgorithms) -> Result<(Prf, SkCipher), crypto::CryptoError> {
     let prf = Prf::new(a.prf)?;
     let key_bits = if a.encr.key_bits == 0 {
         None
@@ -176,7 +176,7 @@ fn suite(a: &proposal::IkeAlgorithms) -> Result<(Prf, SkCipher), crypto::CryptoE
     Ok((prf, SkCipher::new(encr, integ)?))
 }
 
-fn status_algorithms(a: &proposal::IkeAlgorithms) -> StatusAlgorithms {
+pub(crate) fn status_algorithms(a: &proposal::IkeAlgorithms) -> StatusAlgorithms {
     use crate::consts::TransformType as T;
     StatusAlgorithms {
         encr: proposal::transform_name(T::ENCR, a.encr.id.0, 0),
@@ -216,6 +216,7 @@ fn derive(
         cipher,
         keys,
         algorithms: status_algorithms(algs),
+        group: algs.ke,
     });
     Ok(())
 }

@@ -22,7 +22,7 @@ pub(crate) fn request_payloads(purpose: &Purpose) -> Vec<InnerPayload> {
     match purpose {
         Purpose::DeleteIke => vec![InnerPayload::Delete(DeletePayload::ike())],
         Purpose::DeleteChild { spis_in } => vec![InnerPayload::Delete(DeletePayload::esp(spis_in))],
-        Purpose::Liveness | Purpose::IkeSaInit | Purpose::IkeAuth => Vec::new(),
+        _ => Vec::new(),
     }
 }
 
@@ -32,34 +32,62 @@ pub(crate) fn pump<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
         let Some(purpose) = sa.queue.pop_front() else {
             return;
         };
-        let payloads = request_payloads(&purpose);
+        let exchange = if purpose.is_create_child_sa() {
+            ExchangeType::CREATE_CHILD_SA
+        } else {
+            ExchangeType::INFORMATIONAL
+        };
+        let payloads = if purpose.is_create_child_sa() {
+            if !sa.is_established() || sa.rekeyed_to.is_some() {
+                // A closing or superseded IKE SA creates nothing new.
+                continue;
+            }
+            if let Purpose::RekeyChild { spi_in } = &purpose {
+                // Deleted (by either side) or already replaced while the rekey waited: nothing
+                // left to rekey.
+                let live = sa.children.iter().any(|c| {
+                    c.spi_in == *spi_in
+                        && matches!(
+                            c.state(),
+                            ChildStatusState::Installed
+                                | ChildStatusState::Installing
+                                | ChildStatusState::Rekeying
+                        )
+                });
+                if !live {
+                    continue;
+                }
+            }
+            let (group, retries) = match sa.retry_ke.take() {
+                Some((_, g)) => (Some(g), 1),
+                None => (None, 0),
+            };
+            match super::create_child_sa::request_payloads(cx, sa, &purpose, group, retries) {
+                Ok(p) => p,
+                Err(reason) => {
+                    cx.fail(now, Some(sa.conn.clone()), sa.remote, reason);
+                    continue;
+                }
+            }
+        } else {
+            request_payloads(&purpose)
+        };
         let msg_id = sa.requests.next_id();
-        let bytes = match seal(
-            cx.rng_dyn(),
-            sa,
-            ExchangeType::INFORMATIONAL,
-            false,
-            msg_id,
-            &payloads,
-        ) {
+        let bytes = match seal(cx.rng_dyn(), sa, exchange, false, msg_id, &payloads) {
             Ok(b) => b,
             Err(e) => {
                 cx.emit(Event::Log {
                     level: LogLevel::Error,
                     conn: Some(sa.conn.clone()),
-                    message: format!("cannot protect INFORMATIONAL: {e}"),
+                    message: format!("cannot protect {exchange}: {e}"),
                 });
                 continue;
             }
         };
         let policy = cx.config.settings.retransmit.clone();
-        sa.requests.send(
-            now,
-            &policy,
-            ExchangeType::INFORMATIONAL,
-            vec![bytes.clone()],
-            purpose,
-        );
+        sa.requests
+            .send(now, &policy, exchange, vec![bytes.clone()], purpose);
+        sa.last_request_sent = Some(now);
         cx.send(sa.local, sa.remote, bytes);
     }
 }
@@ -71,15 +99,20 @@ pub(crate) fn handle_response_i<R: Rng>(
     purpose: Purpose,
 ) -> After {
     match purpose {
+        Purpose::DeleteIke if sa.rekeyed_to.is_some() => After::Destroy(DownReason::Rekeyed),
         Purpose::DeleteIke => After::Destroy(DownReason::LocalDelete),
         Purpose::DeleteChild { spis_in } => {
             // The peer lists the SPIs it deleted; ours are gone either way, since we asked.
             for spi in spis_in {
-                remove_child(cx, sa, spi, DownReason::LocalDelete);
+                let reason = match sa.children.iter().find(|c| c.spi_in == spi) {
+                    Some(c) if c.state() == ChildStatusState::Rekeyed => DownReason::Rekeyed,
+                    _ => DownReason::LocalDelete,
+                };
+                remove_child(cx, sa, spi, reason);
             }
             After::Keep
         }
-        Purpose::Liveness | Purpose::IkeSaInit | Purpose::IkeAuth => After::Keep,
+        _ => After::Keep,
     }
 }
 
@@ -107,10 +140,15 @@ pub(crate) fn respond_informational<R: Rng>(
                         .children
                         .iter()
                         .find(|c| c.spi_out == spi_out)
-                        .map(|c| (c.spi_in, c.state()));
+                        .map(|c| (c.spi_in, c.state(), c.redundant));
                     match found {
-                        Some((spi_in, state)) => {
-                            remove_child(cx, sa, spi_in, DownReason::PeerDelete);
+                        Some((spi_in, state, redundant)) => {
+                            let reason = if state == ChildStatusState::Rekeyed || redundant {
+                                DownReason::Rekeyed
+                            } else {
+                                DownReason::PeerDelete
+                            };
+                            remove_child(cx, sa, spi_in, reason);
                             // RFC 7296 section 1.4.1: in a Delete collision, ours is already on the
                             // way; answer with nothing for this SA.
                             if state != ChildStatusState::Deleting {
@@ -147,9 +185,14 @@ pub(crate) fn respond_informational<R: Rng>(
     }
     if delete_ike {
         // RFC 7296 section 1.4.1: answer with an empty INFORMATIONAL, then close everything.
+        let reason = if sa.rekeyed_to.is_some() {
+            DownReason::Rekeyed
+        } else {
+            DownReason::PeerDelete
+        };
         return Reply {
             payloads: Vec::new(),
-            after: After::Destroy(DownReason::PeerDelete),
+            after: After::Destroy(reason),
         };
     }
     if deleted_in.is_empty() {

@@ -17,7 +17,7 @@ use crate::consts::{EncrId, ExchangeType, PayloadType};
 use crate::crypto::{self, CryptoError, Encr, Integ, Secret};
 use crate::endpoint::Core;
 use crate::event::{DownReason, Event, FailureReason};
-use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, Lifetime, SaSpec};
+use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec};
 use crate::proposal::ChildAlgorithms;
 use crate::rng::Rng;
 use crate::sa::child::{self, ChildSa};
@@ -342,6 +342,7 @@ pub(crate) fn install_child<R: Rng>(
         bytes_out: 0,
         last_in: None,
         last_out: None,
+        redundant: false,
     };
     cx.emit(child.created_event(&sa.conn));
     let (lts, rts) = child.ts_text();
@@ -372,13 +373,18 @@ pub(crate) fn remove_child<R: Rng>(
     // A successor (same reqid) takes over: it gets its held-back outbound SA now, before the
     // old SAs go, and the shared policies stay.
     let mut successor = false;
-    for s in sa.children.iter_mut().filter(|c| c.reqid == child.reqid) {
+    for s in sa
+        .children
+        .iter_mut()
+        .filter(|c| c.reqid == child.reqid && !c.redundant)
+    {
         successor = true;
         if let Some(out) = s.pending_out.take() {
             s.pending_ops += 1;
             cx.kernel(KernelOp::AddSa(out), Some((key, s.spi_in)));
         }
     }
+    successor |= sa.children.iter().any(|c| c.reqid == child.reqid);
     let ops = if successor {
         child.sa_teardown_ops(sa.local, sa.remote)
     } else {

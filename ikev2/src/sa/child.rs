@@ -42,6 +42,9 @@ pub struct ChildSa {
     pub bytes_out: u64,
     pub last_in: Option<Instant>,
     pub last_out: Option<Instant>,
+    /// The loser of a rekey collision (RFC 7296 section 2.8.1): never takes over traffic and is
+    /// deleted by whoever created it.
+    pub redundant: bool,
 }
 
 /// Renders selectors the way status output and log lines show them: `10.1.0.0/24 10.1.2.0/24`.

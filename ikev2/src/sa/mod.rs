@@ -35,9 +35,13 @@ pub(crate) enum Purpose {
     /// Empty INFORMATIONAL sent by dead peer detection (its timeout is reported as DPD).
     Dpd,
     /// CREATE_CHILD_SA for an additional Child SA of the configured child with this name.
-    CreateChild { child: String },
+    CreateChild {
+        child: String,
+    },
     /// CREATE_CHILD_SA rekeying the Child SA with this inbound SPI.
-    RekeyChild { spi_in: u32 },
+    RekeyChild {
+        spi_in: u32,
+    },
     /// CREATE_CHILD_SA rekeying this IKE SA.
     RekeyIke,
 }
@@ -52,9 +56,18 @@ impl Purpose {
     }
 }
 
+/// We answered the peer's rekey of a Child SA that we were rekeying ourselves (RFC 7296 section
+/// 2.25.1): which SA the peer's exchange created and its nonces, so that once our own exchange
+/// completes the redundant one can be picked by the lowest nonce (section 2.8.1).
+pub(crate) struct ChildCollision {
+    pub old_spi_in: u32,
+    pub peer_successor: u32,
+    pub ni: Secret,
+    pub nr: Secret,
+}
+
 /// What our outstanding CREATE_CHILD_SA request proposed, kept until its response arrives.
 pub(crate) struct PendingCreate {
-    pub purpose: Purpose,
     pub nonce: Secret,
     pub ke: Option<KeyExchange>,
     pub proposals: ProposalSet,
@@ -84,6 +97,8 @@ pub(crate) struct IkeCrypto {
     pub cipher: SkCipher,
     pub keys: IkeKeys,
     pub algorithms: IkeAlgorithms,
+    /// The KE group in use (an IKE rekey proposes it first).
+    pub group: crate::consts::KeGroup,
 }
 
 /// One IKE SA, in either role.
@@ -131,8 +146,18 @@ pub(crate) struct IkeSa {
     pub rekey_at: Option<Instant>,
     /// The IKE SA is closed if no rekey succeeded by then (`rekey_time + over_time`).
     pub expire_at: Option<Instant>,
+    /// Break-before-make reauthentication deadline (`reauth_time`).
+    pub reauth_at: Option<Instant>,
     /// Last time we sent a request on this SA (DPD on-idle counts it as traffic).
     pub last_request_sent: Option<Instant>,
+    /// TEMPORARY_FAILURE answers in a row to our CREATE_CHILD_SA requests.
+    pub temp_failures: u32,
+    /// The KE group the peer asked for with INVALID_KE_PAYLOAD, for the retry of that request.
+    pub retry_ke: Option<(Purpose, crate::consts::KeGroup)>,
+    /// A crossing Child SA rekey we answered while ours was outstanding.
+    pub child_collision: Option<ChildCollision>,
+    /// Set once this IKE SA was rekeyed: our SPI of its successor. It only awaits deletion.
+    pub rekeyed_to: Option<u64>,
     pub children: Vec<ChildSa>,
     pub requests: RequestWindow<Purpose>,
     pub responses: ResponseWindow,
@@ -189,7 +214,12 @@ impl IkeSa {
             deferred: Vec::new(),
             rekey_at: None,
             expire_at: None,
+            reauth_at: None,
             last_request_sent: None,
+            temp_failures: 0,
+            retry_ke: None,
+            rekeyed_to: None,
+            child_collision: None,
             children: Vec::new(),
             requests: RequestWindow::default(),
             responses: ResponseWindow::default(),
@@ -266,7 +296,9 @@ impl IkeSa {
             (Purpose::RekeyChild { spi_in: s }, Some(x)) => *s == x,
             _ => false,
         };
-        self.requests.outstanding().is_some_and(|o| ours(&o.purpose))
+        self.requests
+            .outstanding()
+            .is_some_and(|o| ours(&o.purpose))
     }
 
     pub fn is_established(&self) -> bool {
@@ -287,6 +319,9 @@ impl IkeSa {
                 _ => IkeStatusState::Connecting,
             },
             detail: match self.state {
+                // Still ESTABLISHED and usable; the detail tells a rekey is under way or done.
+                IkeState::Established if self.rekeying(None) => "REKEYING",
+                IkeState::Established if self.rekeyed_to.is_some() => "REKEYED",
                 IkeState::InitSent => "INIT_SENT",
                 IkeState::AuthSent => "AUTH_SENT",
                 IkeState::HalfOpen => "HALF_OPEN",

@@ -1,0 +1,397 @@
+//! Everything that happens to an established IKE SA over time: Child SA and IKE SA rekeying on
+//! their (jittered) deadlines, hard lifetimes, retries after TEMPORARY_FAILURE, dead peer
+//! detection with its dpd_action, and the kernel's lifetime and counter reports. The policies
+//! (when) live in `timer.rs`; this file only applies them.
+
+use std::time::Instant;
+
+use crate::config::Action;
+use crate::event::{DownReason, FailureReason, IkeState, LogLevel};
+use crate::exchange;
+use crate::output::KernelEvent;
+use crate::rng::Rng;
+use crate::sa::status::ChildStatusState;
+use crate::sa::{IkeSa, Purpose};
+use crate::timer::{self, DpdMode};
+
+use super::Endpoint;
+
+/// The instant from which DPD counts silence for `mode`.
+fn last_activity(sa: &IkeSa, mode: DpdMode) -> Option<Instant> {
+    let mut t = [sa.established_at, sa.last_peer_message]
+        .into_iter()
+        .flatten()
+        .max()?;
+    for c in &sa.children {
+        t = t.max(c.last_in.unwrap_or(t));
+        if mode == DpdMode::OnIdle {
+            t = t.max(c.last_out.unwrap_or(t));
+        }
+    }
+    if mode == DpdMode::OnIdle {
+        t = t.max(sa.last_request_sent.unwrap_or(t));
+    }
+    Some(t)
+}
+
+fn dpd_mode<R: Rng>(ep: &Endpoint<R>, conn: &str) -> DpdMode {
+    ep.cx
+        .config
+        .settings
+        .conn_timers
+        .get(conn)
+        .map(|t| t.dpd_mode)
+        .unwrap_or_default()
+}
+
+/// One ESP SA whose byte counters dead peer detection wants (`KernelEvent::Counters`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterQuery {
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
+    pub spi: u32,
+}
+
+impl<R: Rng> Endpoint<R> {
+    /// The installed ESP SAs whose counters DPD uses (inbound for on-demand, both directions
+    /// for on-idle), so that the driver reads only those with XFRM_MSG_GETSA and answers with
+    /// `KernelEvent::Counters`.
+    pub fn counter_queries(&self) -> Vec<CounterQuery> {
+        let mut out = Vec::new();
+        for sa in self.sas.values() {
+            let Some(conn) = self.cx.config.connection(&sa.conn) else {
+                continue;
+            };
+            let mode = dpd_mode(self, &sa.conn);
+            if conn.dpd_delay.is_zero() || mode == DpdMode::Disabled || !sa.is_established() {
+                continue;
+            }
+            for c in &sa.children {
+                out.push(CounterQuery {
+                    src: sa.remote.ip(),
+                    dst: sa.local.ip(),
+                    spi: c.spi_in,
+                });
+                if mode == DpdMode::OnIdle && c.pending_out.is_none() {
+                    out.push(CounterQuery {
+                        src: sa.local.ip(),
+                        dst: sa.remote.ip(),
+                        spi: c.spi_out,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// How often the driver should feed counters: half the shortest `dpd_delay` of a connection
+    /// with an established IKE SA and DPD on (`None`: not needed).
+    pub fn counter_interval(&self) -> Option<std::time::Duration> {
+        self.sas
+            .values()
+            .filter(|sa| sa.is_established())
+            .filter_map(|sa| {
+                let conn = self.cx.config.connection(&sa.conn)?;
+                let on = !conn.dpd_delay.is_zero() && dpd_mode(self, &sa.conn) != DpdMode::Disabled;
+                on.then_some(conn.dpd_delay / 2)
+            })
+            .min()
+    }
+
+    /// When DPD wants to probe `sa` next. Only while the SA is idle on our side: an outstanding
+    /// request is itself a liveness check, and its retransmit timer runs instead.
+    pub(super) fn dpd_deadline(&self, sa: &IkeSa) -> Option<Instant> {
+        if !sa.is_established()
+            || sa.rekeyed_to.is_some()
+            || !sa.requests.is_free()
+            || !sa.queue.is_empty()
+        {
+            return None;
+        }
+        let conn = self.cx.config.connection(&sa.conn)?;
+        let mode = dpd_mode(self, &sa.conn);
+        timer::dpd_deadline(mode, conn.dpd_delay, last_activity(sa, mode)?)
+    }
+
+    /// Every lifecycle deadline of `sa` (rekeys, lifetimes, deferred retries, DPD).
+    pub(super) fn lifecycle_deadline(&self, sa: &IkeSa) -> Option<Instant> {
+        if sa.rekeyed_to.is_some() {
+            return sa.expire_at;
+        }
+        if !sa.is_established() {
+            return None;
+        }
+        let busy = sa.create.is_some();
+        let mut ds: Vec<Instant> = Vec::new();
+        if !busy {
+            ds.extend(sa.rekey_at);
+        }
+        ds.extend(sa.reauth_at);
+        ds.extend(sa.expire_at);
+        ds.extend(sa.deferred.iter().map(|(t, _)| *t));
+        for c in &sa.children {
+            if c.state() == ChildStatusState::Installed {
+                ds.extend(c.rekey_at);
+            }
+            if c.state() != ChildStatusState::Deleting {
+                ds.extend(c.expire_at);
+            }
+        }
+        ds.extend(self.dpd_deadline(sa));
+        ds.into_iter().min()
+    }
+
+    /// Runs the lifecycle timers of SA `key` at `now`.
+    pub(super) fn lifecycle_timeout(&mut self, now: Instant, key: u64) {
+        let dpd_due = self
+            .sas
+            .get(&key)
+            .and_then(|sa| self.dpd_deadline(sa))
+            .is_some_and(|d| now >= d);
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        if sa.rekeyed_to.is_some() {
+            if sa.expire_at.is_some_and(|d| now >= d) {
+                self.destroy(key, DownReason::Rekeyed);
+            }
+            return;
+        }
+        if !sa.is_established() {
+            return;
+        }
+        if sa.expire_at.is_some_and(|d| now >= d) {
+            sa.expire_at = None;
+            let conn = sa.conn.clone();
+            self.log(
+                LogLevel::Warn,
+                Some(&conn),
+                "IKE SA not rekeyed within rekey_time + over_time: deleting it".into(),
+            );
+            return self.delete_ike_key(now, key);
+        }
+        if sa.reauth_at.is_some_and(|d| now >= d) {
+            sa.reauth_at = None;
+            return self.reauthenticate(now, key);
+        }
+        let mut due = Vec::new();
+        sa.deferred.retain(|(t, p)| {
+            if now >= *t {
+                due.push(p.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for p in due {
+            sa.queue.push_back(p);
+        }
+        if sa.rekey_at.is_some_and(|d| now >= d) && sa.create.is_none() {
+            sa.rekey_at = None;
+            sa.queue.push_back(Purpose::RekeyIke);
+        }
+        let mut expired = Vec::new();
+        for c in sa.children.iter_mut() {
+            if c.expire_at.is_some_and(|d| now >= d) && c.state() != ChildStatusState::Deleting {
+                c.expire_at = None;
+                expired.push(c.spi_in);
+            } else if c.rekey_at.is_some_and(|d| now >= d)
+                && c.state() == ChildStatusState::Installed
+            {
+                c.rekey_at = None;
+                sa.queue.push_back(Purpose::RekeyChild { spi_in: c.spi_in });
+            }
+        }
+        for spi in expired {
+            self.expire_child(key, spi);
+        }
+        if dpd_due {
+            if let Some(sa) = self.sas.get_mut(&key) {
+                sa.queue.push_back(Purpose::Dpd);
+            }
+        }
+        self.pump(now, key);
+    }
+
+    /// Break-before-make reauthentication (strongSwan's `reauth_time` without make_before_break):
+    /// the IKE SA is deleted (one Delete, not awaited) and the connection initiated afresh, its
+    /// first Child SA in IKE_AUTH and every other one by CREATE_CHILD_SA once that is up.
+    fn reauthenticate(&mut self, now: Instant, key: u64) {
+        let Some(sa) = self.sas.get(&key) else {
+            return;
+        };
+        let conn = sa.conn.clone();
+        let mut children: Vec<String> = Vec::new();
+        for c in &sa.children {
+            if !c.redundant && !children.contains(&c.name) {
+                children.push(c.name.clone());
+            }
+        }
+        self.log(
+            LogLevel::Info,
+            Some(&conn),
+            format!("reauthenticating IKE SA {} (reauth_time)", sa.spis()),
+        );
+        self.delete_now(key);
+        let mut names = children.into_iter();
+        let first = names.next();
+        self.initiate(now, &conn, first.as_deref());
+        let rest: Vec<String> = names.collect();
+        if let Some(k) = self.keys_of(&conn).into_iter().next() {
+            if let Some(sa) = self.sas.get_mut(&k) {
+                for child in rest {
+                    sa.queue.push_back(Purpose::CreateChild { child });
+                }
+            }
+        }
+    }
+
+    /// Hard lifetime: the Child SA goes now (the kernel drops its SAs anyway) and the peer is
+    /// told.
+    fn expire_child(&mut self, key: u64, spi_in: u32) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        exchange::remove_child(&mut self.cx, sa, spi_in, DownReason::Expired);
+        // Whatever was queued for it is moot.
+        sa.queue
+            .retain(|p| !matches!(p, Purpose::RekeyChild { spi_in: s } if *s == spi_in));
+        sa.queue.push_back(Purpose::DeleteChild {
+            spis_in: vec![spi_in],
+        });
+    }
+
+    /// Deletes an IKE SA with an INFORMATIONAL Delete (the `TerminateIke` path for one SA).
+    fn delete_ike_key(&mut self, now: Instant, key: u64) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        if sa.state() == IkeState::Established {
+            let ev = sa.transition(IkeState::Deleting);
+            self.cx.emit(ev);
+            sa.queue.clear();
+            sa.queue.push_back(Purpose::DeleteIke);
+            self.pump(now, key);
+        }
+    }
+
+    /// The peer is gone (DPD or any other unanswered request): applies each child's
+    /// `dpd_action` once the SA is destroyed.
+    pub(super) fn peer_dead(&mut self, now: Instant, key: u64, reason: FailureReason) {
+        let Some(sa) = self.sas.get(&key) else {
+            return;
+        };
+        let conn_name = sa.conn.clone();
+        let remote = sa.remote;
+        let mut actions: Vec<(String, Action)> = Vec::new();
+        if let Some(conn) = self.cx.config.connection(&conn_name) {
+            for c in &sa.children {
+                if let Some(cc) = conn.child(&c.name) {
+                    if !actions.iter().any(|(n, _)| *n == cc.name) {
+                        actions.push((cc.name.clone(), cc.dpd_action));
+                    }
+                }
+            }
+        }
+        let retransmits = match reason {
+            FailureReason::PeerLost { retransmits } | FailureReason::DpdTimeout { retransmits } => {
+                retransmits
+            }
+            _ => 0,
+        };
+        self.cx.fail(now, Some(conn_name.clone()), remote, reason);
+        self.destroy(key, DownReason::PeerLost { retransmits });
+        let mut restarted = false;
+        for (child, action) in actions {
+            match action {
+                Action::Start if !restarted => {
+                    restarted = true;
+                    self.log(
+                        LogLevel::Info,
+                        Some(&conn_name),
+                        format!("dpd_action=restart: initiating '{conn_name}' again"),
+                    );
+                    self.initiate(now, &conn_name, Some(&child));
+                }
+                Action::Start => {
+                    // The IKE SA is being re-established; further children follow it.
+                    if let Some(k) = self.keys_of(&conn_name).into_iter().next() {
+                        if let Some(sa) = self.sas.get_mut(&k) {
+                            sa.queue.push_back(Purpose::CreateChild { child });
+                        }
+                    }
+                }
+                Action::Trap => self.log(
+                    LogLevel::Info,
+                    Some(&conn_name),
+                    format!(
+                        "dpd_action=trap: child '{child}' is down, its trap policies should be reinstalled"
+                    ),
+                ),
+                Action::None => {}
+            }
+        }
+    }
+
+    /// Kernel notifications other than op results.
+    pub(super) fn kernel_notice(&mut self, now: Instant, ev: KernelEvent) {
+        match ev {
+            KernelEvent::Expire { dst, spi, hard } => {
+                let found = self.sas.iter().find_map(|(k, sa)| {
+                    sa.children
+                        .iter()
+                        .find(|c| {
+                            (c.spi_in == spi && dst == sa.local.ip())
+                                || (c.spi_out == spi && dst == sa.remote.ip())
+                        })
+                        .map(|c| (*k, c.spi_in, c.state(), c.name.clone(), sa.conn.clone()))
+                });
+                let Some((key, spi_in, state, name, conn)) = found else {
+                    return;
+                };
+                if hard {
+                    self.log(
+                        LogLevel::Info,
+                        Some(&conn),
+                        format!("hard lifetime of child '{name}' expired (kernel): deleting it"),
+                    );
+                    self.expire_child(key, spi_in);
+                } else if state == ChildStatusState::Installed {
+                    self.log(
+                        LogLevel::Info,
+                        Some(&conn),
+                        format!("soft lifetime of child '{name}' expired (kernel): rekeying"),
+                    );
+                    if let Some(sa) = self.sas.get_mut(&key) {
+                        if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == spi_in) {
+                            c.rekey_at = None;
+                        }
+                        sa.queue.push_back(Purpose::RekeyChild { spi_in });
+                    }
+                }
+                self.pump(now, key);
+            }
+            KernelEvent::Counters {
+                dst, spi, bytes, ..
+            } => {
+                for sa in self.sas.values_mut() {
+                    let (local, remote) = (sa.local.ip(), sa.remote.ip());
+                    for c in sa.children.iter_mut() {
+                        if c.spi_in == spi && dst == local {
+                            if bytes > c.bytes_in {
+                                c.last_in = Some(now);
+                            }
+                            c.bytes_in = bytes;
+                        } else if c.spi_out == spi && dst == remote {
+                            if bytes > c.bytes_out {
+                                c.last_out = Some(now);
+                            }
+                            c.bytes_out = bytes;
+                        }
+                    }
+                }
+            }
+            KernelEvent::OpResult { .. } => {}
+        }
+    }
+}
