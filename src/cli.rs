@@ -1,0 +1,76 @@
+//! rswanctl's command line, in the library so that the man page and completions are generated
+//! from the same definition the binary parses.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::control::protocol::{LogLevel, DEFAULT_SOCKET};
+
+/// Control a running rswand: show tunnels, bring them up or down, reload, follow the log.
+#[derive(Parser, Debug)]
+#[command(name = "rswanctl", version, about, long_about = None)]
+pub struct Cli {
+    /// Control socket of the rswand instance to talk to.
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Per connection: children up/total, IKE SA state and algorithms, Child SAs with counters.
+    Status {
+        /// Print the stable JSON form (docs/json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Established IKE SAs and Child SAs only.
+    ListSas {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The loaded connections (configuration, without secrets).
+    ListConns {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a connection (all its children, or one) and wait for the outcome.
+    Up {
+        /// CONN or CONN/CHILD
+        target: String,
+        /// Give up waiting after this many seconds (the negotiation itself goes on).
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Close a connection's IKE SA (with all children), or one Child SA.
+    Down {
+        /// CONN or CONN/CHILD
+        target: String,
+    },
+    /// Re-read the configuration; tunnels of unchanged connections are kept.
+    Reload,
+    /// Follow the daemon's log live.
+    Log {
+        /// Only lines about this peer address.
+        #[arg(long, value_name = "ADDR")]
+        peer: Option<String>,
+        /// Lowest level to show: error, warn, info, debug, trace.
+        #[arg(long, value_name = "LEVEL", default_value = "info")]
+        level: LogLevel,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Splits `conn/child`.
+pub fn split_target(t: &str) -> (String, Option<String>) {
+    match t.split_once('/') {
+        Some((c, ch)) if !ch.is_empty() => (c.to_owned(), Some(ch.to_owned())),
+        Some((c, _)) => (c.to_owned(), None),
+        None => (t.to_owned(), None),
+    }
+}

@@ -1,0 +1,545 @@
+//! Configuration: YAML named after swanctl.conf (`connections`, `secrets`) plus strongswan.conf's
+//! retransmission `settings`. See docs/config.md for the reference.
+//!
+//! Every error names the file, the line and the key, and says which values are allowed.
+
+mod locate;
+pub mod model;
+mod proposals;
+mod schema;
+pub mod values;
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use model::{
+    Action, Auth, AuthMethod, Child, Config, Connection, Mode, Settings, SharedSecret,
+};
+use schema::{ConnDoc, Document, SecretDoc, SecretsDocument};
+use values::{AddrSpec, Identity, TsSpec};
+
+/// A configuration error: where, which key, what is wrong and what would be right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted key path, e.g. `connections.west.children.net.esp_proposals`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads, checks and validates the configuration at `path` (and its `secrets_file`, if any).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = read(path)?;
+    let mut doc: Document = parse_yaml(&text, path)?;
+    let mut secrets = Vec::new();
+    if let Some(s) = &doc.secrets {
+        if !s.is_empty() {
+            check_private(path)?;
+        }
+    }
+    let secrets_file = doc.secrets_file.as_ref().map(|p| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    });
+    let mut secrets_origin = Vec::new();
+    if let Some(sf) = &secrets_file {
+        let stext = read(sf).map_err(|mut e| {
+            e.key = Some("secrets_file".to_owned());
+            e
+        })?;
+        let sdoc: SecretsDocument = parse_yaml(&stext, sf)?;
+        if sdoc.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
+            check_private(sf)?;
+        }
+        collect_secrets(sdoc.secrets, &mut secrets, &mut secrets_origin, sf, &stext)?;
+    }
+    collect_secrets(
+        doc.secrets.take(),
+        &mut secrets,
+        &mut secrets_origin,
+        path,
+        &text,
+    )?;
+    build(doc, secrets, path, &text)
+}
+
+/// Parses a configuration from text without touching the file system (no permission check, no
+/// `secrets_file`): for tests and `rswanctl` tooling.
+pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut doc: Document = parse_yaml(text, path)?;
+    let mut secrets = Vec::new();
+    let mut origin = Vec::new();
+    collect_secrets(doc.secrets.take(), &mut secrets, &mut origin, path, text)?;
+    build(doc, secrets, path, text)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// A file holding secrets must not be readable by anyone but its owner (swanctl has the same
+/// rule for private keys): a PSK that other local users can read is no longer secret.
+fn check_private(path: &Path) -> Result<(), ConfigError> {
+    let meta = fs::metadata(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot stat: {e}"),
+    })?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError {
+            file: path.to_owned(),
+            line: None,
+            column: None,
+            key: Some("secrets".to_owned()),
+            message: format!(
+                "file contains secrets but is accessible by other users (mode {mode:04o}); refusing to use it. Run: chmod 600 {}",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_norway::from_str(text).map_err(|e| yaml_error(&e, path))
+}
+
+/// serde_norway's message reads "path.to.key: what went wrong at line L column C"; this splits
+/// it into our fields so every error has the same `file:line:col: key: message` shape.
+fn yaml_error(e: &serde_norway::Error, path: &Path) -> ConfigError {
+    let mut msg = e.to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    let (key, message) = match msg.split_once(": ") {
+        Some((k, m)) if !k.contains(' ') && !k.is_empty() && k != "." => {
+            (Some(k.to_owned()), m.to_owned())
+        }
+        _ => (None, msg),
+    };
+    ConfigError {
+        file: path.to_owned(),
+        line: e.location().map(|l| l.line()),
+        column: e.location().map(|l| l.column()),
+        key,
+        message,
+    }
+}
+
+fn collect_secrets(
+    docs: Option<std::collections::BTreeMap<String, SecretDoc>>,
+    out: &mut Vec<SharedSecret>,
+    origin: &mut Vec<PathBuf>,
+    path: &Path,
+    text: &str,
+) -> Result<(), ConfigError> {
+    for (name, doc) in docs.unwrap_or_default() {
+        if !name.starts_with("ike") {
+            return Err(located(
+                path,
+                text,
+                &["secrets", &name],
+                format!("unsupported secret type '{name}': only ike<suffix> (pre-shared keys) is supported"),
+            ));
+        }
+        let raw = doc.secret.ok_or_else(|| {
+            located(
+                path,
+                text,
+                &["secrets", &name],
+                "missing key 'secret'".to_owned(),
+            )
+        })?;
+        let secret = values::parse_secret(&raw)
+            .map_err(|e| located(path, text, &["secrets", &name, "secret"], e))?;
+        let owners = doc
+            .id
+            .unwrap_or_default()
+            .iter()
+            .map(|i| values::parse_identity(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| located(path, text, &["secrets", &name, "id"], e))?;
+        out.push(SharedSecret {
+            name,
+            owners,
+            secret,
+        });
+        origin.push(path.to_owned());
+    }
+    Ok(())
+}
+
+/// An error for a key found after deserialization: the line comes from a scan of the text.
+fn located(path: &Path, text: &str, keys: &[&str], message: String) -> ConfigError {
+    let pos = locate::key_position(text, keys);
+    ConfigError {
+        file: path.to_owned(),
+        line: pos.map(|p| p.0),
+        column: pos.map(|p| p.1),
+        key: Some(keys.join(".")),
+        message,
+    }
+}
+
+/// Adds 10 %, swanctl's default margin between rekey and hard lifetime.
+fn plus_ten_percent(d: Duration) -> Duration {
+    d + d / 10
+}
+
+/// Parses an optional raw value; a failure is reported at `keys`.
+fn parse_opt<T>(
+    raw: Option<String>,
+    keys: &[&str],
+    parse: impl Fn(&str) -> Result<T, String>,
+    err: &dyn Fn(&[&str], String) -> ConfigError,
+) -> Result<Option<T>, ConfigError> {
+    raw.map(|r| parse(&r).map_err(|e| err(keys, e))).transpose()
+}
+
+fn parse_list<T>(
+    raw: Option<Vec<String>>,
+    keys: &[&str],
+    parse: impl Fn(&str) -> Result<T, String>,
+    err: &dyn Fn(&[&str], String) -> ConfigError,
+) -> Result<Option<Vec<T>>, ConfigError> {
+    raw.map(|items| {
+        items
+            .iter()
+            .map(|r| parse(r).map_err(|e| err(keys, e)))
+            .collect()
+    })
+    .transpose()
+}
+
+fn build(
+    doc: Document,
+    secrets: Vec<SharedSecret>,
+    path: &Path,
+    text: &str,
+) -> Result<Config, ConfigError> {
+    let err = |keys: &[&str], msg: String| located(path, text, keys, msg);
+    let s = doc.settings.unwrap_or_default();
+    let defaults = Settings::default();
+    let dur = values::parse_duration;
+    let settings = Settings {
+        retransmit_timeout: parse_opt(
+            s.retransmit_timeout,
+            &["settings", "retransmit_timeout"],
+            dur,
+            &err,
+        )?
+        .unwrap_or(defaults.retransmit_timeout),
+        retransmit_base: s.retransmit_base.unwrap_or(defaults.retransmit_base),
+        retransmit_tries: s.retransmit_tries.unwrap_or(defaults.retransmit_tries),
+        half_open_timeout: parse_opt(
+            s.half_open_timeout,
+            &["settings", "half_open_timeout"],
+            dur,
+            &err,
+        )?
+        .unwrap_or(defaults.half_open_timeout),
+        cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
+    };
+    if !(1.0..=10.0).contains(&settings.retransmit_base) {
+        return Err(err(
+            &["settings", "retransmit_base"],
+            format!(
+                "{} is out of range: expected a number from 1.0 to 10.0",
+                settings.retransmit_base
+            ),
+        ));
+    }
+    if settings.retransmit_timeout.is_zero() {
+        return Err(err(
+            &["settings", "retransmit_timeout"],
+            "must be greater than 0s".to_owned(),
+        ));
+    }
+    let mut connections = Vec::new();
+    for (name, c) in doc.connections.unwrap_or_default() {
+        connections.push(build_conn(&name, c, &secrets, &err)?);
+    }
+    Ok(Config {
+        source: path.to_owned(),
+        settings,
+        connections,
+    })
+}
+
+fn build_conn(
+    name: &str,
+    c: ConnDoc,
+    secrets: &[SharedSecret],
+    err: &dyn Fn(&[&str], String) -> ConfigError,
+) -> Result<Connection, ConfigError> {
+    let k = |key: &'static str| -> [&str; 3] { ["connections", name, key] };
+    let version = c.version.unwrap_or(2);
+    match version {
+        0 | 2 => {}
+        1 => {
+            return Err(err(
+                &k("version"),
+                "IKEv1 is not supported: expected 2 (or 0 for the default)".into(),
+            ))
+        }
+        v => {
+            return Err(err(
+                &k("version"),
+                format!("{v} is not an IKE version: expected 2 (or 0)"),
+            ))
+        }
+    }
+    let local_addrs = parse_list(c.local_addrs, &k("local_addrs"), values::parse_addr, err)?
+        .unwrap_or_else(|| vec![AddrSpec::Any]);
+    let remote_addrs = parse_list(c.remote_addrs, &k("remote_addrs"), values::parse_addr, err)?
+        .unwrap_or_else(|| vec![AddrSpec::Any]);
+    if local_addrs.is_empty() {
+        return Err(err(
+            &k("local_addrs"),
+            "empty list: give at least one address or %any".into(),
+        ));
+    }
+    if remote_addrs.is_empty() {
+        return Err(err(
+            &k("remote_addrs"),
+            "empty list: give at least one address or %any".into(),
+        ));
+    }
+    let proposals = c.proposals.unwrap_or_else(|| vec!["default".to_owned()]);
+    if proposals.is_empty() {
+        return Err(err(
+            &k("proposals"),
+            "empty list: give at least one proposal, or default".into(),
+        ));
+    }
+    for p in &proposals {
+        proposals::check_ike(p).map_err(|e| err(&k("proposals"), e))?;
+    }
+    let dur = values::parse_duration;
+    let rekey_time = parse_opt(c.rekey_time, &k("rekey_time"), dur, err)?
+        .unwrap_or(Duration::from_secs(4 * 3600));
+    let over_time = parse_opt(c.over_time, &k("over_time"), dur, err)?.unwrap_or(rekey_time / 10);
+    let dpd_delay = parse_opt(c.dpd_delay, &k("dpd_delay"), dur, err)?.unwrap_or(Duration::ZERO);
+    let dpd_timeout =
+        parse_opt(c.dpd_timeout, &k("dpd_timeout"), dur, err)?.unwrap_or(Duration::ZERO);
+    let encap = parse_opt(c.encap, &k("encap"), values::parse_bool, err)?.unwrap_or(false);
+
+    let local_doc = c.local.unwrap_or_default();
+    let remote_doc = c.remote.unwrap_or_default();
+    let lk = ["connections", name, "local", "id"];
+    let rk = ["connections", name, "remote", "id"];
+    let local_id = match parse_opt(local_doc.id, &lk, values::parse_identity, err)? {
+        Some(Identity::Any) => {
+            return Err(err(&lk, "%any is not allowed as our own identity".into()))
+        }
+        Some(id) => id,
+        None => match local_addrs.iter().find_map(AddrSpec::host) {
+            Some(std::net::IpAddr::V4(a)) => Identity::Ipv4(a),
+            Some(std::net::IpAddr::V6(a)) => Identity::Ipv6(a),
+            None => {
+                return Err(err(
+                    &k("local"),
+                    "local.id is required when local_addrs has no single address to default to"
+                        .into(),
+                ))
+            }
+        },
+    };
+    let remote_id =
+        parse_opt(remote_doc.id, &rk, values::parse_identity, err)?.unwrap_or(Identity::Any);
+    let local = Auth {
+        auth: local_doc.auth.unwrap_or(AuthMethod::Pubkey),
+        id: local_id,
+        certs: local_doc
+            .certs
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    let remote = Auth {
+        auth: remote_doc.auth.unwrap_or(AuthMethod::Pubkey),
+        id: remote_id,
+        certs: remote_doc
+            .certs
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+    };
+    if local.auth == AuthMethod::Pubkey && local.certs.is_empty() {
+        return Err(err(
+            &["connections", name, "local", "auth"],
+            "auth: pubkey (the default) needs certs; use auth: psk for a pre-shared key".into(),
+        ));
+    }
+
+    let (psk, psk_source) = if local.auth == AuthMethod::Psk || remote.auth == AuthMethod::Psk {
+        let best = secrets
+            .iter()
+            .filter_map(|s| s.fit(&local.id, &remote.id).map(|score| (score, s)))
+            .max_by_key(|(score, _)| *score);
+        match best {
+            Some((_, s)) => (Some(s.secret.clone()), Some(s.name.clone())),
+            None => {
+                let side = if local.auth == AuthMethod::Psk {
+                    "local"
+                } else {
+                    "remote"
+                };
+                return Err(err(
+                    &["connections", name, side, "auth"],
+                    format!(
+                        "auth: psk but no entry in secrets has id {} or {} (or no id at all)",
+                        local.id, remote.id
+                    ),
+                ));
+            }
+        }
+    } else {
+        (None, None)
+    };
+
+    let mut children = Vec::new();
+    for (cname, ch) in c.children.unwrap_or_default() {
+        let ck =
+            |key: &'static str| -> [&str; 5] { ["connections", name, "children", &cname, key] };
+        let local_ts = parse_list(ch.local_ts, &ck("local_ts"), values::parse_ts, err)?
+            .unwrap_or_else(|| vec![TsSpec::Dynamic]);
+        let remote_ts = parse_list(ch.remote_ts, &ck("remote_ts"), values::parse_ts, err)?
+            .unwrap_or_else(|| vec![TsSpec::Dynamic]);
+        if local_ts.is_empty() {
+            return Err(err(
+                &ck("local_ts"),
+                "empty list: give a subnet or dynamic".into(),
+            ));
+        }
+        if remote_ts.is_empty() {
+            return Err(err(
+                &ck("remote_ts"),
+                "empty list: give a subnet or dynamic".into(),
+            ));
+        }
+        let esp_proposals = ch
+            .esp_proposals
+            .unwrap_or_else(|| vec!["default".to_owned()]);
+        if esp_proposals.is_empty() {
+            return Err(err(
+                &ck("esp_proposals"),
+                "empty list: give at least one proposal, or default".into(),
+            ));
+        }
+        for p in &esp_proposals {
+            proposals::check_esp(p).map_err(|e| err(&ck("esp_proposals"), e))?;
+        }
+        let crekey = parse_opt(ch.rekey_time, &ck("rekey_time"), dur, err)?
+            .unwrap_or(Duration::from_secs(3600));
+        let life_given = parse_opt(ch.life_time, &ck("life_time"), dur, err)?;
+        let life_time = life_given.unwrap_or(plus_ten_percent(crekey));
+        if life_given.is_some() && !crekey.is_zero() && life_time <= crekey {
+            return Err(err(
+                &ck("life_time"),
+                format!(
+                    "{} must be longer than rekey_time ({})",
+                    values::fmt_duration(life_time),
+                    values::fmt_duration(crekey)
+                ),
+            ));
+        }
+        let rekey_bytes =
+            parse_opt(ch.rekey_bytes, &ck("rekey_bytes"), values::parse_bytes, err)?.unwrap_or(0);
+        let life_bytes_given =
+            parse_opt(ch.life_bytes, &ck("life_bytes"), values::parse_bytes, err)?;
+        let life_bytes = life_bytes_given.unwrap_or(rekey_bytes.saturating_add(rekey_bytes / 10));
+        if life_bytes_given.is_some() && rekey_bytes != 0 && life_bytes <= rekey_bytes {
+            return Err(err(
+                &ck("life_bytes"),
+                format!("{life_bytes} must be larger than rekey_bytes ({rekey_bytes})"),
+            ));
+        }
+        let start_action = ch.start_action.unwrap_or(Action::None);
+        if start_action != Action::None && !remote_addrs.iter().any(|a| a.host().is_some()) {
+            return Err(err(
+                &ck("start_action"),
+                "start and trap need a peer to initiate to: remote_addrs has no single address"
+                    .into(),
+            ));
+        }
+        children.push(Child {
+            name: cname.clone(),
+            local_ts,
+            remote_ts,
+            esp_proposals,
+            mode: ch.mode.unwrap_or(Mode::Tunnel),
+            start_action,
+            dpd_action: ch.dpd_action.unwrap_or(Action::None),
+            close_action: ch.close_action.unwrap_or(Action::None),
+            rekey_time: crekey,
+            life_time,
+            rekey_bytes,
+            life_bytes,
+        });
+    }
+
+    Ok(Connection {
+        name: name.to_owned(),
+        version,
+        local_addrs,
+        remote_addrs,
+        local_port: c.local_port.unwrap_or(500),
+        remote_port: c.remote_port.unwrap_or(500),
+        proposals,
+        dpd_delay,
+        dpd_timeout,
+        encap,
+        rekey_time,
+        over_time,
+        local,
+        remote,
+        psk,
+        psk_source,
+        children,
+    })
+}

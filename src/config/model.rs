@@ -1,0 +1,143 @@
+//! The validated configuration with swanctl.conf defaults applied: what the daemon runs on.
+//! `PartialEq` is what reload compares: a connection whose value is unchanged keeps its tunnels.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use super::schema::{Action, AuthMethod, Mode};
+use super::values::{fmt_duration, AddrSpec, Identity, Secret, TsSpec};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this came from (for messages and reload).
+    pub source: PathBuf,
+    pub settings: Settings,
+    pub connections: Vec<Connection>,
+}
+
+impl Config {
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    #[serde(serialize_with = "ser_duration")]
+    pub retransmit_timeout: Duration,
+    pub retransmit_base: f64,
+    pub retransmit_tries: u32,
+    #[serde(serialize_with = "ser_duration")]
+    pub half_open_timeout: Duration,
+    pub cookie_threshold: u32,
+}
+
+impl Default for Settings {
+    /// strongswan.conf's defaults (charon.retransmit_*, half_open_timeout, cookie_threshold).
+    fn default() -> Self {
+        Settings {
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base: 1.8,
+            retransmit_tries: 5,
+            half_open_timeout: Duration::from_secs(30),
+            cookie_threshold: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Connection {
+    pub name: String,
+    pub version: u8,
+    pub local_addrs: Vec<AddrSpec>,
+    pub remote_addrs: Vec<AddrSpec>,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Proposal strings in strongSwan keyword syntax, already checked by the core's parser.
+    pub proposals: Vec<String>,
+    #[serde(serialize_with = "ser_duration")]
+    pub dpd_delay: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub dpd_timeout: Duration,
+    pub encap: bool,
+    #[serde(serialize_with = "ser_duration")]
+    pub rekey_time: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub over_time: Duration,
+    pub local: Auth,
+    pub remote: Auth,
+    /// The pre-shared key found in `secrets` for this connection's identities (PSK auth only).
+    #[serde(skip)]
+    pub psk: Option<Secret>,
+    /// Name of the `secrets` entry the PSK came from, for listings (never the secret itself).
+    pub psk_source: Option<String>,
+    pub children: Vec<Child>,
+}
+
+impl Connection {
+    pub fn child(&self, name: &str) -> Option<&Child> {
+        self.children.iter().find(|c| c.name == name)
+    }
+    /// The one address to send IKE_SA_INIT to, if `remote_addrs` names one.
+    pub fn remote_host(&self) -> Option<std::net::IpAddr> {
+        self.remote_addrs.iter().find_map(AddrSpec::host)
+    }
+    pub fn local_host(&self) -> Option<std::net::IpAddr> {
+        self.local_addrs.iter().find_map(AddrSpec::host)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Auth {
+    pub auth: AuthMethod,
+    pub id: Identity,
+    pub certs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Child {
+    pub name: String,
+    pub local_ts: Vec<TsSpec>,
+    pub remote_ts: Vec<TsSpec>,
+    pub esp_proposals: Vec<String>,
+    pub mode: Mode,
+    pub start_action: Action,
+    pub dpd_action: Action,
+    pub close_action: Action,
+    #[serde(serialize_with = "ser_duration")]
+    pub rekey_time: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub life_time: Duration,
+    pub rekey_bytes: u64,
+    pub life_bytes: u64,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_duration(*d))
+}
+
+/// One entry of `secrets:` after decoding.
+#[derive(Clone, Debug)]
+pub struct SharedSecret {
+    pub name: String,
+    pub owners: Vec<Identity>,
+    pub secret: Secret,
+}
+
+impl SharedSecret {
+    /// How well this secret fits a (local, remote) identity pair, strongSwan style: both owners
+    /// named beats one, one beats a secret without owners (which fits anyone). `None` = no fit.
+    pub fn fit(&self, local: &Identity, remote: &Identity) -> Option<u8> {
+        if self.owners.is_empty() {
+            return Some(1);
+        }
+        let has = |id: &Identity| *id != Identity::Any && self.owners.contains(id);
+        match (has(local), has(remote)) {
+            (true, true) => Some(3),
+            (true, false) | (false, true) => Some(2),
+            (false, false) => None,
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The YAML document as written: every section denies unknown keys (serde lists the allowed ones),
+//! and every value is parsed by its own deserializer so errors carry line, column and key path.
+//! Values stay text here (as written, so `0x..` secrets survive YAML's number rules); `build` in
+//! mod.rs parses them and locates errors by key. Absent keys stay `None`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+use super::values::{de_list, de_secret_text, de_text};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    #[serde(default)]
+    pub settings: Option<SettingsDoc>,
+    #[serde(default)]
+    pub connections: Option<BTreeMap<String, ConnDoc>>,
+    #[serde(default)]
+    pub secrets: Option<BTreeMap<String, SecretDoc>>,
+    /// A separate file holding a `secrets:` section, so the main config can stay world-readable.
+    /// Relative paths resolve against the config file's directory.
+    #[serde(default)]
+    pub secrets_file: Option<PathBuf>,
+}
+
+/// A file named by `secrets_file`: only secrets.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsDocument {
+    #[serde(default)]
+    pub secrets: Option<BTreeMap<String, SecretDoc>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsDoc {
+    #[serde(default, deserialize_with = "de_text")]
+    pub retransmit_timeout: Option<String>,
+    #[serde(default)]
+    pub retransmit_base: Option<f64>,
+    #[serde(default)]
+    pub retransmit_tries: Option<u32>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub half_open_timeout: Option<String>,
+    #[serde(default)]
+    pub cookie_threshold: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnDoc {
+    #[serde(default)]
+    pub version: Option<u8>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub local_addrs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub remote_addrs: Option<Vec<String>>,
+    #[serde(default)]
+    pub local_port: Option<u16>,
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub proposals: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub dpd_delay: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub dpd_timeout: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub encap: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub rekey_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub over_time: Option<String>,
+    #[serde(default)]
+    pub local: Option<AuthDoc>,
+    #[serde(default)]
+    pub remote: Option<AuthDoc>,
+    #[serde(default)]
+    pub children: Option<BTreeMap<String, ChildDoc>>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    Psk,
+    Pubkey,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDoc {
+    #[serde(default)]
+    pub auth: Option<AuthMethod>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub certs: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Tunnel,
+    Transport,
+}
+
+/// start_action / dpd_action / close_action. strongSwan's aliases are accepted: `clear` is
+/// `none`, `route` is `trap`, `restart` is `start`.
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    #[serde(alias = "clear")]
+    None,
+    #[serde(alias = "route")]
+    Trap,
+    #[serde(alias = "restart")]
+    Start,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChildDoc {
+    #[serde(default, deserialize_with = "de_list")]
+    pub local_ts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub remote_ts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub esp_proposals: Option<Vec<String>>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub start_action: Option<Action>,
+    #[serde(default)]
+    pub dpd_action: Option<Action>,
+    #[serde(default)]
+    pub close_action: Option<Action>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub rekey_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub life_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub rekey_bytes: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub life_bytes: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDoc {
+    /// Owners of the secret: the identities it is shared between. Empty = any identity.
+    #[serde(default, deserialize_with = "de_list")]
+    pub id: Option<Vec<String>>,
+    /// Wiped on drop: it holds the key's text.
+    #[serde(default, deserialize_with = "de_secret_text")]
+    pub secret: Option<Zeroizing<String>>,
+}

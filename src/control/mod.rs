@@ -1,0 +1,5 @@
+//! The control socket: protocol types, the client used by rswanctl, and the daemon's listener.
+
+pub mod client;
+pub mod protocol;
+pub mod server;

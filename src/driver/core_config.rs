@@ -1,0 +1,149 @@
+//! Builds the protocol core's configuration from the daemon's validated one. The loader has
+//! already checked syntax and values; what can still fail here is what the core cannot do yet
+//! (certificates, DN identities), reported with the key that asks for it.
+
+use rswan_ikev2::config as core;
+use rswan_ikev2::proposal::ProposalSet;
+use rswan_ikev2::timer::RetransmitPolicy;
+use rswan_ikev2::wire::{Identity as WireId, TrafficSelector};
+
+use crate::config::values::{AddrSpec, Identity, TsSpec};
+use crate::config::{Action, AuthMethod, Config, Connection, Mode};
+
+pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
+    let s = &cfg.settings;
+    let settings = core::Settings {
+        retransmit: RetransmitPolicy {
+            timeout: s.retransmit_timeout,
+            base: s.retransmit_base,
+            tries: s.retransmit_tries,
+            ..RetransmitPolicy::default()
+        },
+        cookie_threshold: s.cookie_threshold as usize,
+        half_open_timeout: s.half_open_timeout,
+        ..core::Settings::default()
+    };
+    let connections = cfg
+        .connections
+        .iter()
+        .map(conn)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(core::Config {
+        settings,
+        connections,
+    })
+}
+
+fn wire_id(id: &Identity, key: &str) -> Result<Option<WireId>, String> {
+    Ok(Some(match id {
+        Identity::Any => return Ok(None),
+        Identity::Ipv4(a) => WireId::Ipv4(*a),
+        Identity::Ipv6(a) => WireId::Ipv6(*a),
+        Identity::Fqdn(s) => WireId::Fqdn(s.clone()),
+        Identity::Email(s) => WireId::Rfc822(s.clone()),
+        Identity::KeyId(k) => WireId::KeyId(k.clone()),
+        Identity::Dn(_) => {
+            return Err(format!("{key}: distinguished-name identities are not supported yet (use an FQDN, email or IP identity)"))
+        }
+    }))
+}
+
+fn auth(method: AuthMethod, key: &str) -> Result<core::AuthKind, String> {
+    match method {
+        AuthMethod::Psk => Ok(core::AuthKind::Psk),
+        AuthMethod::Pubkey => Err(format!(
+            "{key}: auth: pubkey is not supported yet by the protocol core; use auth: psk"
+        )),
+    }
+}
+
+fn addr(a: &AddrSpec) -> core::AddrSpec {
+    match a {
+        AddrSpec::Any => core::AddrSpec::Any,
+        AddrSpec::Addr { addr } => core::AddrSpec::Addr(*addr),
+        AddrSpec::Subnet { addr, prefix } => core::AddrSpec::Subnet(*addr, *prefix),
+    }
+}
+
+fn ts(t: &TsSpec, key: &str) -> Result<core::TsConfig, String> {
+    match t {
+        TsSpec::Dynamic => Ok(core::TsConfig::Dynamic),
+        TsSpec::Fixed(f) => {
+            TrafficSelector::new(f.protocol, (f.port_start, f.port_end), f.start, f.end)
+                .map(core::TsConfig::Range)
+                .map_err(|e| format!("{key}: {e}"))
+        }
+    }
+}
+
+fn action(a: Action) -> core::Action {
+    match a {
+        Action::None => core::Action::None,
+        Action::Start => core::Action::Start,
+        Action::Trap => core::Action::Trap,
+    }
+}
+
+fn proposals(list: &[String], esp: bool, key: &str) -> Result<ProposalSet, String> {
+    let joined = list.join(",");
+    let r = if esp {
+        ProposalSet::parse_esp(&joined)
+    } else {
+        ProposalSet::parse_ike(&joined)
+    };
+    r.map_err(|e| format!("{key}: {e}"))
+}
+
+fn conn(c: &Connection) -> Result<core::ConnConfig, String> {
+    let k = |s: &str| format!("connections.{}.{s}", c.name);
+    let mut children = Vec::new();
+    for ch in &c.children {
+        let ck = |s: &str| format!("connections.{}.children.{}.{s}", c.name, ch.name);
+        children.push(core::ChildConfig {
+            name: ch.name.clone(),
+            local_ts: ch
+                .local_ts
+                .iter()
+                .map(|t| ts(t, &ck("local_ts")))
+                .collect::<Result<_, _>>()?,
+            remote_ts: ch
+                .remote_ts
+                .iter()
+                .map(|t| ts(t, &ck("remote_ts")))
+                .collect::<Result<_, _>>()?,
+            esp_proposals: proposals(&ch.esp_proposals, true, &ck("esp_proposals"))?,
+            mode: match ch.mode {
+                Mode::Tunnel => core::Mode::Tunnel,
+                Mode::Transport => core::Mode::Transport,
+            },
+            start_action: action(ch.start_action),
+            dpd_action: action(ch.dpd_action),
+            close_action: action(ch.close_action),
+            rekey_time: ch.rekey_time,
+            life_time: ch.life_time,
+            rekey_bytes: ch.rekey_bytes,
+            life_bytes: ch.life_bytes,
+        });
+    }
+    Ok(core::ConnConfig {
+        name: c.name.clone(),
+        local_addrs: c.local_addrs.iter().map(addr).collect(),
+        remote_addrs: c.remote_addrs.iter().map(addr).collect(),
+        local_port: c.local_port,
+        remote_port: c.remote_port,
+        ike_proposals: proposals(&c.proposals, false, &k("proposals"))?,
+        local: core::AuthConfig {
+            auth: auth(c.local.auth, &k("local.auth"))?,
+            id: wire_id(&c.local.id, &k("local.id"))?,
+        },
+        remote: core::AuthConfig {
+            auth: auth(c.remote.auth, &k("remote.auth"))?,
+            id: wire_id(&c.remote.id, &k("remote.id"))?,
+        },
+        psk: c.psk.as_ref().map(|s| core::Psk::new(s.expose().to_vec())),
+        encap: c.encap,
+        dpd_delay: c.dpd_delay,
+        rekey_time: c.rekey_time,
+        children,
+    })
+}

@@ -1,0 +1,690 @@
+//! Translates the core's kernel operations (its own SA/policy specs) into rswan-xfrm calls, and
+//! remembers what it installed so that shutdown removes exactly that and nothing else (another
+//! rswand, or an operator's `ip xfrm` entries, in the same namespace stay untouched).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use rswan_ikev2::config::Mode as CoreMode;
+use rswan_ikev2::consts::{EncrId, IntegId};
+use rswan_ikev2::output::{Direction as CoreDir, KernelOp as CoreOp, Lifetime, PolicySpec, SaSpec};
+use rswan_ikev2::wire::TrafficSelector;
+use rswan_xfrm::{
+    ownership, AeadAlg, AuthAlg, Crypto, Direction, EncAlg, Kernel, Key, Lifetimes, Limits, Mode,
+    Policy, PolicyId, Prefix, Sa, SaCounters, SaId, Selector, Template, UdpEncap,
+};
+
+/// The kernel plus the record of what this daemon put into it.
+pub struct KernelBridge<K: Kernel> {
+    kernel: K,
+    sas: HashSet<SaId>,
+    /// Core policy (src, dst, dir) -> the kernel policies it became (one per prefix pair).
+    policies: HashMap<(TrafficSelector, TrafficSelector, Direction), Vec<PolicyId>>,
+    /// Trap policies (start_action=trap): outbound policies whose template has no SA yet, so
+    /// the kernel sends ACQUIRE on first traffic. When the negotiated Child SA installs a policy
+    /// with the same selector, it replaces the trap in place; when that policy is deleted, the
+    /// trap comes back.
+    traps: HashMap<PolicyId, Trap>,
+}
+
+struct Trap {
+    policy: Policy,
+    /// A negotiated policy currently occupies the trap's selector.
+    superseded: bool,
+}
+
+/// What `remove_all` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cleanup {
+    pub sas: usize,
+    pub policies: usize,
+    pub failures: usize,
+}
+
+/// The core numbers Child SA slots from 1; the kernel side uses rswan-xfrm's owned reqid range so
+/// that ownership is visible in `ip xfrm` and nothing foreign is ever touched.
+pub fn kernel_reqid(core: u32) -> u32 {
+    if ownership::is_owned_reqid(core) {
+        core
+    } else {
+        ownership::reqid((core & 0xffff) as u16)
+    }
+}
+
+impl<K: Kernel> KernelBridge<K> {
+    pub fn new(kernel: K) -> Self {
+        KernelBridge {
+            kernel,
+            sas: HashSet::new(),
+            policies: HashMap::new(),
+            traps: HashMap::new(),
+        }
+    }
+
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
+    /// Number of SAs and kernel policies currently installed by us (traps included).
+    pub fn installed(&self) -> (usize, usize) {
+        let live_traps = self.traps.values().filter(|t| !t.superseded).count();
+        (
+            self.sas.len(),
+            self.policies.values().map(Vec::len).sum::<usize>() + live_traps,
+        )
+    }
+
+    /// Makes the installed trap policies exactly `wanted` (outbound policy specs whose reqid
+    /// names the trap). Returns the errors of traps that could not be installed.
+    pub fn set_traps(&mut self, wanted: &[PolicySpec]) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut want: HashMap<PolicyId, Policy> = HashMap::new();
+        for spec in wanted {
+            match policies_from_spec(spec) {
+                Ok(ps) => want.extend(ps.into_iter().map(|p| (p.id(), p))),
+                Err(e) => errors.push(e),
+            }
+        }
+        let stale: Vec<PolicyId> = self
+            .traps
+            .iter()
+            .filter(|(id, t)| want.get(*id) != Some(&t.policy))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some(t) = self.traps.remove(&id) {
+                if !t.superseded {
+                    if let Err(e) = self.kernel.delete_policy(&id) {
+                        errors.push(format!("removing trap {:?}: {e}", id.selector));
+                    }
+                }
+            }
+        }
+        for (id, policy) in want {
+            if self.traps.contains_key(&id) {
+                continue;
+            }
+            let occupied = self.policies.values().flatten().any(|p| *p == id);
+            if !occupied {
+                if let Err(e) = self.kernel.add_policy(&policy) {
+                    errors.push(format!(
+                        "trap {}->{}: {e}",
+                        policy.selector.src, policy.selector.dst
+                    ));
+                    continue;
+                }
+            }
+            self.traps.insert(
+                id,
+                Trap {
+                    policy,
+                    superseded: occupied,
+                },
+            );
+        }
+        errors
+    }
+
+    /// Performs one core operation; the error text goes back to the core as the op's result.
+    pub fn apply(&mut self, op: &CoreOp) -> Result<(), String> {
+        match op {
+            CoreOp::AddSa(spec) => {
+                let sa = sa_from_spec(spec)?;
+                self.kernel.add_sa(&sa).map_err(|e| e.to_string())?;
+                self.sas.insert(sa.id());
+                Ok(())
+            }
+            CoreOp::DeleteSa { dst, spi, .. } => {
+                let id = SaId {
+                    dst: *dst,
+                    spi: *spi,
+                    mark: None,
+                };
+                let r = self.kernel.delete_sa(&id).map_err(|e| e.to_string());
+                self.sas.remove(&id);
+                r
+            }
+            CoreOp::AddPolicy(p) => {
+                let policies = policies_from_spec(p)?;
+                let mut ids = Vec::new();
+                for pol in &policies {
+                    let trap = self.traps.get_mut(&pol.id()).filter(|t| !t.superseded);
+                    let r = match trap {
+                        Some(t) => {
+                            t.superseded = true;
+                            self.kernel.update_policy(pol)
+                        }
+                        None => self.kernel.add_policy(pol),
+                    };
+                    if let Err(e) = r {
+                        // Roll back the part that went in: a half-installed policy set would
+                        // tunnel some of the traffic selectors and leak the rest.
+                        for id in &ids {
+                            let _ = self.kernel.delete_policy(id);
+                        }
+                        return Err(e.to_string());
+                    }
+                    ids.push(pol.id());
+                }
+                self.policies
+                    .insert((p.src, p.dst, direction(p.direction)), ids);
+                Ok(())
+            }
+            CoreOp::DeletePolicy {
+                src,
+                dst,
+                direction,
+            } => {
+                let key = (*src, *dst, self::direction(*direction));
+                let ids = match self.policies.remove(&key) {
+                    Some(ids) => ids,
+                    None => policy_ids(src, dst, *direction)?,
+                };
+                let mut first_err = None;
+                for id in &ids {
+                    let r = match self.traps.get_mut(id) {
+                        Some(t) if t.superseded => {
+                            t.superseded = false;
+                            self.kernel.update_policy(&t.policy)
+                        }
+                        _ => self.kernel.delete_policy(id),
+                    };
+                    if let Err(e) = r {
+                        first_err.get_or_insert(e.to_string());
+                    }
+                }
+                first_err.map_or(Ok(()), Err)
+            }
+        }
+    }
+
+    /// The SAs this daemon installed (for periodic counter reads).
+    pub fn installed_sas(&self) -> Vec<SaId> {
+        self.sas.iter().copied().collect()
+    }
+
+    /// Whether the SA `dst`/`spi` is one of ours (kernel notifications cover every SA).
+    pub fn owns_sa(&self, dst: IpAddr, spi: u32) -> bool {
+        self.sas.contains(&SaId {
+            dst,
+            spi,
+            mark: None,
+        })
+    }
+
+    /// Counters of one installed SA.
+    pub fn counters(&mut self, dst: IpAddr, spi: u32) -> Option<SaCounters> {
+        self.kernel
+            .get_sa_counters(&SaId {
+                dst,
+                spi,
+                mark: None,
+            })
+            .ok()
+    }
+
+    /// Removes every SA and policy this bridge installed (shutdown, after the DELETEs went out).
+    pub fn remove_all(&mut self) -> Cleanup {
+        let mut c = Cleanup::default();
+        for (_, ids) in self.policies.drain() {
+            for id in ids {
+                match self.kernel.delete_policy(&id) {
+                    Ok(()) => c.policies += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not remove policy {:?}", id.selector);
+                        c.failures += 1
+                    }
+                }
+            }
+        }
+        for (id, t) in self.traps.drain() {
+            if t.superseded {
+                continue; // removed above as the negotiated policy that replaced it
+            }
+            match self.kernel.delete_policy(&id) {
+                Ok(()) => c.policies += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove trap policy {:?}", id.selector);
+                    c.failures += 1
+                }
+            }
+        }
+        for id in self.sas.drain() {
+            match self.kernel.delete_sa(&id) {
+                Ok(()) => c.sas += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, spi = format_args!("{:08x}", id.spi), "could not remove SA");
+                    c.failures += 1
+                }
+            }
+        }
+        c
+    }
+}
+
+fn mode(m: CoreMode) -> Mode {
+    match m {
+        CoreMode::Tunnel => Mode::Tunnel,
+        CoreMode::Transport => Mode::Transport,
+    }
+}
+
+fn direction(d: CoreDir) -> Direction {
+    match d {
+        CoreDir::In => Direction::In,
+        CoreDir::Out => Direction::Out,
+        CoreDir::Fwd => Direction::Fwd,
+    }
+}
+
+fn limits(time: std::time::Duration, bytes: u64) -> Limits {
+    Limits {
+        seconds: (!time.is_zero()).then(|| time.as_secs().max(1)),
+        bytes: (bytes != 0).then_some(bytes),
+        packets: None,
+    }
+}
+
+fn lifetimes(l: &Lifetime) -> Lifetimes {
+    Lifetimes {
+        soft: limits(l.soft_time, l.soft_bytes),
+        hard: limits(l.hard_time, l.hard_bytes),
+    }
+}
+
+fn crypto(spec: &SaSpec) -> Result<Crypto, String> {
+    let e = &spec.encr;
+    let aead = match e.alg {
+        EncrId::AES_GCM_16 | EncrId::AES_GCM_12 | EncrId::AES_GCM_8 => Some(AeadAlg::AesGcm),
+        EncrId::AES_CCM_16 | EncrId::AES_CCM_12 | EncrId::AES_CCM_8 => Some(AeadAlg::AesCcm),
+        EncrId::CHACHA20_POLY1305 => Some(AeadAlg::ChaCha20Poly1305),
+        _ => None,
+    };
+    if let Some(alg) = aead {
+        let icv_bits = match (e.icv_bits, e.alg) {
+            (Some(b), _) => u32::from(b),
+            (None, EncrId::AES_GCM_8 | EncrId::AES_CCM_8) => 64,
+            (None, EncrId::AES_GCM_12 | EncrId::AES_CCM_12) => 96,
+            (None, _) => 128,
+        };
+        return Ok(Crypto::Aead {
+            alg,
+            key: Key::from_slice(&e.key),
+            icv_bits,
+        });
+    }
+    let enc = match e.alg {
+        EncrId::AES_CBC => EncAlg::AesCbc,
+        EncrId::AES_CTR => EncAlg::AesCtr,
+        EncrId::NULL => EncAlg::Null,
+        other => {
+            return Err(format!(
+                "encryption {other} cannot be installed in the kernel"
+            ))
+        }
+    };
+    let integ = spec
+        .integ
+        .as_ref()
+        .ok_or_else(|| format!("{} without integrity algorithm", e.alg))?;
+    let auth = match integ.alg {
+        IntegId::HMAC_SHA1_96 => AuthAlg::HmacSha1,
+        IntegId::HMAC_SHA2_256_128 => AuthAlg::HmacSha256,
+        IntegId::HMAC_SHA2_384_192 => AuthAlg::HmacSha384,
+        IntegId::HMAC_SHA2_512_256 => AuthAlg::HmacSha512,
+        IntegId::AES_XCBC_96 => AuthAlg::AesXcbc,
+        other => {
+            return Err(format!(
+                "integrity {other} cannot be installed in the kernel"
+            ))
+        }
+    };
+    Ok(Crypto::EncAuth {
+        enc,
+        enc_key: Key::from_slice(&e.key),
+        auth,
+        auth_key: Key::from_slice(&integ.key),
+    })
+}
+
+fn sa_from_spec(spec: &SaSpec) -> Result<Sa, String> {
+    let selector = match &spec.selector {
+        Some((s, d)) => {
+            let sels = selectors(s, d)?;
+            match sels.as_slice() {
+                [one] => Some(*one),
+                _ => {
+                    return Err(format!(
+                        "SA selector {s} === {d} is not a single prefix pair"
+                    ))
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Sa {
+        src: spec.src,
+        dst: spec.dst,
+        spi: spec.spi,
+        reqid: kernel_reqid(spec.reqid),
+        mode: mode(spec.mode),
+        crypto: crypto(spec)?,
+        replay_window: spec.replay_window,
+        esn: spec.esn,
+        encap: spec.encap.map(|e| UdpEncap {
+            src_port: e.sport,
+            dst_port: e.dport,
+            original_address: None,
+        }),
+        lifetimes: lifetimes(&spec.lifetime),
+        if_id: None,
+        mark: None,
+        selector,
+    })
+}
+
+/// A traffic-selector pair as kernel selectors: the kernel matches prefixes and single ports, so a
+/// range becomes several prefixes; a port range other than one port or all ports is refused.
+fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selector>, String> {
+    if src.ip_proto() != dst.ip_proto() && src.ip_proto() != 0 && dst.ip_proto() != 0 {
+        return Err(format!(
+            "selectors {src} and {dst} name different protocols"
+        ));
+    }
+    let proto = match src.ip_proto().max(dst.ip_proto()) {
+        0 => None,
+        p => Some(p),
+    };
+    let port = |ts: &TrafficSelector| match (ts.start_port(), ts.end_port()) {
+        (0, u16::MAX) => Ok(None),
+        (a, b) if a == b => Ok(Some(a)),
+        (a, b) => Err(format!(
+            "port range {a}-{b} in {ts} cannot be expressed as a kernel policy"
+        )),
+    };
+    let (sp, dp) = (port(src)?, port(dst)?);
+    let mut out = Vec::new();
+    for (sa, sl) in src.to_prefixes() {
+        for (da, dl) in dst.to_prefixes() {
+            out.push(Selector {
+                src: Prefix::new(sa, sl),
+                dst: Prefix::new(da, dl),
+                proto,
+                src_port: sp,
+                dst_port: dp,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Lower value wins in the kernel: more specific selectors must take precedence.
+fn priority(sel: &Selector) -> u32 {
+    let specificity = u32::from(sel.src.len) + u32::from(sel.dst.len);
+    let extras = u32::from(sel.proto.is_some())
+        + u32::from(sel.src_port.is_some())
+        + u32::from(sel.dst_port.is_some());
+    200_000 - specificity * 8 - extras
+}
+
+fn policies_from_spec(p: &PolicySpec) -> Result<Vec<Policy>, String> {
+    let tmpl = Template {
+        mode: mode(p.mode),
+        endpoints: match p.mode {
+            CoreMode::Tunnel => Some((p.tmpl_src, p.tmpl_dst)),
+            CoreMode::Transport => None,
+        },
+        reqid: kernel_reqid(p.reqid),
+        optional: false,
+    };
+    Ok(selectors(&p.src, &p.dst)?
+        .into_iter()
+        .map(|selector| Policy {
+            selector,
+            direction: direction(p.direction),
+            priority: priority(&selector),
+            action: rswan_xfrm::Action::Allow,
+            templates: vec![tmpl],
+            if_id: None,
+            mark: None,
+        })
+        .collect())
+}
+
+fn policy_ids(
+    src: &TrafficSelector,
+    dst: &TrafficSelector,
+    d: CoreDir,
+) -> Result<Vec<PolicyId>, String> {
+    Ok(selectors(src, dst)?
+        .into_iter()
+        .map(|selector| PolicyId {
+            selector,
+            direction: direction(d),
+            mark: None,
+            if_id: None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rswan_ikev2::output::{EncrSpec, UdpEncap as CoreEncap};
+    use rswan_xfrm::Recorder;
+    use std::time::Duration;
+    use zeroize::Zeroizing;
+
+    fn ts(cidr: &str) -> TrafficSelector {
+        let (a, p) = cidr.split_once('/').unwrap();
+        TrafficSelector::from_cidr(a.parse().unwrap(), p.parse().unwrap()).unwrap()
+    }
+
+    fn gcm_sa(spi: u32) -> SaSpec {
+        SaSpec {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            spi,
+            reqid: 1,
+            direction: CoreDir::Out,
+            mode: CoreMode::Tunnel,
+            encr: EncrSpec {
+                alg: EncrId::AES_GCM_16,
+                key_bits: 256,
+                icv_bits: Some(128),
+                key: Zeroizing::new(vec![7; 36]),
+            },
+            integ: None,
+            esn: false,
+            replay_window: 32,
+            encap: Some(CoreEncap {
+                sport: 4500,
+                dport: 4500,
+            }),
+            lifetime: Lifetime {
+                soft_time: Duration::from_secs(3600),
+                hard_time: Duration::from_secs(3960),
+                soft_bytes: 0,
+                hard_bytes: 0,
+            },
+            selector: None,
+        }
+    }
+
+    fn policy(dir: CoreDir) -> PolicySpec {
+        PolicySpec {
+            src: ts("10.1.0.0/24"),
+            dst: ts("10.2.0.0/24"),
+            direction: dir,
+            reqid: 1,
+            mode: CoreMode::Tunnel,
+            tmpl_src: "192.0.2.1".parse().unwrap(),
+            tmpl_dst: "192.0.2.2".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn gcm_sa_is_installed_with_owned_reqid_encap_and_lifetimes() {
+        let mut b = KernelBridge::new(Recorder::new());
+        b.apply(&CoreOp::AddSa(gcm_sa(0xc000_0001))).unwrap();
+        let id = SaId {
+            dst: "192.0.2.2".parse().unwrap(),
+            spi: 0xc000_0001,
+            mark: None,
+        };
+        let sa = b.kernel_mut().sa(&id).expect("SA in kernel").clone();
+        assert!(ownership::is_owned_reqid(sa.reqid));
+        assert_eq!(sa.reqid, kernel_reqid(1));
+        assert!(matches!(
+            sa.crypto,
+            Crypto::Aead {
+                alg: AeadAlg::AesGcm,
+                icv_bits: 128,
+                ..
+            }
+        ));
+        assert_eq!(
+            sa.encap.map(|e| (e.src_port, e.dst_port)),
+            Some((4500, 4500))
+        );
+        assert_eq!(sa.lifetimes.soft.seconds, Some(3600));
+        assert_eq!(sa.lifetimes.hard.seconds, Some(3960));
+        assert_eq!(sa.lifetimes.hard.bytes, None, "0 means unlimited");
+    }
+
+    #[test]
+    fn cbc_needs_and_maps_integrity() {
+        let mut spec = gcm_sa(0x1234);
+        spec.encr = EncrSpec {
+            alg: EncrId::AES_CBC,
+            key_bits: 128,
+            icv_bits: None,
+            key: Zeroizing::new(vec![1; 16]),
+        };
+        assert!(sa_from_spec(&spec)
+            .unwrap_err()
+            .contains("without integrity"));
+        spec.integ = Some(rswan_ikev2::output::IntegSpec {
+            alg: IntegId::HMAC_SHA2_256_128,
+            key: Zeroizing::new(vec![2; 32]),
+        });
+        let sa = sa_from_spec(&spec).unwrap();
+        assert!(matches!(
+            sa.crypto,
+            Crypto::EncAuth {
+                enc: EncAlg::AesCbc,
+                auth: AuthAlg::HmacSha256,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn shutdown_removes_exactly_what_was_installed() {
+        let mut b = KernelBridge::new(Recorder::new());
+        // Something that is not ours, already in the kernel.
+        let foreign = policies_from_spec(&PolicySpec {
+            src: ts("10.9.0.0/24"),
+            ..policy(CoreDir::Out)
+        })
+        .unwrap();
+        b.kernel_mut().add_policy(&foreign[0]).unwrap();
+        for d in [CoreDir::Out, CoreDir::In, CoreDir::Fwd] {
+            b.apply(&CoreOp::AddPolicy(policy(d))).unwrap();
+        }
+        b.apply(&CoreOp::AddSa(gcm_sa(0x1001))).unwrap();
+        b.apply(&CoreOp::AddSa(gcm_sa(0x1002))).unwrap();
+        b.apply(&CoreOp::DeleteSa {
+            src: "192.0.2.1".parse().unwrap(),
+            dst: "192.0.2.2".parse().unwrap(),
+            spi: 0x1002,
+        })
+        .unwrap();
+        assert_eq!(b.installed(), (1, 3));
+        assert_eq!(b.kernel_mut().policy_count(), 4);
+        let c = b.remove_all();
+        assert_eq!(
+            c,
+            Cleanup {
+                sas: 1,
+                policies: 3,
+                failures: 0
+            }
+        );
+        assert_eq!(b.kernel_mut().sa_count(), 0);
+        assert_eq!(b.kernel_mut().policy_count(), 1, "the foreign policy stays");
+        assert_eq!(b.installed(), (0, 0));
+    }
+
+    #[test]
+    fn trap_is_replaced_by_the_negotiated_policy_and_comes_back() {
+        let mut b = KernelBridge::new(Recorder::new());
+        let trap = PolicySpec {
+            reqid: 0xf000,
+            ..policy(CoreDir::Out)
+        };
+        assert!(b.set_traps(std::slice::from_ref(&trap)).is_empty());
+        let id = policy_ids(&trap.src, &trap.dst, CoreDir::Out).unwrap()[0];
+        let reqid_now =
+            |b: &mut KernelBridge<Recorder>| b.kernel_mut().policy(&id).unwrap().templates[0].reqid;
+        assert_eq!(reqid_now(&mut b), kernel_reqid(0xf000));
+        // The negotiated Child SA's outbound policy takes the trap's place (no EEXIST) ...
+        b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap();
+        assert_eq!(reqid_now(&mut b), kernel_reqid(1));
+        assert_eq!(b.kernel_mut().policy_count(), 1);
+        // ... and when it is deleted, the trap is back.
+        b.apply(&CoreOp::DeletePolicy {
+            src: trap.src,
+            dst: trap.dst,
+            direction: CoreDir::Out,
+        })
+        .unwrap();
+        assert_eq!(reqid_now(&mut b), kernel_reqid(0xf000));
+        // Reload without the trap removes it; shutdown leaves nothing.
+        assert!(b.set_traps(&[]).is_empty());
+        assert_eq!(b.kernel_mut().policy_count(), 0);
+        b.set_traps(&[trap]);
+        b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap();
+        assert_eq!(
+            b.remove_all(),
+            Cleanup {
+                sas: 0,
+                policies: 1,
+                failures: 0
+            }
+        );
+        assert_eq!(b.kernel_mut().policy_count(), 0);
+    }
+
+    #[test]
+    fn ranges_become_several_prefix_policies_and_specific_ones_win() {
+        let src = TrafficSelector::new(
+            0,
+            (0, u16::MAX),
+            "10.1.0.0".parse().unwrap(),
+            "10.1.1.255".parse().unwrap(),
+        )
+        .unwrap();
+        let p = PolicySpec {
+            src,
+            ..policy(CoreDir::Out)
+        };
+        let pols = policies_from_spec(&p).unwrap();
+        assert_eq!(pols.len(), 1, "10.1.0.0-10.1.1.255 is 10.1.0.0/23");
+        let wide = policies_from_spec(&PolicySpec {
+            dst: ts("0.0.0.0/0"),
+            ..policy(CoreDir::Out)
+        })
+        .unwrap();
+        assert!(pols[0].priority < wide[0].priority);
+        let mut b = KernelBridge::new(Recorder::new());
+        b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap();
+        b.apply(&CoreOp::DeletePolicy {
+            src: ts("10.1.0.0/24"),
+            dst: ts("10.2.0.0/24"),
+            direction: CoreDir::Out,
+        })
+        .unwrap();
+        assert_eq!(b.kernel_mut().policy_count(), 0);
+    }
+}

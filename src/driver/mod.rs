@@ -1,0 +1,883 @@
+//! The daemon: a thin tokio loop around the sans-IO core. Datagrams, kernel notifications,
+//! control requests, signals and the core's next deadline come in; the core's outputs (datagrams,
+//! kernel operations, events) go out. Nothing here decides protocol behaviour.
+
+pub mod core_config;
+pub mod kernel;
+pub mod logging;
+pub mod notify;
+pub mod sockets;
+mod status_view;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use rswan_ikev2::consts::NotifyType;
+use rswan_ikev2::endpoint::Endpoint;
+use rswan_ikev2::event::{DownReason, Event, FailureReason, LogLevel as CoreLevel};
+use rswan_ikev2::output::{Command, KernelEvent as CoreKernelEvent, Output};
+use rswan_ikev2::rng::Rng;
+use rswan_xfrm::{AsyncMonitor, KernelEvent as XfrmEvent, Monitor, NetlinkKernel};
+
+use rswan_ikev2::config::Mode as CoreMode;
+use rswan_ikev2::output::{Direction as CoreDirection, PolicySpec};
+use rswan_ikev2::sa::status::ChildStatusState;
+use rswan_ikev2::wire::TrafficSelector;
+
+use crate::config::values::TsSpec;
+use crate::config::{self, Action, Config, Mode};
+use crate::control::protocol::{LogRecord, Outcome, Request};
+use crate::control::server::{self, ControlRequest, SocketFile};
+use kernel::KernelBridge;
+use notify::Notifier;
+use sockets::{Received, SocketSet};
+
+/// Core-side reqids of trap policies (mapped into rswan-xfrm's owned range like all others).
+const TRAP_REQID_BASE: u32 = 0xf000;
+
+/// Command-line options of rswand.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    /// IKE port and NAT-T port (strongswan.conf `port`, `port_nat_t`).
+    pub port: u16,
+    pub natt_port: u16,
+}
+
+/// Randomness for the core from the operating system.
+pub struct OsRng;
+
+impl Rng for OsRng {
+    fn fill(&mut self, dest: &mut [u8]) {
+        // The core cannot work without randomness; a failing getrandom(2) is not recoverable.
+        if let Err(e) = getrandom::getrandom(dest) {
+            panic!("getrandom failed: {e}");
+        }
+    }
+}
+
+/// An `up` or `down` waiting for the event that settles it.
+struct Waiter {
+    kind: WaitKind,
+    conn: String,
+    child: Option<String>,
+    deadline: Instant,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitKind {
+    Up,
+    Down,
+}
+
+enum Input {
+    Datagram(Received),
+    Kernel(XfrmEvent),
+    Control(ControlRequest),
+    Reload,
+    Shutdown,
+    Timeout,
+}
+
+struct Daemon {
+    opts: Options,
+    config: Config,
+    ep: Endpoint<OsRng>,
+    kernel: KernelBridge<NetlinkKernel>,
+    sockets: Arc<SocketSet>,
+    waiters: Vec<Waiter>,
+    /// When to next read the SA counters for the core's dead peer detection.
+    next_counters: Option<Instant>,
+    started: Instant,
+    notifier: Notifier,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
+pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<(), String> {
+    let notifier = Notifier::from_env();
+    let config = config::load(&opts.config).map_err(|e| e.to_string())?;
+    let core_cfg =
+        core_config::to_core(&config).map_err(|e| format!("{}: {e}", opts.config.display()))?;
+    let netlink =
+        NetlinkKernel::open().map_err(|e| format!("cannot open XFRM netlink socket: {e}"))?;
+    let sockets = Arc::new(SocketSet::open(opts.port, opts.natt_port).map_err(|e| e.to_string())?);
+    let listener = server::bind(&opts.socket).map_err(|e| format!("control socket: {e}"))?;
+    let _socket_file = SocketFile(opts.socket.clone());
+
+    let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
+    for i in 0..sockets.sockets.len() {
+        let (socks, tx) = (sockets.clone(), in_tx.clone());
+        tokio::spawn(async move {
+            let s = &socks.sockets[i];
+            loop {
+                match s.recv().await {
+                    Ok(r) => {
+                        if tx.send(Input::Datagram(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("receive on UDP port {} failed: {e}", s.port);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+    match Monitor::open().and_then(AsyncMonitor::new) {
+        Ok(mut mon) => {
+            let tx = in_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match mon.next().await {
+                        Ok(ev) => {
+                            if tx.send(Input::Kernel(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("kernel monitor: {e}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(
+            "kernel monitor unavailable ({e}): no on-demand (trap) tunnels or lifetime expiry"
+        ),
+    }
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
+    tokio::spawn(server::serve(listener, ctl_tx, logs.clone()));
+    {
+        let tx = in_tx.clone();
+        tokio::spawn(async move {
+            while let Some(r) = ctl_rx.recv().await {
+                if tx.send(Input::Control(r)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    spawn_signals(in_tx.clone()).map_err(|e| format!("signal handlers: {e}"))?;
+
+    let now = Instant::now();
+    let ep = Endpoint::new(core_cfg, OsRng);
+    let mut d = Daemon {
+        opts,
+        config,
+        ep,
+        kernel: KernelBridge::new(netlink),
+        sockets,
+        waiters: Vec::new(),
+        next_counters: None,
+        started: now,
+        notifier,
+    };
+    tracing::info!(
+        config = %d.opts.config.display(),
+        socket = %d.opts.socket.display(),
+        "rswand {} started: {} connection(s), IKE on UDP {} and {}",
+        env!("CARGO_PKG_VERSION"),
+        d.config.connections.len(),
+        d.opts.port,
+        d.opts.natt_port
+    );
+    d.sync_traps();
+    d.next_counters = d.counter_interval().map(|i| now + i);
+    d.start_actions(now, None).await;
+    d.notifier.ready(&d.summary());
+
+    loop {
+        let deadline = d.next_deadline();
+        let input = tokio::select! {
+            i = in_rx.recv() => match i { Some(i) => i, None => Input::Shutdown },
+            _ = sleep_until(deadline) => Input::Timeout,
+        };
+        let now = Instant::now();
+        match input {
+            Input::Datagram(r) => d.ep.handle_datagram(now, r.local, r.remote, &r.bytes),
+            Input::Kernel(ev) => d.kernel_event(now, ev),
+            Input::Control(c) => d.control(now, c).await,
+            Input::Reload => {
+                let r = d.reload(now).await;
+                if let Err(e) = r {
+                    tracing::error!("reload failed, keeping the running configuration: {e}");
+                }
+            }
+            Input::Timeout => {
+                if d.next_counters.is_some_and(|t| t <= now) {
+                    d.feed_counters(now);
+                }
+                d.ep.handle_timeout(now);
+            }
+            Input::Shutdown => break,
+        }
+        d.flush(now).await;
+        d.expire_waiters(now);
+    }
+    d.shutdown().await;
+    Ok(())
+}
+
+fn spawn_signals(tx: mpsc::Sender<Input>) -> std::io::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        loop {
+            let input = tokio::select! {
+                _ = hup.recv() => Input::Reload,
+                _ = term.recv() => Input::Shutdown,
+                _ = int.recv() => Input::Shutdown,
+            };
+            let stop = matches!(input, Input::Shutdown);
+            if tx.send(input).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn summary(&self) -> String {
+        let st = self.ep.status();
+        let ike = st
+            .connections
+            .iter()
+            .map(|c| c.ike_sas.len())
+            .sum::<usize>();
+        let child = st
+            .connections
+            .iter()
+            .flat_map(|c| &c.ike_sas)
+            .map(|s| s.children.len())
+            .sum::<usize>();
+        format!(
+            "{} connections, {ike} IKE SAs, {child} Child SAs",
+            self.config.connections.len()
+        )
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.ep.poll_timeout(),
+            self.waiters.iter().map(|w| w.deadline).min(),
+            self.next_counters,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// How often the core wants SA counters: half the shortest `dpd_delay` (the core counts a
+    /// rise of inbound counters as a sign of life), or not at all without DPD.
+    fn counter_interval(&self) -> Option<Duration> {
+        self.config
+            .connections
+            .iter()
+            .map(|c| c.dpd_delay)
+            .filter(|d| !d.is_zero())
+            .min()
+            .map(|d| (d / 2).max(Duration::from_secs(1)))
+    }
+
+    /// Reads the counters of every SA we installed and hands them to the core.
+    fn feed_counters(&mut self, now: Instant) {
+        for id in self.kernel.installed_sas() {
+            if let Some(c) = self.kernel.counters(id.dst, id.spi) {
+                self.ep.handle_kernel(
+                    now,
+                    CoreKernelEvent::Counters {
+                        dst: id.dst,
+                        spi: id.spi,
+                        bytes: c.bytes,
+                        packets: c.packets,
+                    },
+                );
+            }
+        }
+        self.next_counters = self.counter_interval().map(|i| now + i);
+    }
+
+    /// Performs every output the core has queued, feeding kernel results straight back.
+    ///
+    /// Waiters are settled only once the queue is empty: the core announces a Child SA before the
+    /// results of its kernel operations come back, so a failure can follow the "up" event within
+    /// the same batch, and then the failure is the outcome.
+    async fn flush(&mut self, now: Instant) {
+        let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+        while let Some(out) = self.ep.poll_output() {
+            match out {
+                Output::Send { from, to, bytes } => self.send(from, to, &bytes).await,
+                Output::Kernel { token, op } => {
+                    let result = self.kernel.apply(&op);
+                    if let Err(e) = &result {
+                        // The core turns this into a NegotiationFailed / ChildSaDown event,
+                        // which is the line the operator needs; this one is for debugging.
+                        tracing::debug!("kernel operation failed: {e}");
+                    }
+                    self.ep
+                        .handle_kernel(now, CoreKernelEvent::OpResult { token, result });
+                }
+                Output::Event(ev) => {
+                    log_event(&ev, &describe(&ev, &self.config));
+                    for (i, w) in self.waiters.iter().enumerate() {
+                        if let Some(o) = settles(w, &ev, &self.config) {
+                            outcomes.push((i, o));
+                        }
+                    }
+                }
+            }
+        }
+        let mut done: Vec<(usize, Outcome)> = Vec::new();
+        for (i, o) in outcomes {
+            match done.iter_mut().find(|(j, _)| *j == i) {
+                Some((_, prev)) => {
+                    if matches!(prev, Outcome::Ok { .. }) {
+                        *prev = o;
+                    }
+                }
+                None => done.push((i, o)),
+            }
+        }
+        done.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+        for (i, o) in done {
+            let w = self.waiters.remove(i);
+            let _ = w.reply.send(o);
+        }
+    }
+
+    async fn send(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let Some(sock) = self.sockets.for_local(from) else {
+            tracing::warn!(peer = %to, "no socket for local address {from}; datagram dropped");
+            return;
+        };
+        if let Err(e) = sock.send(from.ip(), to, bytes).await {
+            tracing::warn!(peer = %to, "send from {from} failed: {e}");
+        }
+    }
+
+    fn expire_waiters(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.waiters.len() {
+            if self.waiters[i].deadline <= now {
+                let w = self.waiters.remove(i);
+                let what = match w.kind {
+                    WaitKind::Up => "no outcome",
+                    WaitKind::Down => "no confirmation",
+                };
+                let _ = w.reply.send(Outcome::Error {
+                    message: format!("{}: {what} before the timeout; the negotiation continues in the background", target(&w.conn, &w.child)),
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn kernel_event(&mut self, now: Instant, ev: XfrmEvent) {
+        match ev {
+            XfrmEvent::Acquire {
+                reqid: Some(reqid),
+                src,
+                dst,
+                ..
+            } => match self.trap_owner(reqid) {
+                Some((conn, child)) => {
+                    tracing::info!(conn = %conn, child = %child, peer = %dst, "traffic from {src} needs the tunnel: initiating");
+                    self.ep.handle_command(
+                        now,
+                        Command::Initiate {
+                            conn,
+                            child: Some(child),
+                        },
+                    );
+                }
+                None => tracing::debug!("acquire for reqid {reqid:#x} that is not a trap of ours"),
+            },
+            XfrmEvent::Expire { id, hard, .. } => {
+                tracing::info!(
+                    spi = format_args!("{:08x}", id.spi),
+                    hard,
+                    "kernel SA lifetime expired"
+                );
+            }
+            other => tracing::trace!("kernel event {other:?}"),
+        }
+    }
+
+    /// The trap policies this daemon installed, by kernel reqid.
+    fn trap_owner(&self, reqid: u32) -> Option<(String, String)> {
+        self.traps()
+            .into_iter()
+            .find(|t| kernel::kernel_reqid(t.0) == reqid)
+            .map(|t| (t.1, t.2))
+    }
+
+    /// (core-side reqid, conn, child) of every child with start_action=trap. Trap reqids live
+    /// at the top of the core's range, far above the ones it numbers Child SAs with.
+    fn traps(&self) -> Vec<(u32, String, String)> {
+        let mut out = Vec::new();
+        let mut n = TRAP_REQID_BASE;
+        for c in &self.config.connections {
+            for ch in &c.children {
+                if ch.start_action == Action::Trap {
+                    out.push((n, c.name.clone(), ch.name.clone()));
+                }
+                n += 1;
+            }
+        }
+        out
+    }
+
+    /// Installs (or, after a reload, adjusts) the trap policies of start_action=trap children.
+    fn sync_traps(&mut self) {
+        let mut specs = Vec::new();
+        for (reqid, conn, child) in self.traps() {
+            let Some(c) = self.config.connection(&conn) else {
+                continue;
+            };
+            let Some(ch) = c.child(&child) else { continue };
+            let (Some(l), Some(r)) = (c.local_host(), c.remote_host()) else {
+                tracing::warn!(conn = %conn, "start_action=trap for {conn}/{child} needs one local and one remote address; not installed");
+                continue;
+            };
+            let resolve = |list: &[TsSpec], own| -> Vec<TrafficSelector> {
+                list.iter()
+                    .filter_map(|t| match t {
+                        TsSpec::Dynamic => Some(TrafficSelector::host(own)),
+                        TsSpec::Fixed(f) => TrafficSelector::new(
+                            f.protocol,
+                            (f.port_start, f.port_end),
+                            f.start,
+                            f.end,
+                        )
+                        .ok(),
+                    })
+                    .collect()
+            };
+            for lt in resolve(&ch.local_ts, l) {
+                for rt in resolve(&ch.remote_ts, r) {
+                    if lt.is_ipv4() != rt.is_ipv4() {
+                        continue;
+                    }
+                    specs.push(PolicySpec {
+                        src: lt,
+                        dst: rt,
+                        direction: CoreDirection::Out,
+                        reqid,
+                        mode: match ch.mode {
+                            Mode::Tunnel => CoreMode::Tunnel,
+                            Mode::Transport => CoreMode::Transport,
+                        },
+                        tmpl_src: l,
+                        tmpl_dst: r,
+                    });
+                }
+            }
+        }
+        let n = specs.len();
+        for e in self.kernel.set_traps(&specs) {
+            tracing::warn!("trap policy: {e}");
+        }
+        if n > 0 {
+            tracing::info!("{n} trap policies installed (start_action=trap)");
+        }
+    }
+
+    /// Applies start_action for the connections in `only` (all when `None`).
+    async fn start_actions(&mut self, now: Instant, only: Option<&[String]>) {
+        let mut initiate = Vec::new();
+        for c in &self.config.connections {
+            if only.is_some_and(|o| !o.contains(&c.name)) {
+                continue;
+            }
+            for ch in &c.children {
+                if ch.start_action == Action::Start {
+                    initiate.push((c.name.clone(), ch.name.clone()));
+                }
+            }
+        }
+        for (conn, child) in initiate {
+            tracing::info!(conn = %conn, child = %child, "start_action=start: initiating");
+            self.ep.handle_command(
+                now,
+                Command::Initiate {
+                    conn,
+                    child: Some(child),
+                },
+            );
+        }
+        self.flush(now).await;
+    }
+
+    async fn reload(&mut self, now: Instant) -> Result<String, String> {
+        self.notifier.reloading();
+        let result = async {
+            let new = config::load(&self.opts.config).map_err(|e| e.to_string())?;
+            let core_cfg = core_config::to_core(&new)
+                .map_err(|e| format!("{}: {e}", self.opts.config.display()))?;
+            let changed: Vec<String> = new
+                .connections
+                .iter()
+                .filter(|c| self.config.connection(&c.name) != Some(*c))
+                .map(|c| c.name.clone())
+                .collect();
+            let removed: Vec<String> = self
+                .config
+                .connections
+                .iter()
+                .filter(|c| new.connection(&c.name).is_none())
+                .map(|c| c.name.clone())
+                .collect();
+            self.ep.reload(now, core_cfg);
+            // A changed connection's SAs were negotiated with the old parameters: close them so
+            // the new ones apply (start_action below brings them back). Unchanged ones are left
+            // alone entirely.
+            for name in &changed {
+                if self.config.connection(name).is_some() {
+                    tracing::info!(conn = %name, "configuration changed: closing its SAs");
+                    self.ep
+                        .handle_command(now, Command::TerminateIke { conn: name.clone() });
+                }
+            }
+            self.config = new;
+            Ok::<_, String>((changed, removed))
+        }
+        .await;
+        let msg = match result {
+            Ok((changed, removed)) => {
+                self.flush(now).await;
+                self.sync_traps();
+                self.next_counters = self.counter_interval().map(|i| now + i);
+                self.start_actions(now, Some(&changed)).await;
+                let msg = format!(
+                    "configuration reloaded: {} connection(s); changed or new: {}; removed: {}",
+                    self.config.connections.len(),
+                    list_or_none(&changed),
+                    list_or_none(&removed)
+                );
+                tracing::info!("{msg}");
+                Ok(msg)
+            }
+            Err(e) => Err(e),
+        };
+        self.notifier.status(&self.summary());
+        msg
+    }
+
+    async fn control(&mut self, now: Instant, c: ControlRequest) {
+        let ControlRequest { request, reply } = c;
+        match request {
+            Request::Status | Request::ListSas => {
+                let status = status_view::build(self, now, matches!(request, Request::ListSas));
+                let _ = reply.send(Outcome::Ok {
+                    data: serde_json::to_value(status).unwrap_or_default(),
+                });
+            }
+            Request::ListConns => {
+                let conns: Vec<serde_json::Value> = self
+                    .config
+                    .connections
+                    .iter()
+                    .map(|c| serde_json::to_value(c).unwrap_or_default())
+                    .collect();
+                let _ = reply.send(Outcome::Ok {
+                    data: serde_json::json!({ "connections": conns }),
+                });
+            }
+            Request::Up {
+                conn,
+                child,
+                timeout,
+            } => {
+                if let Err(e) = self.check_target(&conn, child.as_deref()) {
+                    let _ = reply.send(Outcome::Error { message: e });
+                    return;
+                }
+                let child = child.or_else(|| {
+                    self.config
+                        .connection(&conn)
+                        .and_then(|c| c.children.first())
+                        .map(|c| c.name.clone())
+                });
+                let installed = self
+                    .ep
+                    .status()
+                    .connections
+                    .iter()
+                    .filter(|c| c.name == conn)
+                    .flat_map(|c| &c.ike_sas)
+                    .flat_map(|s| &s.children)
+                    .any(|c| {
+                        Some(&c.name) == child.as_ref() && c.state == ChildStatusState::Installed
+                    });
+                if installed {
+                    let msg = format!("{} is already installed", target(&conn, &child));
+                    let _ = reply.send(Outcome::Ok {
+                        data: serde_json::Value::String(msg),
+                    });
+                    return;
+                }
+                tracing::info!(conn = %conn, "initiating {} (requested by rswanctl)", target(&conn, &child));
+                self.waiters.push(Waiter {
+                    kind: WaitKind::Up,
+                    conn: conn.clone(),
+                    child: child.clone(),
+                    deadline: now + Duration::from_secs(timeout.unwrap_or(60).clamp(1, 3600)),
+                    reply,
+                });
+                self.ep
+                    .handle_command(now, Command::Initiate { conn, child });
+            }
+            Request::Down { conn, child } => {
+                if let Err(e) = self.check_target(&conn, child.as_deref()) {
+                    let _ = reply.send(Outcome::Error { message: e });
+                    return;
+                }
+                let st = self.ep.status();
+                let has_sa = st
+                    .connections
+                    .iter()
+                    .filter(|c| c.name == conn)
+                    .flat_map(|c| &c.ike_sas)
+                    .any(|s| {
+                        child
+                            .as_ref()
+                            .is_none_or(|ch| s.children.iter().any(|c| &c.name == ch))
+                    });
+                if !has_sa {
+                    let _ = reply.send(Outcome::Error {
+                        message: format!("{} has no SA to close", target(&conn, &child)),
+                    });
+                    return;
+                }
+                tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
+                self.waiters.push(Waiter {
+                    kind: WaitKind::Down,
+                    conn: conn.clone(),
+                    child: child.clone(),
+                    deadline: now + Duration::from_secs(30),
+                    reply,
+                });
+                let cmd = match child {
+                    Some(child) => Command::TerminateChild { conn, child },
+                    None => Command::TerminateIke { conn },
+                };
+                self.ep.handle_command(now, cmd);
+            }
+            Request::Reload => {
+                let outcome = match self.reload(now).await {
+                    Ok(msg) => Outcome::Ok {
+                        data: serde_json::Value::String(msg),
+                    },
+                    Err(e) => Outcome::Error {
+                        message: format!("reload failed, running configuration kept: {e}"),
+                    },
+                };
+                let _ = reply.send(outcome);
+            }
+            // Served by the control server itself.
+            Request::Log { .. } => {
+                let _ = reply.send(Outcome::Error {
+                    message: "log is served by the control socket".into(),
+                });
+            }
+        }
+    }
+
+    fn check_target(&self, conn: &str, child: Option<&str>) -> Result<(), String> {
+        let c = self.config.connection(conn).ok_or_else(|| {
+            let names: Vec<&str> = self
+                .config
+                .connections
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            format!(
+                "no connection named '{conn}' (loaded: {})",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            )
+        })?;
+        if let Some(ch) = child {
+            if c.child(ch).is_none() {
+                let names: Vec<&str> = c.children.iter().map(|c| c.name.as_str()).collect();
+                return Err(format!(
+                    "connection '{conn}' has no child '{ch}' (children: {})",
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM: DELETE to every peer, a short wait for the answers, then remove whatever of ours
+    /// is still in the kernel.
+    async fn shutdown(&mut self) {
+        self.notifier.stopping();
+        tracing::info!("shutting down: deleting IKE SAs");
+        let now = Instant::now();
+        self.ep.handle_command(now, Command::Shutdown);
+        self.flush(now).await;
+        let cleanup = self.kernel.remove_all();
+        tracing::info!(
+            sas = cleanup.sas,
+            policies = cleanup.policies,
+            failures = cleanup.failures,
+            "removed {} SAs and {} policies installed by this rswand",
+            cleanup.sas,
+            cleanup.policies
+        );
+        for w in self.waiters.drain(..) {
+            let _ = w.reply.send(Outcome::Error {
+                message: "rswand is shutting down".into(),
+            });
+        }
+    }
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn target(conn: &str, child: &Option<String>) -> String {
+    match child {
+        Some(c) => format!("{conn}/{c}"),
+        None => conn.to_owned(),
+    }
+}
+
+/// Whether `ev` settles the waiter, and how.
+fn settles(w: &Waiter, ev: &Event, cfg: &Config) -> Option<Outcome> {
+    let ok = |msg: String| {
+        Some(Outcome::Ok {
+            data: serde_json::Value::String(msg),
+        })
+    };
+    let err = |msg: String| Some(Outcome::Error { message: msg });
+    match (w.kind, ev) {
+        (WaitKind::Up, Event::ChildSaUp { conn, child, spi_in, spi_out, local_ts, remote_ts, .. })
+            if *conn == w.conn && w.child.as_ref().is_none_or(|c| c == child) =>
+        {
+            ok(format!("{conn}/{child}: Child SA installed, SPIs {spi_in:08x}_i {spi_out:08x}_o, {local_ts} === {remote_ts}"))
+        }
+        (WaitKind::Up, Event::IkeSaUp { conn, .. })
+            if *conn == w.conn && cfg.connection(conn).is_some_and(|c| c.children.is_empty()) =>
+        {
+            ok(format!("{conn}: IKE SA established (no children configured)"))
+        }
+        (WaitKind::Up, Event::NegotiationFailed { conn: Some(conn), .. }) if *conn == w.conn => {
+            let line = describe(ev, cfg);
+            let line = line.strip_prefix(&format!("<{conn}> ")).unwrap_or(&line).to_owned();
+            err(format!("{}: {line}", target(&w.conn, &w.child)))
+        }
+        (WaitKind::Up, Event::IkeSaDown { conn, reason: DownReason::Failed(r), .. }) if *conn == w.conn => {
+            err(format!("{}: {r}", target(&w.conn, &w.child)))
+        }
+        (WaitKind::Up, Event::ChildSaDown { conn, child, reason: DownReason::Failed(r), .. })
+            if *conn == w.conn && w.child.as_ref().is_none_or(|c| c == child) =>
+        {
+            err(format!("{conn}/{child}: {r}"))
+        }
+        (WaitKind::Down, Event::IkeSaDown { conn, spis, .. }) if *conn == w.conn && w.child.is_none() => {
+            ok(format!("{conn}: IKE SA {spis} closed"))
+        }
+        (WaitKind::Down, Event::ChildSaDown { conn, child, spi_in, spi_out, .. })
+            if *conn == w.conn && w.child.as_ref() == Some(child) =>
+        {
+            ok(format!("{conn}/{child}: Child SA {spi_in:08x}_i {spi_out:08x}_o closed"))
+        }
+        _ => None,
+    }
+}
+
+/// The event's one-line message. When the peer refused our proposals, the core only knows the
+/// notify; the driver adds what we offered, so the initiator's line also names the values.
+fn describe(ev: &Event, cfg: &Config) -> String {
+    if let Event::NegotiationFailed {
+        conn: Some(conn),
+        reason: FailureReason::PeerError { notify, child, .. },
+        ..
+    } = ev
+    {
+        if *notify == NotifyType::NO_PROPOSAL_CHOSEN {
+            if let Some(c) = cfg.connection(conn) {
+                let offered = match child.as_deref().and_then(|ch| c.child(ch)) {
+                    Some(ch) => format!("ESP {}", ch.esp_proposals.join(",")),
+                    None => format!("IKE {}", c.proposals.join(",")),
+                };
+                return format!("{ev}; we offered {offered}");
+            }
+        }
+    }
+    ev.to_string()
+}
+
+/// One log line per core event, with the fields journald and `rswanctl log --peer` filter on.
+fn log_event(ev: &Event, msg: &str) {
+    let conn = ev.conn().unwrap_or("");
+    let peer = match ev {
+        Event::IkeSaUp { remote, .. } | Event::IkeSaDown { remote, .. } => Some(remote.to_string()),
+        Event::NegotiationFailed { peer, .. } => Some(peer.to_string()),
+        Event::Dropped { from, .. } => Some(from.to_string()),
+        _ => None,
+    };
+    let peer = peer.as_deref().unwrap_or("");
+    let spis = match ev {
+        Event::IkeStateChange { spis, .. }
+        | Event::IkeSaUp { spis, .. }
+        | Event::IkeSaDown { spis, .. }
+        | Event::NatDetected { spis, .. } => spis.to_string(),
+        Event::ChildSaUp {
+            spi_in, spi_out, ..
+        }
+        | Event::ChildSaDown {
+            spi_in, spi_out, ..
+        } => {
+            format!("{spi_in:08x}_i {spi_out:08x}_o")
+        }
+        _ => String::new(),
+    };
+    macro_rules! emit {
+        ($lvl:ident) => {
+            match (conn.is_empty(), peer.is_empty(), spis.is_empty()) {
+                (false, false, false) => tracing::$lvl!(conn = %conn, peer = %peer, spis = %spis, "{msg}"),
+                (false, false, true) => tracing::$lvl!(conn = %conn, peer = %peer, "{msg}"),
+                (false, true, false) => tracing::$lvl!(conn = %conn, spis = %spis, "{msg}"),
+                (false, true, true) => tracing::$lvl!(conn = %conn, "{msg}"),
+                (true, false, _) => tracing::$lvl!(peer = %peer, "{msg}"),
+                (true, true, _) => tracing::$lvl!("{msg}"),
+            }
+        };
+    }
+    match ev.level() {
+        CoreLevel::Error => emit!(error),
+        CoreLevel::Warn => emit!(warn),
+        CoreLevel::Info => emit!(info),
+        CoreLevel::Debug => emit!(debug),
+    }
+}
