@@ -37,6 +37,12 @@ pub struct Settings {
     /// Per-connection lifecycle knobs by connection name (`dpd_mode`, `rand_time`, `over_time`);
     /// connections not listed use swanctl's defaults.
     pub conn_timers: std::collections::BTreeMap<String, crate::timer::ConnTimers>,
+    /// NAT traversal: our NAT-T port (`port_nat_t`) and the NAT keepalive interval
+    /// (`keep_alive`).
+    pub natt: crate::timer::NattPolicy,
+    /// `fragment_size`: the largest IP datagram an IKE message may take before it is sent as
+    /// RFC 7383 fragments (when the peer supports them); 0 = never fragment.
+    pub fragment_size: usize,
 }
 
 impl Default for Settings {
@@ -48,6 +54,8 @@ impl Default for Settings {
             half_open_timeout: DEFAULT_HALF_OPEN_TIMEOUT,
             replay_window: 32,
             conn_timers: std::collections::BTreeMap::new(),
+            natt: crate::timer::NattPolicy::default(),
+            fragment_size: crate::exchange::fragment::DEFAULT_FRAGMENT_SIZE,
         }
     }
 }
@@ -183,7 +191,8 @@ pub struct ConnConfig {
     pub remote: AuthConfig,
     /// The shared key for this connection (the daemon resolves `secrets` by the IDs).
     pub psk: Option<Psk>,
-    /// `encap`: fake NAT-D so that the peer believes there is a NAT. Not acted on yet.
+    /// `encap`: send a faked NAT_DETECTION_SOURCE_IP so that the peer believes we are behind a
+    /// NAT, float to the NAT-T port and use ESP-in-UDP even without a NAT (as strongSwan does).
     pub encap: bool,
     /// `dpd_delay`: liveness check interval (0 = no DPD); the mode is in
     /// [`Settings::conn_timers`].

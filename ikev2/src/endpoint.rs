@@ -21,6 +21,7 @@ use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 mod commands;
 mod context;
 mod lifecycle;
+mod natt;
 
 pub(crate) use context::Core;
 pub use lifecycle::CounterQuery;
@@ -50,6 +51,7 @@ impl<R: Rng> Endpoint<R> {
                 cookie_rotated: None,
                 failures: HashMap::new(),
                 unmatched: Vec::new(),
+                sent: Vec::new(),
             },
             sas: BTreeMap::new(),
             init_index: HashMap::new(),
@@ -88,6 +90,7 @@ impl<R: Rng> Endpoint<R> {
                     sa.requests.deadline(),
                     sa.half_open_deadline,
                     self.lifecycle_deadline(sa),
+                    self.keepalive_deadline(sa),
                 ]
             })
             .flatten()
@@ -118,6 +121,11 @@ impl<R: Rng> Endpoint<R> {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
+        self.datagram(now, local, remote, bytes);
+        self.stamp_sends(now);
+    }
+
+    fn datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
         let raw = match Header::peek(bytes) {
             Ok(r) => r,
             Err(e) => return self.drop_msg(remote, None, DropReason::Malformed(e.to_string())),
@@ -168,6 +176,9 @@ impl<R: Rng> Endpoint<R> {
         };
         if sa.initiator != we_initiated || !peer_spi_ok {
             return self.drop_msg(remote, Some(h.exchange), DropReason::UnknownSpi);
+        }
+        if raw.next_payload == crate::consts::PayloadType::SKF {
+            return self.on_fragment(now, key, (local, remote), bytes, &h);
         }
         if is_response {
             self.on_response(now, key, remote, bytes, &h);
@@ -307,8 +318,32 @@ impl<R: Rng> Endpoint<R> {
                 );
             }
         };
+        self.on_request_payloads(now, key, path, bytes, h, payloads);
+    }
+
+    /// The authenticated, decrypted request `h` (whole, or reassembled from fragments whose
+    /// concatenation is `bytes`).
+    fn on_request_payloads(
+        &mut self,
+        now: Instant,
+        key: u64,
+        path: (SocketAddr, SocketAddr),
+        bytes: &[u8],
+        h: &Header,
+        payloads: Vec<InnerPayload>,
+    ) {
+        let remote = path.1;
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
         sa.last_peer_message = Some(now);
-        sa.follow_peer(path.0, path.1);
+        let old_remote = sa.remote;
+        if sa.follow_peer(path.0, path.1) {
+            self.peer_moved(key, old_remote);
+        }
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
         let state = sa.state();
         let reply = match h.exchange {
             ExchangeType::IKE_AUTH if !sa.initiator && state == IkeState::HalfOpen => {
@@ -372,6 +407,78 @@ impl<R: Rng> Endpoint<R> {
         self.reply(now, key, h, bytes, reply, path);
     }
 
+    /// One SKF fragment (RFC 7383) of a request or response on SA `key`: checked against the
+    /// message-ID windows, authenticated, kept; the complete message goes on like a whole one.
+    fn on_fragment(
+        &mut self,
+        now: Instant,
+        key: u64,
+        path: (SocketAddr, SocketAddr),
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        let remote = path.1;
+        let response = h.flags.is_response();
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        if response {
+            if sa
+                .requests
+                .check_response(h.message_id, h.exchange)
+                .is_err()
+            {
+                return self.drop_msg(
+                    remote,
+                    Some(h.exchange),
+                    DropReason::UnexpectedResponse("fragment of no outstanding request".into()),
+                );
+            }
+        } else if h.message_id != sa.responses.expected() {
+            // A fragment of the request we answered last: the peer lost our response. Answer
+            // once per retransmission (on its first fragment), not once per fragment.
+            if let Some(resp) = sa.responses.cached_for(h.message_id) {
+                if exchange::fragment::fragment_number(bytes) == Some(1) {
+                    let resp = resp.to_vec();
+                    for b in resp {
+                        self.cx.send(path.0, path.1, b);
+                    }
+                }
+                return;
+            }
+            let expected = sa.responses.expected();
+            return self.drop_msg(
+                remote,
+                Some(h.exchange),
+                DropReason::UnexpectedMessageId {
+                    expected,
+                    got: h.message_id,
+                },
+            );
+        }
+        match exchange::fragment::receive(sa, h.message_id, response, bytes) {
+            exchange::fragment::FragmentVerdict::Pending => {}
+            exchange::fragment::FragmentVerdict::Rejected(why) => {
+                let reason = if why.contains("integrity") {
+                    DropReason::IntegrityCheckFailed
+                } else {
+                    DropReason::Malformed(why.into())
+                };
+                self.drop_msg(remote, Some(h.exchange), reason);
+            }
+            exchange::fragment::FragmentVerdict::Malformed(e) => {
+                self.drop_msg(remote, Some(h.exchange), DropReason::Malformed(e));
+            }
+            exchange::fragment::FragmentVerdict::Complete { payloads, raw } => {
+                if response {
+                    self.on_response_payloads(now, key, remote, payloads);
+                } else {
+                    self.on_request_payloads(now, key, path, &raw, h, payloads);
+                }
+            }
+        }
+    }
+
     /// Protects and sends the response to request `h`, caches it, then applies `after`.
     fn reply(
         &mut self,
@@ -385,18 +492,22 @@ impl<R: Rng> Endpoint<R> {
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
         };
-        match exchange::seal(
+        let limit = exchange::fragment::limit_for(&self.cx.config.settings, sa);
+        match exchange::fragment::seal_datagrams(
             self.cx.rng_dyn(),
             sa,
             h.exchange,
             true,
             h.message_id,
             &reply.payloads,
+            limit,
         ) {
-            Ok(bytes) => {
+            Ok(datagrams) => {
                 sa.responses
-                    .answered(h.message_id, request, vec![bytes.clone()]);
-                self.cx.send(path.0, path.1, bytes);
+                    .answered(h.message_id, request, datagrams.clone());
+                for bytes in datagrams {
+                    self.cx.send(path.0, path.1, bytes);
+                }
             }
             Err(e) => self.cx.emit(Event::Log {
                 level: LogLevel::Error,
@@ -442,6 +553,18 @@ impl<R: Rng> Endpoint<R> {
                 InitResult::Done => {
                     sa.last_peer_message = Some(now);
                     sa.requests.complete();
+                    let (l, r) = (sa.local, sa.remote);
+                    if sa.float_to_natt(self.cx.config.settings.natt.port) {
+                        let msg = format!(
+                            "switching to NAT-T ports: {l} -> {r} now {} -> {}",
+                            sa.local, sa.remote
+                        );
+                        let conn = sa.conn.clone();
+                        self.log(LogLevel::Info, Some(&conn), msg);
+                    }
+                    let Some(sa) = self.sas.get_mut(&key) else {
+                        return;
+                    };
                     if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
                         let conn = Some(sa.conn.clone());
                         self.cx.fail(now, conn, remote, reason.clone());
@@ -481,7 +604,30 @@ impl<R: Rng> Endpoint<R> {
                 );
             }
         };
+        self.on_response_payloads(now, key, remote, payloads);
+    }
+
+    /// The authenticated, decrypted response `h` to our outstanding request.
+    fn on_response_payloads(
+        &mut self,
+        now: Instant,
+        key: u64,
+        remote: SocketAddr,
+        payloads: Vec<InnerPayload>,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
         sa.last_peer_message = Some(now);
+        // RFC 7296 section 2.23: an authenticated message from a peer behind a NAT tells us
+        // its current mapping (responses included).
+        let old_remote = sa.remote;
+        if sa.nat_remote == Some(true) && sa.follow_peer(sa.local, remote) {
+            self.peer_moved(key, old_remote);
+        }
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
         let Some(done) = sa.requests.complete() else {
             return;
         };
@@ -592,6 +738,13 @@ impl<R: Rng> Endpoint<R> {
     // -----------------------------------------------------------------------------------------
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.timeout(now);
+        self.stamp_sends(now);
+        self.keepalive_timeout(now);
+        self.stamp_sends(now);
+    }
+
+    fn timeout(&mut self, now: Instant) {
         let keys: Vec<u64> = self.sas.keys().copied().collect();
         for key in keys {
             let Some(sa) = self.sas.get_mut(&key) else {
@@ -665,10 +818,16 @@ impl<R: Rng> Endpoint<R> {
     // -----------------------------------------------------------------------------------------
 
     pub fn handle_kernel(&mut self, now: Instant, ev: KernelEvent) {
+        self.kernel(now, ev);
+        self.stamp_sends(now);
+    }
+
+    fn kernel(&mut self, now: Instant, ev: KernelEvent) {
         match ev {
             KernelEvent::Expire { .. } | KernelEvent::Counters { .. } => {
                 self.kernel_notice(now, ev)
             }
+            KernelEvent::Mapping { dst, spi, old, new } => self.on_mapping(dst, spi, old, new),
             KernelEvent::OpResult { token, result } => {
                 let Some((key, spi_in)) = self.cx.tokens.remove(&token) else {
                     return;

@@ -67,6 +67,16 @@ pub enum KernelEvent {
         bytes: u64,
         packets: u64,
     },
+    /// XFRM_MSG_MAPPING: ESP-in-UDP packets for our inbound SA `dst`/`spi` arrive from a new
+    /// source address or port (the peer's NAT changed its mapping, RFC 3948 section 3). The core
+    /// moves the IKE SA to `new` and re-installs the Child SAs' ESP SAs with the new encapsulation
+    /// port. Unknown SAs are ignored.
+    Mapping {
+        dst: IpAddr,
+        spi: u32,
+        old: SocketAddr,
+        new: SocketAddr,
+    },
 }
 
 /// Authenticated encryption or cipher plus key.

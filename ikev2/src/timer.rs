@@ -283,9 +283,59 @@ pub fn dpd_deadline(mode: DpdMode, delay: Duration, last_activity: Instant) -> O
     Some(last_activity + delay)
 }
 
+/// The IANA port for IKE and ESP-in-UDP after NAT detection (RFC 3948, RFC 7296 section 2.23):
+/// the port a floating initiator sends to.
+pub const NATT_PORT: u16 = 4500;
+
+/// The IKE port (RFC 7296 section 2): an initiator on it floats to the NAT-T port.
+pub const IKE_PORT: u16 = 500;
+
+/// NAT traversal knobs (strongswan.conf `port_nat_t`, `keep_alive`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NattPolicy {
+    /// Our local NAT-T port: IKE floats to it, and ESP-in-UDP SAs use it as our side's port.
+    pub port: u16,
+    /// NAT keepalive interval for the side behind a NAT (zero = no keepalives). RFC 3948 section
+    /// 4 suggests 20 s, strongSwan's default.
+    pub keepalive: Duration,
+}
+
+impl Default for NattPolicy {
+    fn default() -> Self {
+        NattPolicy {
+            port: NATT_PORT,
+            keepalive: Duration::from_secs(20),
+        }
+    }
+}
+
+/// When the next NAT keepalive is due: `interval` after the last datagram we sent to the peer,
+/// only for the side behind a NAT (its mapping is what would time out). `None`: none due.
+pub fn keepalive_deadline(
+    behind_nat: bool,
+    interval: Duration,
+    last_sent: Option<Instant>,
+) -> Option<Instant> {
+    if !behind_nat || interval.is_zero() {
+        return None;
+    }
+    Some(last_sent? + interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalives_only_behind_nat_and_after_silence() {
+        let t0 = Instant::now();
+        let i = Duration::from_secs(20);
+        assert_eq!(keepalive_deadline(true, i, Some(t0)), Some(t0 + i));
+        assert_eq!(keepalive_deadline(false, i, Some(t0)), None);
+        assert_eq!(keepalive_deadline(true, Duration::ZERO, Some(t0)), None);
+        assert_eq!(keepalive_deadline(true, i, None), None);
+        assert_eq!(NattPolicy::default().keepalive, i);
+    }
 
     fn close(a: Duration, b: Duration) -> bool {
         let d = a.as_secs_f64() - b.as_secs_f64();

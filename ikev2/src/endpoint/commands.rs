@@ -11,6 +11,7 @@ use crate::output::Command;
 use crate::rng::Rng;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{PendingChild, Purpose};
+use crate::timer;
 
 use super::Endpoint;
 
@@ -24,6 +25,11 @@ fn unspecified(v4: bool) -> IpAddr {
 
 impl<R: Rng> Endpoint<R> {
     pub fn handle_command(&mut self, now: Instant, cmd: Command) {
+        self.command(now, cmd);
+        self.stamp_sends(now);
+    }
+
+    fn command(&mut self, now: Instant, cmd: Command) {
         match cmd {
             Command::Initiate { conn, child } => self.initiate(now, &conn, child.as_deref()),
             Command::TerminateIke { conn } => self.terminate_ike(now, &conn),
@@ -126,7 +132,15 @@ impl<R: Rng> Endpoint<R> {
             };
             return self.cx.fail(now, Some(name.to_string()), peer, reason);
         };
-        let local = SocketAddr::new(lip, conn.local_port);
+        // A peer configured on another port than 500 (e.g. 4500) is reached from our NAT-T
+        // socket right away, with the non-ESP marker (RFC 7296 section 2.23).
+        let local_port =
+            if conn.remote_port != timer::IKE_PORT && conn.local_port == timer::IKE_PORT {
+                self.cx.config.settings.natt.port
+            } else {
+                conn.local_port
+            };
+        let local = SocketAddr::new(lip, local_port);
         let remote = SocketAddr::new(rip, conn.remote_port);
         let spi_i = self.unused_spi();
         let initial_contact = !self.sas.values().any(|sa| sa.remote.ip() == rip);

@@ -27,6 +27,9 @@ pub(crate) struct Core<R: Rng> {
     pub(super) cookie_rotated: Option<Instant>,
     pub(super) failures: HashMap<String, FailureRecord>,
     pub(super) unmatched: Vec<FailureRecord>,
+    /// (from, to) of datagrams queued since the last `Endpoint::stamp_sends`, so that the
+    /// NAT keepalive timer knows when we last sent to each peer.
+    pub(super) sent: Vec<(SocketAddr, SocketAddr)>,
 }
 
 impl<R: Rng> Core<R> {
@@ -39,6 +42,9 @@ impl<R: Rng> Core<R> {
     }
 
     pub fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        if !self.sent.contains(&(from, to)) {
+            self.sent.push((from, to));
+        }
         self.out.push_back(Output::Send { from, to, bytes });
     }
 

@@ -391,7 +391,7 @@ impl<R: Rng> Endpoint<R> {
                     }
                 }
             }
-            KernelEvent::OpResult { .. } => {}
+            KernelEvent::OpResult { .. } | KernelEvent::Mapping { .. } => {}
         }
     }
 }

@@ -671,6 +671,9 @@ fn successor<R: Rng>(
     });
     new.nat_local = old.nat_local;
     new.nat_remote = old.nat_remote;
+    new.force_encap = old.force_encap;
+    new.fragmentation = old.fragmentation;
+    new.last_sent = old.last_sent;
     new.local_id = old.local_id.clone();
     new.remote_id = old.remote_id.clone();
     new.psk = old.psk.clone();

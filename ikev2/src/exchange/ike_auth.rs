@@ -250,13 +250,15 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         payloads.push(InnerPayload::TsR(TsPayload::new(pc.remote_ts.clone())));
     }
     let msg_id = sa.requests.next_id();
-    let bytes = seal(
+    let limit = super::fragment::limit_for(&cx.config.settings, sa);
+    let datagrams = super::fragment::seal_datagrams(
         cx.rng_dyn(),
         sa,
         ExchangeType::IKE_AUTH,
         false,
         msg_id,
         &payloads,
+        limit,
     )
     .map_err(|e| FailureReason::Internal {
         detail: e.to_string(),
@@ -267,12 +269,14 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         now,
         &policy,
         ExchangeType::IKE_AUTH,
-        vec![bytes.clone()],
+        datagrams.clone(),
         Purpose::IkeAuth,
     );
     let ev = sa.transition(IkeState::AuthSent);
     cx.emit(ev);
-    cx.send(sa.local, sa.remote, bytes);
+    for bytes in datagrams {
+        cx.send(sa.local, sa.remote, bytes);
+    }
     Ok(())
 }
 

@@ -56,11 +56,17 @@ fn build_request(sa: &IkeSa) -> Vec<u8> {
     payloads.push(Payload::Nonce(sa.ni.as_bytes().to_vec()));
     let zero = [0u8; 8];
     let spi_i = spi_bytes(sa.spi_i);
-    payloads.push(Payload::Notify(Notify::nat_detection_source(
-        crypto::natd_hash(&spi_i, &zero, sa.local),
-    )));
+    payloads.push(Payload::Notify(Notify::nat_detection_source(source_natd(
+        sa.force_encap,
+        &spi_i,
+        &zero,
+        sa.local,
+    ))));
     payloads.push(Payload::Notify(Notify::nat_detection_destination(
         crypto::natd_hash(&spi_i, &zero, sa.remote),
+    )));
+    payloads.push(Payload::Notify(Notify::new(
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
     )));
     Message {
         header: Header {
@@ -74,6 +80,22 @@ fn build_request(sa: &IkeSa) -> Vec<u8> {
         payloads,
     }
     .encode()
+}
+
+/// Our NAT_DETECTION_SOURCE_IP data. With `encap = yes` it hashes an address no packet of ours
+/// carries (0.0.0.0 / :: port 0), so the peer sees a NAT in front of us and encapsulates ESP, as
+/// strongSwan's faked NAT-D does.
+fn source_natd(force_encap: bool, spi_i: &[u8; 8], spi_r: &[u8; 8], local: SocketAddr) -> [u8; 20] {
+    let addr = if force_encap {
+        let ip = match local {
+            SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        SocketAddr::new(ip, 0)
+    } else {
+        local
+    };
+    crypto::natd_hash(spi_i, spi_r, addr)
 }
 
 /// Starts a new IKE SA for `conn` as initiator and sends IKE_SA_INIT.
@@ -107,6 +129,7 @@ pub(crate) fn initiate<R: Rng>(
     sa.ke = Some(ke);
     sa.offered = Some(conn.ike_proposals.clone());
     sa.psk = conn.psk.clone();
+    sa.force_encap = conn.encap;
     let bytes = build_request(&sa);
     sa.init_request = bytes.clone();
     cx.emit(sa.created_event());
@@ -385,6 +408,9 @@ pub(crate) fn handle_response_i<R: Rng>(
     }
     sa.init_response = bytes.to_vec();
     sa.peer_childless = msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
+    sa.fragmentation = msg
+        .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
+        .is_some();
     let notifies: Vec<&Notify> = msg.notifies().collect();
     let (nl, nrem) = nat_detect(&notifies, sa.spi_i, sa.spi_r, sa.local, sa.remote);
     sa.nat_local = nl;
@@ -625,6 +651,10 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     let (nl, nrem) = nat_detect(&notifies, h.spi_i, 0, local, remote);
     sa.nat_local = nl;
     sa.nat_remote = nrem;
+    sa.force_encap = cx.config.connection(&sa.conn).is_some_and(|c| c.encap);
+    sa.fragmentation = msg
+        .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
+        .is_some();
     let (i, r) = (spi_bytes(sa.spi_i), spi_bytes(sa.spi_r));
     let response = Message {
         header: Header {
@@ -644,8 +674,11 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
                 data: ke.public_value().to_vec(),
             }),
             Payload::Nonce(sa.nr.as_bytes().to_vec()),
-            Payload::Notify(Notify::nat_detection_source(crypto::natd_hash(
-                &i, &r, local,
+            Payload::Notify(Notify::nat_detection_source(source_natd(
+                sa.force_encap,
+                &i,
+                &r,
+                local,
             ))),
             Payload::Notify(Notify::nat_detection_destination(crypto::natd_hash(
                 &i, &r, remote,
@@ -653,8 +686,15 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
             // RFC 6023: we accept IKE_AUTH without a Child SA.
             Payload::Notify(Notify::new(NotifyType::CHILDLESS_IKEV2_SUPPORTED)),
         ],
+    };
+    let mut response = response;
+    // RFC 7383 section 2.3: announced only in answer to an initiator that announced it.
+    if sa.fragmentation {
+        response.payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+        )));
     }
-    .encode();
+    let response = response.encode();
     sa.init_request = bytes.to_vec();
     sa.init_response = response.clone();
     sa.responses.answered(0, bytes, vec![response.clone()]);

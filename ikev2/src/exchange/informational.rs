@@ -11,7 +11,8 @@ use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeSa, Purpose};
 use crate::wire::{DeletePayload, InnerPayload};
 
-use super::{remove_child, seal, After, Reply};
+use super::fragment::seal_datagrams;
+use super::{remove_child, After, Reply};
 
 // ---------------------------------------------------------------------------------------------
 // Initiator (our requests)
@@ -73,7 +74,9 @@ pub(crate) fn pump<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
             request_payloads(&purpose)
         };
         let msg_id = sa.requests.next_id();
-        let bytes = match seal(cx.rng_dyn(), sa, exchange, false, msg_id, &payloads) {
+        let limit = super::fragment::limit_for(&cx.config.settings, sa);
+        let rng = cx.rng_dyn();
+        let datagrams = match seal_datagrams(rng, sa, exchange, false, msg_id, &payloads, limit) {
             Ok(b) => b,
             Err(e) => {
                 cx.emit(Event::Log {
@@ -86,9 +89,11 @@ pub(crate) fn pump<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
         };
         let policy = cx.config.settings.retransmit.clone();
         sa.requests
-            .send(now, &policy, exchange, vec![bytes.clone()], purpose);
+            .send(now, &policy, exchange, datagrams.clone(), purpose);
         sa.last_request_sent = Some(now);
-        cx.send(sa.local, sa.remote, bytes);
+        for bytes in datagrams {
+            cx.send(sa.local, sa.remote, bytes);
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! and installing a negotiated Child SA.
 
 pub(crate) mod create_child_sa;
+pub(crate) mod fragment;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_sa_init;
 pub(crate) mod informational;
@@ -17,7 +18,7 @@ use crate::consts::{EncrId, ExchangeType, PayloadType};
 use crate::crypto::{self, CryptoError, Encr, Integ, Secret};
 use crate::endpoint::Core;
 use crate::event::{DownReason, Event, FailureReason};
-use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec};
+use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec, UdpEncap};
 use crate::proposal::ChildAlgorithms;
 use crate::rng::Rng;
 use crate::sa::child::{self, ChildSa};
@@ -246,6 +247,7 @@ pub(crate) fn install_child<R: Rng>(
     };
     let key_bits_effective = encr.key_bits();
     let icv_bits = aead_icv_bits(a.encr.id);
+    let encap = sa.udp_encap();
     let mk_sa = |direction,
                  src: SocketAddr,
                  dst: SocketAddr,
@@ -275,7 +277,11 @@ pub(crate) fn install_child<R: Rng>(
             } else {
                 0
             },
-            encap: None,
+            // RFC 3948: ports as seen on the wire; the IKE SA is on the NAT-T ports by now.
+            encap: encap.then_some(UdpEncap {
+                sport: src.port(),
+                dport: dst.port(),
+            }),
             lifetime,
             selector: if ag.mode == Mode::Transport {
                 match (ag.local_ts.first(), ag.remote_ts.first()) {
@@ -291,6 +297,8 @@ pub(crate) fn install_child<R: Rng>(
     let sa_in = mk_sa(Direction::In, sa.remote, sa.local, ag.spi_in, ein, iin);
     let sa_out = mk_sa(Direction::Out, sa.local, sa.remote, ag.spi_out, eout, iout);
     drop(keys);
+    // Kept to re-install the pair when the peer's NAT mapping changes.
+    let kernel_sas = encap.then(|| Box::new((sa_in.clone(), sa_out.clone())));
     let key = sa.local_spi();
     // Make-before-break: the inbound SA first, so the peer may switch as soon as it likes. A
     // rekey responder holds the outbound SA back until the peer deleted the old Child SA.
@@ -330,7 +338,8 @@ pub(crate) fn install_child<R: Rng>(
         encr_keysize: key_bits_effective,
         integ: a.integ,
         esn: a.esn == crate::consts::EsnId::ESN,
-        encap: false,
+        encap,
+        kernel_sas,
         local_ts: ag.local_ts,
         remote_ts: ag.remote_ts,
         installed_at: now,
@@ -358,6 +367,68 @@ pub(crate) fn install_child<R: Rng>(
     });
     sa.children.push(child);
     Ok(())
+}
+
+/// The peer moved from `old` to `sa.remote` (its NAT changed the mapping, RFC 3948 section 3):
+/// every ESP-in-UDP Child SA is re-installed with the new address and encapsulation port. XFRM
+/// identifies an SA by destination and SPI, so each is deleted and added again (the core's
+/// interface has no separate update operation). A new peer IP also moves the tunnel templates.
+pub(crate) fn reissue_encap_children<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, old: SocketAddr) {
+    let key = sa.local_spi();
+    let (local, remote) = (sa.local, sa.remote);
+    let mut policies_moved: Vec<u32> = Vec::new();
+    for c in sa.children.iter_mut() {
+        let Some(specs) = c.kernel_sas.as_mut() else {
+            continue;
+        };
+        let (sin, sout) = &mut **specs;
+        sin.src = remote.ip();
+        if let Some(e) = sin.encap.as_mut() {
+            e.sport = remote.port();
+        }
+        sout.dst = remote.ip();
+        if let Some(e) = sout.encap.as_mut() {
+            e.dport = remote.port();
+        }
+        cx.kernel(
+            KernelOp::DeleteSa {
+                src: old.ip(),
+                dst: local.ip(),
+                spi: c.spi_in,
+            },
+            None,
+        );
+        c.pending_ops += 1;
+        cx.kernel(KernelOp::AddSa(sin.clone()), Some((key, c.spi_in)));
+        match c.pending_out.as_mut() {
+            // Not installed yet: it goes in with the new ports when its time comes.
+            Some(p) => {
+                p.dst = remote.ip();
+                p.encap = sout.encap;
+            }
+            None => {
+                cx.kernel(
+                    KernelOp::DeleteSa {
+                        src: local.ip(),
+                        dst: old.ip(),
+                        spi: c.spi_out,
+                    },
+                    None,
+                );
+                c.pending_ops += 1;
+                cx.kernel(KernelOp::AddSa(sout.clone()), Some((key, c.spi_in)));
+            }
+        }
+        if old.ip() != remote.ip() && c.mode == Mode::Tunnel && !policies_moved.contains(&c.reqid) {
+            policies_moved.push(c.reqid);
+            for op in c.policy_teardown_ops(local, old) {
+                cx.kernel(op, None);
+            }
+            for p in child::policies(local, remote, c.mode, c.reqid, &c.local_ts, &c.remote_ts) {
+                cx.kernel(KernelOp::AddPolicy(p), None);
+            }
+        }
+    }
 }
 
 /// Removes a Child SA from `sa`: kernel teardown and the down event.

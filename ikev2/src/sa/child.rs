@@ -26,6 +26,9 @@ pub struct ChildSa {
     pub integ: Option<IntegId>,
     pub esn: bool,
     pub encap: bool,
+    /// ESP-in-UDP Child SAs: the (inbound, outbound) SAs as installed, to re-install them with
+    /// new encapsulation ports when the peer's NAT mapping changes.
+    pub kernel_sas: Option<Box<(crate::output::SaSpec, crate::output::SaSpec)>>,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     pub installed_at: Instant,

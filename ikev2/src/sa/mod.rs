@@ -134,6 +134,14 @@ pub(crate) struct IkeSa {
     pub crypto: Option<IkeCrypto>,
     pub nat_local: Option<bool>,
     pub nat_remote: Option<bool>,
+    /// `encap = yes`: we faked our NAT_DETECTION_SOURCE_IP and use ESP-in-UDP without a NAT.
+    pub force_encap: bool,
+    /// Last time we sent any datagram to the peer on this SA (NAT keepalives fill silences).
+    pub last_sent: Option<Instant>,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
+    pub fragmentation: bool,
+    /// Fragments of the peer's message being reassembled.
+    pub reassembly: Option<crate::exchange::fragment::Reassembly>,
     pub local_id: Option<Identity>,
     pub remote_id: Option<Identity>,
     pub psk: Option<Psk>,
@@ -206,6 +214,10 @@ impl IkeSa {
             crypto: None,
             nat_local: None,
             nat_remote: None,
+            force_encap: false,
+            last_sent: None,
+            fragmentation: false,
+            reassembly: None,
             local_id: None,
             remote_id: None,
             psk: None,
@@ -275,13 +287,47 @@ impl IkeSa {
     /// Adopts the addresses of an authenticated request from the peer when only the ports changed
     /// (a peer floating to 4500) or the peer is behind a NAT (RFC 7296 section 2.23); a different
     /// IP address without NAT is not followed (that would be MOBIKE).
-    pub fn follow_peer(&mut self, local: SocketAddr, remote: SocketAddr) {
+    /// Returns whether the peer's address or port changed.
+    pub fn follow_peer(&mut self, local: SocketAddr, remote: SocketAddr) -> bool {
+        let mut moved = false;
         if remote.ip() == self.remote.ip() || self.nat_remote == Some(true) {
+            moved = self.remote != remote;
             self.remote = remote;
         }
         if local.ip() == self.local.ip() {
             self.local = local;
         }
+        moved
+    }
+
+    /// Whether IKE runs on the NAT-T port and Child SAs use ESP-in-UDP (RFC 3948): a NAT on
+    /// either side, or encapsulation forced by `encap = yes` on either side (the peer's shows up
+    /// to us as a NAT in front of it).
+    /// Needs the peer's NAT_DETECTION payloads: a peer without them cannot do NAT-T.
+    pub fn udp_encap(&self) -> bool {
+        let peer_natt = self.nat_local.is_some() && self.nat_remote.is_some();
+        peer_natt
+            && (self.nat_local == Some(true) || self.nat_remote == Some(true) || self.force_encap)
+    }
+
+    /// Whether we are behind a NAT, and so keep its mapping alive.
+    pub fn behind_nat(&self) -> bool {
+        self.nat_local == Some(true)
+    }
+
+    /// RFC 7296 section 2.23: after NAT detection the initiator moves to the NAT-T port, our
+    /// `natt_port` locally and 4500 at the peer (unless the peer was configured on another port).
+    /// Returns whether the ports changed.
+    pub fn float_to_natt(&mut self, natt_port: u16) -> bool {
+        if !self.udp_encap() || self.local.port() == natt_port {
+            return false;
+        }
+        let was_ike_port = self.local.port() == crate::timer::IKE_PORT;
+        self.local.set_port(natt_port);
+        if self.remote.port() == crate::timer::IKE_PORT || was_ike_port {
+            self.remote.set_port(crate::timer::NATT_PORT);
+        }
+        true
     }
 
     /// The state an IKE SA created by a rekey starts in (it is announced with `created_event`).
@@ -348,6 +394,33 @@ impl IkeSa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_to_natt_ports_only_with_nat_or_forced_encap_and_peer_support() {
+        let a: SocketAddr = "10.0.0.1:500".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:500".parse().unwrap();
+        let mut sa = IkeSa::new(1, "net".into(), true, 1, 2, a, b);
+        // The peer sent no NAT-D: it cannot do NAT-T, even with encap forced.
+        sa.force_encap = true;
+        assert!(!sa.float_to_natt(4500));
+        sa.force_encap = false;
+        sa.nat_local = Some(false);
+        sa.nat_remote = Some(false);
+        assert!(!sa.float_to_natt(4500), "no NAT, no float");
+        sa.nat_local = Some(true);
+        assert!(sa.float_to_natt(4500));
+        assert_eq!((sa.local.port(), sa.remote.port()), (4500, 4500));
+        assert!(sa.behind_nat() && sa.udp_encap());
+        assert!(!sa.float_to_natt(4500), "already there");
+        // A configured local NAT-T port other than 4500 is used; the peer's is still 4500.
+        let mut sa = IkeSa::new(1, "net".into(), true, 1, 2, a, b);
+        sa.nat_local = Some(false);
+        sa.nat_remote = Some(false);
+        sa.force_encap = true;
+        assert!(sa.float_to_natt(14500));
+        assert_eq!((sa.local.port(), sa.remote.port()), (14500, 4500));
+        assert!(!sa.behind_nat());
+    }
 
     #[test]
     fn transition_records_old_and_new_with_spis() {

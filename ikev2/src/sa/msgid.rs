@@ -217,6 +217,14 @@ impl ResponseWindow {
         }
     }
 
+    /// The cached response datagrams if `msg_id` is the request we answered last.
+    pub fn cached_for(&self, msg_id: u32) -> Option<&[Vec<u8>]> {
+        self.cached
+            .as_ref()
+            .filter(|c| c.msg_id == msg_id)
+            .map(|c| c.response.as_slice())
+    }
+
     /// Records the response to the request `msg_id` (which must be `expected()`) and advances.
     pub fn answered(&mut self, msg_id: u32, request: &[u8], response: Vec<Vec<u8>>) {
         debug_assert_eq!(msg_id, self.expected);

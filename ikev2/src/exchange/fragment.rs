@@ -1,0 +1,240 @@
+//! IKE message fragmentation (RFC 7383): splitting a protected message that would exceed the
+//! fragment size into SKF payloads, and reassembling the peer's fragments, which may arrive in
+//! any order. Each fragment is authenticated on its own before it is kept.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use crate::consts::{ExchangeType, PayloadType};
+use crate::crypto::sk::FragmentPos;
+use crate::crypto::{self, CryptoError};
+use crate::rng::Rng;
+use crate::sa::IkeSa;
+use crate::wire::{decode_inner, encode_inner, Flags, Header, InnerPayload, Message};
+
+/// strongSwan's `fragment_size` default: the largest IP datagram we send with a fragment.
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
+
+/// RFC 7383 section 2.5: more fragments than this for one message is not an honest peer.
+const MAX_FRAGMENTS: u16 = 64;
+
+/// The largest IKE message (header included) that fits in a `fragment_size` IP datagram sent
+/// from `local`: minus the IP and UDP headers and, on the NAT-T port, the non-ESP marker.
+pub(crate) fn message_limit(fragment_size: usize, local: SocketAddr, natt_port: u16) -> usize {
+    let ip = if local.is_ipv4() { 20 } else { 40 };
+    let marker = if local.port() == natt_port { 4 } else { 0 };
+    fragment_size.saturating_sub(ip + 8 + marker)
+}
+
+/// The message size limit for `sa` under `settings` (`None`: fragmentation off).
+pub(crate) fn limit_for(settings: &crate::config::Settings, sa: &IkeSa) -> Option<usize> {
+    (settings.fragment_size > 0)
+        .then(|| message_limit(settings.fragment_size, sa.local, settings.natt.port))
+}
+
+/// Protects `payloads` as one SK message, or as SKF fragments of at most `limit` octets each
+/// when the peer announced IKEV2_FRAGMENTATION_SUPPORTED and the whole would be larger.
+/// IKE_SA_INIT is never fragmented (RFC 7383 section 2.5.1); this is only used after it.
+pub(crate) fn seal_datagrams(
+    rng: &mut dyn Rng,
+    sa: &IkeSa,
+    exchange: ExchangeType,
+    response: bool,
+    message_id: u32,
+    payloads: &[InnerPayload],
+    limit: Option<usize>,
+) -> Result<Vec<Vec<u8>>, CryptoError> {
+    let whole = super::seal(rng, sa, exchange, response, message_id, payloads)?;
+    let Some(limit) = limit.filter(|l| sa.fragmentation && whole.len() > *l) else {
+        return Ok(vec![whole]);
+    };
+    let c = sa
+        .crypto
+        .as_ref()
+        .ok_or(CryptoError::Malformed("IKE SA has no keys yet"))?;
+    let hdr = Message {
+        header: Header {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            minor_version: 0,
+            exchange,
+            flags: Flags::new(sa.initiator, response),
+            message_id,
+        },
+        payloads: Vec::new(),
+    }
+    .encode();
+    let (ek, ak) = if sa.initiator {
+        (&c.keys.sk_ei, &c.keys.sk_ai)
+    } else {
+        (&c.keys.sk_er, &c.keys.sk_ar)
+    };
+    let seal_one = |rng: &mut dyn Rng, first: u8, pos: FragmentPos, part: &[u8]| {
+        crypto::sk::seal_fragment(
+            &c.cipher,
+            ek.as_bytes(),
+            ak.as_bytes(),
+            &hdr,
+            first,
+            pos,
+            part,
+            rng,
+        )
+    };
+    // Overhead of a fragment: seal an empty one and allow a full block of padding on top.
+    let probe = seal_one(
+        rng,
+        0,
+        FragmentPos {
+            number: 1,
+            total: 1,
+        },
+        &[],
+    )?;
+    let room = limit
+        .checked_sub(probe.len() + c.cipher.encr().pad_to())
+        .filter(|r| *r > 0)
+        .ok_or(CryptoError::Malformed(
+            "fragment size too small for one fragment",
+        ))?;
+    let (first, inner) = encode_inner(payloads);
+    let parts: Vec<&[u8]> = inner.chunks(room).collect();
+    let total = u16::try_from(parts.len())
+        .ok()
+        .filter(|t| *t <= MAX_FRAGMENTS)
+        .ok_or(CryptoError::Malformed("message needs too many fragments"))?;
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let number = u16::try_from(i + 1).unwrap_or(u16::MAX);
+        let first_inner = if number == 1 { first.0 } else { 0 };
+        out.push(seal_one(
+            rng,
+            first_inner,
+            FragmentPos { number, total },
+            part,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The fragments of one message received so far.
+#[derive(Debug, Default)]
+pub(crate) struct Reassembly {
+    pub message_id: u32,
+    pub response: bool,
+    total: u16,
+    first_inner: u8,
+    /// Fragment number -> (decrypted share, datagram as received).
+    parts: BTreeMap<u16, (Vec<u8>, Vec<u8>)>,
+}
+
+/// What one received fragment led to.
+#[derive(Debug)]
+pub(crate) enum FragmentVerdict {
+    /// Kept (or a duplicate); more are missing.
+    Pending,
+    /// All there: the message's inner payloads, and its fragments concatenated in order (to
+    /// recognise a retransmission of the whole request).
+    Complete {
+        payloads: Vec<InnerPayload>,
+        raw: Vec<u8>,
+    },
+    /// Authenticated but its inner payloads do not parse.
+    Malformed(String),
+    /// Failed the integrity check, or inconsistent with the fragments before it: dropped.
+    Rejected(&'static str),
+}
+
+/// Verifies, decrypts and files the fragment `bytes` of message `message_id` on `sa`.
+pub(crate) fn receive(
+    sa: &mut IkeSa,
+    message_id: u32,
+    response: bool,
+    bytes: &[u8],
+) -> FragmentVerdict {
+    let Some(c) = sa.crypto.as_ref() else {
+        return FragmentVerdict::Rejected("no keys yet");
+    };
+    let (ek, ak) = if sa.initiator {
+        (&c.keys.sk_er, &c.keys.sk_ar)
+    } else {
+        (&c.keys.sk_ei, &c.keys.sk_ai)
+    };
+    let Ok(f) = crypto::sk::open_fragment(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes) else {
+        return FragmentVerdict::Rejected("fragment failed the integrity check");
+    };
+    if f.pos.total > MAX_FRAGMENTS {
+        return FragmentVerdict::Rejected("too many fragments");
+    }
+    // A newer message replaces what is left of an older one (RFC 7383 section 2.6).
+    let stale = sa
+        .reassembly
+        .as_ref()
+        .is_some_and(|r| r.message_id != message_id || r.response != response);
+    if stale {
+        sa.reassembly = None;
+    }
+    let r = sa.reassembly.get_or_insert_with(|| Reassembly {
+        message_id,
+        response,
+        total: f.pos.total,
+        ..Reassembly::default()
+    });
+    if r.total != f.pos.total {
+        return FragmentVerdict::Rejected("Total Fragments differs from earlier fragments");
+    }
+    if f.pos.number == 1 {
+        r.first_inner = f.next_payload;
+    }
+    r.parts
+        .entry(f.pos.number)
+        .or_insert_with(|| (f.plaintext, bytes.to_vec()));
+    if r.parts.len() < usize::from(r.total) {
+        return FragmentVerdict::Pending;
+    }
+    let Some(r) = sa.reassembly.take() else {
+        return FragmentVerdict::Pending;
+    };
+    let mut plain = Vec::new();
+    let mut raw = Vec::new();
+    for (p, d) in r.parts.values() {
+        plain.extend_from_slice(p);
+        raw.extend_from_slice(d);
+    }
+    match decode_inner(PayloadType(r.first_inner), &plain) {
+        Ok(payloads) => FragmentVerdict::Complete { payloads, raw },
+        Err(e) => FragmentVerdict::Malformed(e.to_string()),
+    }
+}
+
+/// The SKF fragment number of a datagram whose first payload is SKF (for deciding whether a
+/// retransmitted request fragment should trigger our cached response).
+pub(crate) fn fragment_number(bytes: &[u8]) -> Option<u16> {
+    let b = bytes.get(crate::wire::HEADER_LEN + 4..crate::wire::HEADER_LEN + 6)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_subtracts_ip_udp_and_the_marker_on_the_natt_port() {
+        let v4: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let v4n: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:500".parse().unwrap();
+        assert_eq!(message_limit(1280, v4, 4500), 1252);
+        assert_eq!(message_limit(1280, v4n, 4500), 1248);
+        assert_eq!(message_limit(1280, v6, 4500), 1232);
+        assert_eq!(message_limit(10, v4, 4500), 0);
+    }
+
+    #[test]
+    fn fragment_number_is_read_with_bounds_checks() {
+        let mut d = vec![0u8; crate::wire::HEADER_LEN + 8];
+        d[crate::wire::HEADER_LEN + 4..crate::wire::HEADER_LEN + 6].copy_from_slice(&[0, 2]);
+        assert_eq!(fragment_number(&d), Some(2));
+        assert_eq!(fragment_number(&d[..crate::wire::HEADER_LEN + 5]), None);
+        assert_eq!(fragment_number(&[]), None);
+    }
+}
