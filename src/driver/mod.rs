@@ -103,8 +103,10 @@ struct Daemon {
 pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<(), String> {
     let notifier = Notifier::from_env();
     let config = config::load(&opts.config).map_err(|e| e.to_string())?;
-    let core_cfg =
+    let mut core_cfg =
         core_config::to_core(&config).map_err(|e| format!("{}: {e}", opts.config.display()))?;
+    // The core floats IKE to, and builds ESP-in-UDP SAs on, the port we actually listen on.
+    core_cfg.settings.natt.port = opts.natt_port;
     let netlink =
         NetlinkKernel::open().map_err(|e| format!("cannot open XFRM netlink socket: {e}"))?;
     let sockets = Arc::new(SocketSet::open(opts.port, opts.natt_port).map_err(|e| e.to_string())?);
@@ -417,6 +419,30 @@ impl Daemon {
                     hard,
                     "kernel SA lifetime expired"
                 );
+                // Soft: the core rekeys now; hard: the kernel already removed the SA.
+                self.ep.handle_kernel(
+                    now,
+                    CoreKernelEvent::Expire {
+                        dst: id.dst,
+                        spi: id.spi,
+                        hard,
+                    },
+                );
+            }
+            XfrmEvent::Mapping { id, old, new, .. } => {
+                tracing::info!(
+                    spi = format_args!("{:08x}", id.spi),
+                    "peer's NAT mapping changed from {old} to {new}"
+                );
+                self.ep.handle_kernel(
+                    now,
+                    CoreKernelEvent::Mapping {
+                        dst: id.dst,
+                        spi: id.spi,
+                        old,
+                        new,
+                    },
+                );
             }
             other => tracing::trace!("kernel event {other:?}"),
         }
@@ -531,8 +557,9 @@ impl Daemon {
         self.notifier.reloading();
         let result = async {
             let new = config::load(&self.opts.config).map_err(|e| e.to_string())?;
-            let core_cfg = core_config::to_core(&new)
+            let mut core_cfg = core_config::to_core(&new)
                 .map_err(|e| format!("{}: {e}", self.opts.config.display()))?;
+            core_cfg.settings.natt.port = self.opts.natt_port;
             let changed: Vec<String> = new
                 .connections
                 .iter()

@@ -150,7 +150,14 @@ impl IkeSocket {
     }
 
     fn send_now(&self, from: IpAddr, to: SocketAddr, bytes: &[u8]) -> io::Result<()> {
-        let marker: &[u8] = if self.natt { &NON_ESP_MARKER } else { &[] };
+        // A NAT keepalive (RFC 3948 section 2.3) is the single octet 0xFF with no marker; every
+        // IKE message on the NAT-T socket gets the non-ESP marker.
+        let keepalive = bytes == [0xFF];
+        let marker: &[u8] = if self.natt && !keepalive {
+            &NON_ESP_MARKER
+        } else {
+            &[]
+        };
         let iov = [IoSlice::new(marker), IoSlice::new(bytes)];
         let fd = self.sock.as_raw_fd();
         let sent = match (from, to) {
