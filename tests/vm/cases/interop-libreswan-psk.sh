@@ -22,9 +22,17 @@ IKE_RS=aes256gcm16-prfsha256-ecp256 ESP_RS=aes256gcm16
 # Expected algorithms in `ip xfrm state` (empty: anything).
 XFRM_ALG="aead rfc4106(gcm(aes))"
 
-# All daemon logs end up in $RESULTS, named by sub-case (on_exit registered in a sub-case's
-# subshell would be lost).
-on_exit "for f in '$WORK'/*/*/*.log '$WORK'/*/*/*.out '$WORK'/*/*/*.json; do [ -e \"\$f\" ] || continue; s=\${f#'$WORK'/}; cp \"\$f\" '$RESULTS'/\${s//\//-}; done"
+# All daemon logs end up in $RESULTS, named by sub-case: after each sub-case (a case killed by
+# its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
+save_logs() {
+	local f s
+	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json; do
+		[ -e "$f" ] || continue
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done
+}
+on_exit save_logs
 
 rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
 	(
@@ -80,6 +88,14 @@ pluto_up() { # <ns> <dir>
 	pluto_start "$1" "$2"
 	wait_for 20 "pluto to load connection interop" sh -c \
 		"ip netns exec $1 '$LIBRESWAN/usr/libexec/ipsec/whack' --ctlsocket '$2/run/pluto.ctl' --status | grep -q '\"interop\"'"
+}
+
+# whack waits for the outcome of --initiate/--rekey-*/--terminate, with no timeout of its own:
+# bound it, so that a peer that never answers fails the step instead of the whole case.
+whack_to() { # <secs> <ns> <dir> <whack args...>
+	local secs=$1 ns=$2 dir=$3
+	shift 3
+	timeout "$secs" ip netns exec "$ns" "$LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$dir/run/pluto.ctl" "$@"
 }
 
 rswand_start() { # <ns> <dir>
@@ -183,7 +199,7 @@ sub_rswan_resp() {
 	before
 	de=$(guard_drops east) dw=$(guard_drops west)
 	t0=$EPOCHREALTIME
-	out=$(whack_in west "$S" --name interop --initiate 2>&1) || {
+	out=$(whack_to 40 west "$S" --name interop --initiate 2>&1) || {
 		printf '%s\n' "$out"
 		fail "rswan-resp: whack --initiate failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
 	}
@@ -214,6 +230,7 @@ run_sub() {
 	rc=$?
 	set -e
 	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
 	cleanup_topo
 	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
 }

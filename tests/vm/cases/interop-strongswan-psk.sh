@@ -18,13 +18,21 @@ C=$RSWAN_BIN/rswanctl
 
 PSK="plain-ascii interop psk, west and east"
 # Empty = the daemon's default proposals (key left out of both configurations).
-IKE_SW= ESP_SW= IKE_RS= ESP_RS=
+IKE_SW='' ESP_SW='' IKE_RS='' ESP_RS=''
 # Expected algorithms in `ip xfrm state` (empty: anything).
 XFRM_ALG=
 
-# All daemon logs end up in $RESULTS, named by sub-case (on_exit registered in a sub-case's
-# subshell would be lost).
-on_exit "for f in '$WORK'/*/*/*.log '$WORK'/*/*/*.out '$WORK'/*/*/*.json; do [ -e \"\$f\" ] || continue; s=\${f#'$WORK'/}; cp \"\$f\" '$RESULTS'/\${s//\//-}; done"
+# All daemon logs end up in $RESULTS, named by sub-case: after each sub-case (a case killed by
+# its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
+save_logs() {
+	local f s
+	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json; do
+		[ -e "$f" ] || continue
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done
+}
+on_exit save_logs
 
 rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
 	(
@@ -188,7 +196,7 @@ sub_rswan_resp() {
 	t0=$EPOCHREALTIME
 	out=$(swanctl_in west "$S" --initiate --child net --timeout 40 2>&1) || {
 		printf '%s\n' "$out"
-		fail "rswan-resp: swanctl --initiate failed: $(grep -E 'failed|error|received' <<<"$out" | tail -n 3 | tr '\n' ' ')"
+		fail "rswan-resp: swanctl --initiate failed: $(grep -E 'error|failed|no proposal|peer' <<<"$out" | tail -n 3 | tr '\n' ' ' || true)"
 	}
 	printf '%s\n' "$out"
 	log "rswan-resp: initiate took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
@@ -217,6 +225,7 @@ run_sub() {
 	rc=$?
 	set -e
 	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
 	cleanup_topo
 	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
 }

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Interop with libreswan 4.10 (pluto) through a NAT (topo_nat: west behind a masquerading router,
+# east sees it as 192.0.2.254), PSK, FQDN identities, IKE aes_gcm256-sha2_256;dh19, ESP
+# aes_gcm256. Two sub-cases:
+#   rswan-init: rswand (west, behind the NAT) initiates, pluto (east) responds;
+#   rswan-resp: pluto (west, behind the NAT) initiates, rswand (east) responds.
+# Each proves: IKE on port 4500 at rswand, ESP-in-UDP (`encap type espinudp` on all SAs in both
+# namespaces), LAN ping passes both ways with the guards dropping nothing new, rswanctl status
+# --json and whack --trafficstatus as in interop-libreswan-psk.
+# vm-timeout: 150
+# shellcheck source=../lib.sh
+. "$RSWAN_VM_LIB"
+
+D=$RSWAN_BIN/rswand
+C=$RSWAN_BIN/rswanctl
+[ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+
+PSK="plain-ascii interop psk, west and east"
+IKE_RS=aes256gcm16-prfsha256-ecp256 ESP_RS=aes256gcm16
+# Expected algorithms in `ip xfrm state` (empty: anything).
+XFRM_ALG="aead rfc4106(gcm(aes))"
+
+# All daemon logs end up in $RESULTS, named by sub-case: after each sub-case (a case killed by
+# its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
+save_logs() {
+	local f s
+	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json; do
+		[ -e "$f" ] || continue
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done
+}
+on_exit save_logs
+
+rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	(
+		umask 077
+		cat >"$1" <<-EOT
+			connections:
+			  interop:
+			    version: 2
+			    local_addrs: [$2]
+			    remote_addrs: [$3]
+			    ${IKE_RS:+proposals: [$IKE_RS]}
+			    local: {auth: psk, id: $4}
+			    remote: {auth: psk, id: $5}
+			    children:
+			      net:
+			        local_ts: [$6]
+			        remote_ts: [$7]
+			        ${ESP_RS:+esp_proposals: [$ESP_RS]}
+			        mode: tunnel
+			        start_action: none
+			secrets:
+			  ike-interop:
+			    id: [$4, $5]
+			    secret: "$PSK"
+		EOT
+	)
+}
+
+pluto_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	mkdir -p "$1"
+	# ipsec.conf needs indented keys: spaces, since <<- strips tabs.
+	cat >"$1/ipsec.conf" <<-EOT
+		config setup
+		    plutodebug=none
+		conn interop
+		    ikev2=yes
+		    authby=secret
+		    left=$2
+		    leftid=@$4
+		    leftsubnet=$6
+		    leftupdown=%disabled
+		    right=$3
+		    rightid=@$5
+		    rightsubnet=$7
+		    ike=aes_gcm256-sha2_256;dh19
+		    esp=aes_gcm256
+		    auto=add
+	EOT
+	echo "@$4 @$5 : PSK \"$PSK\"" >"$1/ipsec.secrets"
+}
+
+pluto_up() { # <ns> <dir>
+	pluto_start "$1" "$2"
+	wait_for 20 "pluto to load connection interop" sh -c \
+		"ip netns exec $1 '$LIBRESWAN/usr/libexec/ipsec/whack' --ctlsocket '$2/run/pluto.ctl' --status | grep -q '\"interop\"'"
+}
+
+# whack waits for the outcome of --initiate/--rekey-*/--terminate, with no timeout of its own:
+# bound it, so that a peer that never answers fails the step instead of the whole case.
+whack_to() { # <secs> <ns> <dir> <whack args...>
+	local secs=$1 ns=$2 dir=$3
+	shift 3
+	timeout "$secs" ip netns exec "$ns" "$LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$dir/run/pluto.ctl" "$@"
+}
+
+rswand_start() { # <ns> <dir>
+	spawn_in "$1" "$2/rswand.log" env RUST_LOG=debug "$D" --config "$2/rswan.yaml" --socket "$2/rswan.sock"
+	wait_for 20 "rswand in $1 to open its control socket" test -S "$2/rswan.sock"
+}
+
+# Checks rswand's own view: IKE SA established, Child SA installed, all four counters non-zero.
+# Prints one summary line; exits non-zero with the reason otherwise.
+rswan_status_ok() { # <dir>
+	"$C" --socket "$1/rswan.sock" status --json >"$1/status.json" || return 1
+	python3 - "$1/status.json" <<-'EOP'
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		c = [x for x in j["connections"] if x["name"] == "interop"]
+		if not c: sys.exit("no connection 'interop' in status")
+		c = c[0]
+		ike = [s for s in c["ike_sas"] if s["state"] == "established"]
+		if not ike: sys.exit("no established IKE SA: %s" % [s["state"] for s in c["ike_sas"]])
+		# NAT detected: IKE must have moved to the NAT-T port on both ends (RFC 7296 2.23).
+		if not (ike[0]["local"].endswith(":4500") and ike[0]["remote"].endswith(":4500")):
+		    sys.exit("IKE SA not on port 4500: %s <-> %s" % (ike[0]["local"], ike[0]["remote"]))
+		ch = [s for s in c["children"] if s["state"] == "installed"]
+		if not ch: sys.exit("no installed Child SA: %s" % [s["state"] for s in c["children"]])
+		k = ch[0].get("counters") or {}
+		vals = [k.get(n, 0) for n in ("enc_packets", "enc_bytes", "dec_packets", "dec_bytes")]
+		if 0 in vals: sys.exit("zero Child SA counter (enc pkts, enc bytes, dec pkts, dec bytes): %s" % vals)
+		print("rswan: IKE %s %s<->%s ids %s<->%s algs %s; child %s spi in/out %s/%s algs %s counters %s" % (
+			"initiator" if ike[0]["initiator"] else "responder", ike[0]["local"], ike[0]["remote"],
+			ike[0]["local_id"], ike[0]["remote_id"], ike[0]["algorithms"], ch[0]["name"],
+			ch[0]["spi_in"], ch[0]["spi_out"], ch[0]["algorithms"], vals))
+	EOP
+}
+
+# pluto's view: an ESP tunnel for "interop" with bytes counted in and out.
+pluto_sas_ok() { # <ns> <dir>
+	local ts
+	ts=$(whack_in "$1" "$2" --trafficstatus) || return 1
+	printf '%s\n' "$ts"
+	grep -q '"interop".*type=ESP' <<<"$ts" || { echo "pluto lists no ESP tunnel for interop"; return 1; }
+	grep -Eq 'inBytes=[1-9]' <<<"$ts" || { echo "pluto: no inbound bytes counted"; return 1; }
+	grep -Eq 'outBytes=[1-9]' <<<"$ts" || { echo "pluto: no outbound bytes counted"; return 1; }
+}
+
+# Traffic checks shared by both roles: ping fails before, passes after, guard unchanged.
+traffic_ok() {
+	local drops ns st n
+	# ESP-in-UDP first: without it nothing crosses the NAT, and this is the cause to report.
+	for ns in west east; do
+		st=$(in_ns "$ns" ip xfrm state list)
+		n=$(grep -c 'encap type espinudp' <<<"$st" || true)
+		[ "$n" = 2 ] || { printf '%s\n' "$st"; fail "$ns: $n of 2 SAs have encap type espinudp"; }
+	done
+	log "all SAs are ESP-in-UDP"
+	assert_ping_ok west
+	assert_ping_ok east
+	drops=$(guard_drops east)
+	[ "$drops" = "$1" ] || fail "guard in east dropped LAN packets although the tunnel is up ($1 -> $drops)"
+	drops=$(guard_drops west)
+	[ "$drops" = "$2" ] || fail "guard in west dropped LAN packets although the tunnel is up ($2 -> $drops)"
+	assert_sa_traffic west 2
+	assert_sa_traffic east 2
+	if [ -n "$XFRM_ALG" ]; then
+		local st
+		st=$(in_ns west ip xfrm state list)
+		grep -q "$XFRM_ALG" <<<"$st" || { printf '%s\n' "$st"; fail "west's SAs do not use $XFRM_ALG"; }
+	fi
+}
+
+# The tunnel is not there yet: plain-text LAN traffic is dropped by the guard on both sides.
+before() {
+	# Through the NAT, plain-text pings arrive masqueraded (source 192.0.2.254), so the guards
+	# cannot see them: only the failure itself is checked here. After the tunnel, the guards
+	# still prove that the LAN-sourced packets came out of an SA.
+	assert_ping_fails west
+}
+
+sub_rswan_init() {
+	local R=$WORK/rswan-init/west S=$WORK/rswan-init/east out t0 dw de
+	mkdir -p "$R" "$S"
+	topo_nat
+	rswan_conf "$R/rswan.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN"
+	pluto_conf "$S" "$EAST_IP" "$WEST_IP_SEEN" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN"
+	pluto_up east "$S"
+	rswand_start west "$R"
+	before
+	de=$(guard_drops east) dw=$(guard_drops west)
+	t0=$EPOCHREALTIME
+	out=$("$C" --socket "$R/rswan.sock" up interop --timeout 40 2>&1) || {
+		printf '%s\n' "$out"
+		fail "rswan-init: rswanctl up interop failed"
+	}
+	printf '%s\n' "$out"
+	log "rswan-init: up took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+	traffic_ok "$de" "$dw"
+	out=$(rswan_status_ok "$R" 2>&1) || { printf '%s\n' "$out"; fail "rswan-init: rswand status: $out"; }
+	log "$out"
+	out=$(pluto_sas_ok east "$S") || { printf '%s\n' "$out"; fail "rswan-init: pluto (east) SAs: $(tail -n1 <<<"$out")"; }
+	printf '%s\n' "$out"
+	log "rswan-init: ok"
+}
+
+sub_rswan_resp() {
+	local S=$WORK/rswan-resp/west R=$WORK/rswan-resp/east out t0 dw de
+	mkdir -p "$R" "$S"
+	topo_nat
+	pluto_conf "$S" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN"
+	rswan_conf "$R/rswan.yaml" "$EAST_IP" "$WEST_IP_SEEN" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN"
+	rswand_start east "$R"
+	pluto_up west "$S"
+	before
+	de=$(guard_drops east) dw=$(guard_drops west)
+	t0=$EPOCHREALTIME
+	out=$(whack_to 40 west "$S" --name interop --initiate 2>&1) || {
+		printf '%s\n' "$out"
+		fail "rswan-resp: whack --initiate failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+	}
+	printf '%s\n' "$out"
+	log "rswan-resp: initiate took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+	traffic_ok "$de" "$dw"
+	out=$(rswan_status_ok "$R" 2>&1) || { printf '%s\n' "$out"; fail "rswan-resp: rswand status: $out"; }
+	log "$out"
+	out=$(pluto_sas_ok west "$S") || { printf '%s\n' "$out"; fail "rswan-resp: pluto (west) SAs: $(tail -n1 <<<"$out")"; }
+	printf '%s\n' "$out"
+	log "rswan-resp: ok"
+}
+
+# Each sub-case in its own subshell so that a failure in the first still lets the second run;
+# `fail` inside records the first failure as the case's verdict. The ERR trap is re-armed because
+# lib.sh's only turns failures of the case's main shell into verdicts.
+run_sub() {
+	local name=$1 rc=0
+	log "=== sub-case $name"
+	# Not `( ... ) || rc=$?`: inside a tested command, bash ignores set -e and the ERR trap.
+	trap - ERR
+	set +e
+	(
+		set -e
+		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
+		"sub_$name"
+	)
+	rc=$?
+	set -e
+	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
+	cleanup_topo
+	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
+}
+
+failed=()
+run_sub rswan_init
+run_sub rswan_resp
+[ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
+pass
