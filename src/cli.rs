@@ -51,6 +51,17 @@ pub enum Command {
     },
     /// Re-read the configuration; tunnels of unchanged connections are kept.
     Reload,
+    /// Troubleshoot a connection: a one-line verdict, then the evidence (reachability, Phase 1,
+    /// Phase 2 counters, kernel drops, routing, MTU, liveness).
+    Diagnose {
+        conn: String,
+        /// Print the stable JSON form (docs/json.md).
+        #[arg(long)]
+        json: bool,
+        /// Seconds between the two samples of the SA and kernel counters (0: one sample).
+        #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+        sample: f64,
+    },
     /// Follow the daemon's log live.
     Log {
         /// Only lines about this peer address.

@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod diagnose;
 pub mod driver;
 pub mod status;

@@ -655,3 +655,186 @@ fn a_second_daemon_on_the_same_ports_is_refused() {
         stderr(&o)
     );
 }
+
+/// `rswanctl diagnose CONN --json` (one sample), parsed.
+fn diagnose(d: &Daemon) -> serde_json::Value {
+    let o = d.ctl(&["diagnose", "ab", "--json", "--sample", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+/// Waits until `b`'s diagnosis has a remembered failure (the responder fails asynchronously).
+fn diagnose_failed(d: &Daemon) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let v = diagnose(d);
+        if !v["phase1"]["last_failure"].is_null() || t0.elapsed() > Duration::from_secs(5) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn diagnose_names_a_wrong_psk_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(
+        dir.path(),
+        25400,
+        "aes256gcm16-prfsha256-x25519",
+        "not the same",
+    );
+    assert_eq!(
+        a.ctl(&["up", "ab", "--timeout", "10"]).status.code(),
+        Some(1)
+    );
+    let v = diagnose(&a);
+    assert_eq!(v["cause"], "psk-mismatch", "{v:#}");
+    assert_eq!(
+        v["verdict"],
+        "Phase 1 failed: PSK mismatch (peer rejected our authentication)"
+    );
+    assert_eq!(v["reachability"]["replies_seen"], true, "{v:#}");
+    assert_eq!(v["reachability"]["reply_ports"][0], 25410, "{v:#}");
+    assert_eq!(v["phase2"][0]["state"], "none");
+    let v = diagnose_failed(&b);
+    assert_eq!(v["cause"], "psk-mismatch", "{v:#}");
+    assert_eq!(
+        v["verdict"],
+        "Phase 1 failed: PSK mismatch (the peer's AUTH does not match our PSK)"
+    );
+    assert_eq!(v["phase1"]["last_failure"]["peer"], "127.0.0.1:25400");
+
+    // The text form leads with the verdict, then the evidence in the workflow's order.
+    let o = a.ctl(&["diagnose", "ab", "--sample", "0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "ab: Phase 1 failed: PSK mismatch (peer rejected our authentication)"
+    );
+    let order = [
+        "reachability:",
+        "phase 1:",
+        "phase 2:",
+        "kernel:",
+        "routing:",
+        "mtu:",
+        "liveness:",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|k| {
+            text.find(k)
+                .unwrap_or_else(|| panic!("{k} missing:\n{text}"))
+        })
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
+}
+
+#[test]
+fn diagnose_names_the_mismatched_proposal_parameter_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(
+        dir.path(),
+        25500,
+        "aes256gcm16-prfsha256-modp2048",
+        "shared",
+    );
+    assert_eq!(
+        a.ctl(&["up", "ab", "--timeout", "10"]).status.code(),
+        Some(1)
+    );
+    let v = diagnose(&a);
+    assert_eq!(v["cause"], "ike-proposal-mismatch", "{v:#}");
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with("Phase 1 failed: IKE proposal mismatch")
+            && verdict.contains("we offered aes256gcm16-prfsha256-x25519"),
+        "{verdict}"
+    );
+    // The responder saw both offers and names the parameter that had no overlap.
+    let v = diagnose_failed(&b);
+    assert_eq!(v["cause"], "ike-proposal-mismatch", "{v:#}");
+    let f = &v["phase1"]["last_failure"];
+    assert_eq!(f["parameter"], "KE group", "{v:#}");
+    assert!(f["theirs"].to_string().contains("CURVE_25519"), "{v:#}");
+    assert!(f["ours"].to_string().contains("MODP_2048"), "{v:#}");
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with("Phase 1 failed: IKE proposal mismatch: KE group — peer offered ")
+            && verdict.contains("CURVE_25519")
+            && verdict.contains("we accept MODP_2048"),
+        "{verdict}"
+    );
+}
+
+#[test]
+fn diagnose_says_unreachable_when_no_peer_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        "a",
+        "b",
+        25600,
+        25610,
+        "aes256gcm16-prfsha256-x25519",
+        "shared",
+    );
+    let cfg = format!(
+        "settings:\n  retransmit_timeout: 1s\n  retransmit_base: 1.0\n  retransmit_tries: 3\n{cfg}"
+    );
+    let a = Daemon::start(dir.path(), "a", &cfg, 25600);
+    // While the attempt is still retransmitting.
+    let o = a.ctl(&["up", "ab", "--timeout", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    std::thread::sleep(Duration::from_millis(700));
+    let v = diagnose(&a);
+    assert_eq!(v["cause"], "peer-unreachable", "{v:#}");
+    assert!(
+        v["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("peer unreachable (still trying): no IKE reply from 127.0.0.1:25610"),
+        "{v:#}"
+    );
+    assert_eq!(v["reachability"]["replies_seen"], false);
+    assert!(
+        v["reachability"]["unanswered"].as_u64().unwrap() >= 2,
+        "{v:#}"
+    );
+    // After the retransmit budget is spent.
+    let t0 = Instant::now();
+    let v = loop {
+        let v = diagnose(&a);
+        if !v["phase1"]["last_failure"].is_null() || t0.elapsed() > Duration::from_secs(10) {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(v["cause"], "peer-unreachable", "{v:#}");
+    assert_eq!(
+        v["verdict"],
+        "peer unreachable: no IKE reply from 127.0.0.1:25610 after 3 retransmits (UDP 25610 blocked or peer down)",
+        "{v:#}"
+    );
+    assert_eq!(v["reachability"]["retransmits"], 3);
+}
+
+#[test]
+fn diagnose_of_an_unknown_connection_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Daemon::start(
+        dir.path(),
+        "a",
+        &config("a", "b", 25700, 25710, "aes256gcm16-prfsha256-x25519", "s"),
+        25700,
+    );
+    let o = a.ctl(&["diagnose", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no connection named 'nope'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 use rswan::cli::{split_target, Cli, Command};
 use rswan::control::client::{call, ClientError};
 use rswan::control::protocol::Request;
+use rswan::diagnose::{render as render_diagnosis, Diagnosis};
 use rswan::status::{render_conns, render_sas, render_status, Status};
 
 fn main() -> ExitCode {
@@ -98,6 +99,21 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             let data = call(socket, &Request::Reload, print_log)?;
             println!("{}", data.as_str().unwrap_or("reloaded"));
             Ok(())
+        }
+        Command::Diagnose { conn, json, sample } => {
+            let sample_ms = (sample.clamp(0.0, 30.0) * 1000.0) as u64;
+            let data = call(
+                socket,
+                &Request::Diagnose {
+                    conn,
+                    sample_ms: Some(sample_ms),
+                },
+                |_| {},
+            )?;
+            json_or(data, json, |v| {
+                let d: Diagnosis = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+                Ok(render_diagnosis(&d))
+            })
         }
         Command::Log { peer, level } => {
             call(

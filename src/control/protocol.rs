@@ -31,6 +31,13 @@ pub enum Request {
         child: Option<String>,
     },
     Reload,
+    /// The troubleshooting workflow for one connection (docs/json.md, "diagnose").
+    Diagnose {
+        conn: String,
+        /// Milliseconds between the two counter samples; 0 samples once (no deltas).
+        #[serde(default)]
+        sample_ms: Option<u64>,
+    },
     Log {
         #[serde(default)]
         peer: Option<String>,

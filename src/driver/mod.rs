@@ -3,6 +3,7 @@
 //! kernel operations, events) go out. Nothing here decides protocol behaviour.
 
 pub mod core_config;
+mod diagnose_view;
 pub mod kernel;
 pub mod logging;
 pub mod notify;
@@ -97,6 +98,10 @@ struct Daemon {
     next_counters: Option<Instant>,
     started: Instant,
     notifier: Notifier,
+    /// Failures and IKE traffic per connection/peer, for `rswanctl diagnose`.
+    memory: crate::diagnose::memory::Memory,
+    /// Diagnoses waiting for their second counter sample.
+    diagnoses: Vec<diagnose_view::Pending>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
@@ -182,6 +187,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         next_counters: None,
         started: now,
         notifier,
+        memory: Default::default(),
+        diagnoses: Vec::new(),
     };
     tracing::info!(
         config = %d.opts.config.display(),
@@ -205,7 +212,10 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         };
         let now = Instant::now();
         match input {
-            Input::Datagram(r) => d.ep.handle_datagram(now, r.local, r.remote, &r.bytes),
+            Input::Datagram(r) => {
+                d.memory.received(now, r.remote, r.local.port());
+                d.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
+            }
             Input::Kernel(ev) => d.kernel_event(now, ev),
             Input::Control(c) => d.control(now, c).await,
             Input::Reload => {
@@ -224,6 +234,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         }
         d.flush(now).await;
         d.expire_waiters(now);
+        d.finish_diagnoses(now);
     }
     d.shutdown().await;
     Ok(())
@@ -281,6 +292,7 @@ impl Daemon {
             self.ep.poll_timeout(),
             self.waiters.iter().map(|w| w.deadline).min(),
             self.next_counters,
+            self.diagnoses.iter().map(|p| p.deadline).min(),
         ]
         .into_iter()
         .flatten()
@@ -326,7 +338,11 @@ impl Daemon {
         let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
         while let Some(out) = self.ep.poll_output() {
             match out {
-                Output::Send { from, to, bytes } => self.send(from, to, &bytes).await,
+                Output::Send { from, to, bytes } => {
+                    self.memory
+                        .sent(now, to, diagnose_view::expects_reply(&bytes));
+                    self.send(from, to, &bytes).await
+                }
                 Output::Kernel { token, op } => {
                     let result = self.kernel.apply(&op);
                     if let Err(e) = &result {
@@ -338,7 +354,9 @@ impl Daemon {
                         .handle_kernel(now, CoreKernelEvent::OpResult { token, result });
                 }
                 Output::Event(ev) => {
-                    log_event(&ev, &describe(&ev, &self.config));
+                    let line = describe(&ev, &self.config);
+                    self.remember(now, &ev, &line);
+                    log_event(&ev, &line);
                     for (i, w) in self.waiters.iter().enumerate() {
                         if let Some(o) = settles(w, &ev, &self.config) {
                             outcomes.push((i, o));
@@ -372,6 +390,41 @@ impl Daemon {
         };
         if let Err(e) = sock.send(from.ip(), to, bytes).await {
             tracing::warn!(peer = %to, "send from {from} failed: {e}");
+        }
+    }
+
+    /// Failure memory for `diagnose`: the last failure per connection and per peer address;
+    /// a connection that comes up forgets its failure (it no longer explains anything).
+    fn remember(&mut self, now: Instant, ev: &Event, line: &str) {
+        match ev {
+            Event::NegotiationFailed { conn, peer, reason } => {
+                self.memory
+                    .failure(crate::diagnose::memory::FailureMemo::new(
+                        now,
+                        conn.clone(),
+                        *peer,
+                        reason,
+                        line.to_owned(),
+                    ))
+            }
+            Event::IkeSaUp { conn, remote, .. } => self.memory.clear_conn(conn, remote.ip()),
+            _ => {}
+        }
+    }
+
+    /// Answers the diagnoses whose second sample is due.
+    fn finish_diagnoses(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.diagnoses.len() {
+            if self.diagnoses[i].deadline <= now {
+                let p = self.diagnoses.remove(i);
+                let d = diagnose_view::build(self, now, &p.conn, Some(&p.first));
+                let _ = p.reply.send(Outcome::Ok {
+                    data: serde_json::to_value(d).unwrap_or_default(),
+                });
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -719,6 +772,28 @@ impl Daemon {
                     },
                 };
                 let _ = reply.send(outcome);
+            }
+            Request::Diagnose { conn, sample_ms } => {
+                if let Err(e) = self.check_target(&conn, None) {
+                    let _ = reply.send(Outcome::Error { message: e });
+                    return;
+                }
+                let wait =
+                    Duration::from_millis(sample_ms.unwrap_or(1000)).min(diagnose_view::MAX_SAMPLE);
+                if wait.is_zero() {
+                    let d = diagnose_view::build(self, now, &conn, None);
+                    let _ = reply.send(Outcome::Ok {
+                        data: serde_json::to_value(d).unwrap_or_default(),
+                    });
+                    return;
+                }
+                let first = diagnose_view::sample(self, now, &conn);
+                self.diagnoses.push(diagnose_view::Pending {
+                    conn,
+                    deadline: now + wait,
+                    first,
+                    reply,
+                });
             }
             // Served by the control server itself.
             Request::Log { .. } => {

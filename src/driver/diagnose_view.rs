@@ -1,0 +1,327 @@
+//! Collects the evidence for `rswanctl diagnose CONN` from the core's status, the daemon's
+//! memory (failures, IKE traffic per peer), the kernel's SA counters and /proc. Counters are
+//! sampled twice, `sample` apart, without blocking the daemon loop: the first sample is taken when
+//! the request arrives, the answer is built at the deadline.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::Daemon;
+use crate::config::values::TsSpec;
+use crate::control::protocol::Outcome;
+use crate::diagnose::memory::{Cause, FailureMemo};
+use crate::diagnose::{
+    self, kernel_stats, route, ChildDiag, Diagnosis, Failure, KernelDiag, Liveness, Mtu, Phase1,
+    Reachability, Routing, SubnetRoute,
+};
+use crate::status::Counters;
+
+/// A peer silent for longer than this beyond dpd_delay is shown as dead (as in status).
+const DEAD_AFTER: Duration = Duration::from_secs(165);
+/// Longest sampling interval a client may ask for.
+pub(super) const MAX_SAMPLE: Duration = Duration::from_secs(30);
+
+/// Counters of the connection's Child SAs (by inbound SPI) and the kernel's XFRM statistics.
+pub(super) struct Sample {
+    at: Instant,
+    children: HashMap<u32, Counters>,
+    xfrm: Option<Vec<(String, u64)>>,
+}
+
+/// A diagnose request waiting for its second sample.
+pub(super) struct Pending {
+    pub conn: String,
+    pub deadline: Instant,
+    pub first: Sample,
+    pub reply: oneshot::Sender<Outcome>,
+}
+
+pub(super) fn sample(d: &mut Daemon, now: Instant, conn: &str) -> Sample {
+    let status = d.ep.status();
+    let mut children = HashMap::new();
+    for ike in status
+        .connections
+        .iter()
+        .filter(|c| c.name == conn)
+        .flat_map(|c| &c.ike_sas)
+    {
+        for c in &ike.children {
+            // Inbound SA: addressed to us; outbound: to the peer.
+            let dec = d.kernel.counters(ike.local.ip(), c.spi_in);
+            let enc = d.kernel.counters(ike.remote.ip(), c.spi_out);
+            if let (Some(dec), Some(enc)) = (dec, enc) {
+                children.insert(
+                    c.spi_in,
+                    Counters {
+                        dec_bytes: dec.bytes,
+                        dec_packets: dec.packets,
+                        enc_bytes: enc.bytes,
+                        enc_packets: enc.packets,
+                    },
+                );
+            }
+        }
+    }
+    Sample {
+        at: now,
+        children,
+        xfrm: kernel_stats::read(),
+    }
+}
+
+fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
+    let (cause, parameter, ours, theirs, retransmits) = match &f.cause {
+        Cause::PskMismatch => ("psk-mismatch", None, vec![], vec![], None),
+        Cause::PeerRejectedAuth => ("peer-rejected-auth", None, vec![], vec![], None),
+        Cause::AuthFailed(_) => ("auth-failed", None, vec![], vec![], None),
+        Cause::ProposalMismatch {
+            ike,
+            parameter,
+            ours,
+            theirs,
+        } => (
+            if *ike {
+                "ike-proposal-mismatch"
+            } else {
+                "esp-proposal-mismatch"
+            },
+            parameter.clone(),
+            ours.clone(),
+            theirs.clone(),
+            None,
+        ),
+        Cause::PeerNoProposal { ike: true } => ("peer-no-proposal-ike", None, vec![], vec![], None),
+        Cause::PeerNoProposal { ike: false } => {
+            ("peer-no-proposal-esp", None, vec![], vec![], None)
+        }
+        Cause::TsMismatch => ("ts-mismatch", None, vec![], vec![], None),
+        Cause::NoConnection => ("no-matching-connection", None, vec![], vec![], None),
+        Cause::Unreachable { retransmits, dpd } => (
+            if *dpd {
+                "dpd-timeout"
+            } else {
+                "peer-unreachable"
+            },
+            None,
+            vec![],
+            vec![],
+            Some(*retransmits),
+        ),
+        Cause::Other => ("other", None, vec![], vec![], None),
+    };
+    Failure {
+        cause: cause.into(),
+        message: f.message.clone(),
+        peer: f.peer.to_string(),
+        secs_ago: now.saturating_duration_since(f.at).as_secs(),
+        parameter,
+        ours,
+        theirs,
+        retransmits,
+    }
+}
+
+pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sample>) -> Diagnosis {
+    let last = sample(d, now, conn);
+    let Some(cfg) = d.config.connection(conn).cloned() else {
+        return Diagnosis {
+            conn: conn.into(),
+            verdict: "connection no longer configured".into(),
+            cause: "unknown-connection".into(),
+            ..Default::default()
+        };
+    };
+    let status = d.ep.status();
+    let cs = status.connections.iter().find(|c| c.name == conn);
+    let ikes: Vec<_> = cs.map(|c| c.ike_sas.iter().collect()).unwrap_or_default();
+    // The established IKE SA is the evidence; otherwise the newest attempt.
+    let ike = ikes
+        .iter()
+        .find(|s| s.state.as_str() == "ESTABLISHED")
+        .or_else(|| ikes.last())
+        .copied();
+
+    let configured_peer = cfg
+        .remote_host()
+        .map(|ip| SocketAddr::new(ip, cfg.remote_port));
+    // The newer of the connection's own failure and one recorded for its peer address
+    // (a responder may fail before it knows which connection the peer wants).
+    let failure = [
+        d.memory.conn_failure(conn),
+        configured_peer.and_then(|p| d.memory.peer_failure(p.ip())),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(|f| f.at)
+    .map(|f| failure_view(f, now));
+    let peer: Option<SocketAddr> = ike
+        .map(|s| s.remote)
+        .or(configured_peer)
+        .or_else(|| failure.as_ref().and_then(|f| f.peer.parse().ok()));
+
+    let traffic = peer.and_then(|p| d.memory.traffic(p.ip())).cloned();
+    let reachability = Reachability {
+        peer: peer.map(|p| p.to_string()),
+        replies_seen: traffic.as_ref().is_some_and(|t| t.received > 0),
+        reply_ports: traffic
+            .as_ref()
+            .map(|t| t.ports_seen.clone())
+            .unwrap_or_default(),
+        last_reply_secs: traffic
+            .as_ref()
+            .and_then(|t| t.last_received)
+            .map(|(at, _, _)| now.saturating_duration_since(at).as_secs()),
+        sent: traffic.as_ref().map_or(0, |t| t.sent),
+        received: traffic.as_ref().map_or(0, |t| t.received),
+        unanswered: traffic.as_ref().map_or(0, |t| t.sent_since_reply),
+        retransmits: failure.as_ref().and_then(|f| f.retransmits),
+    };
+
+    let phase1 = Phase1 {
+        state: ike.map_or_else(|| "none".into(), |s| s.state.as_str().to_ascii_lowercase()),
+        detail: ike.map(|s| s.detail.to_owned()),
+        algorithms: ike.and_then(|s| s.algorithms.as_ref()).map(|a| {
+            let encr = match a.encr_keysize {
+                Some(k) => format!("{}_{k}", a.encr),
+                None => a.encr.clone(),
+            };
+            [
+                Some(encr),
+                a.integ.clone(),
+                Some(a.prf.clone()),
+                Some(a.dh_group.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/")
+        }),
+        nat_local: ike.and_then(|s| s.nat_local),
+        nat_remote: ike.and_then(|s| s.nat_remote),
+        last_failure: failure,
+    };
+
+    let elapsed = first.map(|f| now.saturating_duration_since(f.at));
+    let mut phase2 = Vec::new();
+    for ch in &cfg.children {
+        let sa = ikes
+            .iter()
+            .flat_map(|s| &s.children)
+            .filter(|c| c.name == ch.name)
+            .max_by_key(|c| c.unique_id);
+        let mut v = ChildDiag {
+            child: ch.name.clone(),
+            state: "none".into(),
+            remote_ts: ch.remote_ts.iter().map(ToString::to_string).collect(),
+            traffic: "none".into(),
+            ..Default::default()
+        };
+        if let Some(c) = sa {
+            v.state = c.state.as_str().to_ascii_lowercase();
+            v.spi_in = Some(format!("{:08x}", c.spi_in));
+            v.spi_out = Some(format!("{:08x}", c.spi_out));
+            v.encap = c.encap;
+            let before = first.and_then(|f| f.children.get(&c.spi_in));
+            let after = last.children.get(&c.spi_in);
+            let (t, r, delta) = diagnose::verdict::reading(before, after);
+            v.counters = after.copied();
+            v.delta = delta;
+            v.traffic = t;
+            v.reading = r;
+        }
+        phase2.push(v);
+    }
+
+    let kernel = match &last.xfrm {
+        Some(x) => KernelDiag {
+            available: true,
+            counters: kernel_stats::explain(first.and_then(|f| f.xfrm.as_deref()), x),
+        },
+        None => KernelDiag::default(),
+    };
+
+    let routes = route::read();
+    let peer_route = peer.and_then(|p| route::resolve(&routes, p.ip()));
+    let mut remote_subnets = Vec::new();
+    for ch in &cfg.children {
+        for ts in &ch.remote_ts {
+            let TsSpec::Fixed(t) = ts else { continue };
+            let r = route::resolve(&routes, t.start);
+            remote_subnets.push(SubnetRoute {
+                subnet: ts.to_string(),
+                route: r.is_some(),
+                via_peer_interface: r
+                    .as_ref()
+                    .and_then(|r| peer_route.as_ref().map(|p| p.interface == r.interface)),
+                interface: r.map(|r| r.interface),
+            });
+        }
+    }
+    let routing = Routing {
+        peer_interface: peer_route.as_ref().map(|r| r.interface.clone()),
+        peer_gateway: peer_route
+            .as_ref()
+            .and_then(|r| r.gateway)
+            .map(|g| g.to_string()),
+        remote_subnets,
+    };
+    let path_mtu = peer_route.as_ref().and_then(|r| {
+        if r.mtu > 0 {
+            Some(r.mtu)
+        } else {
+            route::interface_mtu(&r.interface)
+        }
+    });
+    let mut note = "IKE fragmentation (RFC 7383) is announced by rswan and used when the peer announces it too".to_owned();
+    if path_mtu.is_some_and(|m| m < 1280) {
+        note.push_str("; the MTU towards the peer is small: large IKE_AUTH messages need fragmentation, ESP packets may need a lower MSS");
+    }
+    let mtu = Mtu { path_mtu, note };
+
+    let last_msg = ike.and_then(|s| s.last_peer_message);
+    let silent = last_msg.map(|t| now.saturating_duration_since(t));
+    let liveness = Liveness {
+        dpd_delay_secs: cfg.dpd_delay.as_secs(),
+        dpd_mode: serde_json::to_value(cfg.dpd_mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        last_peer_message_secs: silent.map(|s| s.as_secs()),
+        peer: match (phase1.state.as_str(), silent) {
+            ("established", Some(s)) if s > cfg.dpd_delay + DEAD_AFTER => "dead",
+            ("established", _) => "alive",
+            _ => "unknown",
+        }
+        .into(),
+    };
+
+    let mut out = Diagnosis {
+        conn: conn.into(),
+        sample_secs: elapsed.map_or(0.0, |e| (e.as_millis() as f64) / 1000.0),
+        reachability,
+        phase1,
+        phase2,
+        kernel,
+        routing,
+        mtu,
+        liveness,
+        ..Default::default()
+    };
+    let local_psk = cfg.local.auth == crate::config::AuthMethod::Psk;
+    let (cause, verdict) = diagnose::verdict(&out, local_psk, &cfg.proposals.join(","));
+    out.cause = cause;
+    out.verdict = verdict;
+    out
+}
+
+/// Whether a datagram we send expects an answer: an IKE request (Response flag clear in the
+/// header's flags octet, RFC 7296 3.1). Responses and NAT keepalives (one octet) do not, so they
+/// must not count as unanswered.
+pub(super) fn expects_reply(bytes: &[u8]) -> bool {
+    const FLAGS_OFFSET: usize = 19;
+    const RESPONSE: u8 = 0x20;
+    bytes.len() >= 28 && bytes.get(FLAGS_OFFSET).is_some_and(|f| f & RESPONSE == 0)
+}
