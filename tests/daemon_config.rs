@@ -350,3 +350,133 @@ fn bad_proposal_keyword_is_a_located_config_error() {
     );
     assert_eq!(e.line, Some(15), "{e}");
 }
+
+/// The lifecycle keys reach the protocol core's per-connection timers with the values written.
+#[test]
+fn lifecycle_keys_reach_core_conn_timers() {
+    use rswan::driver::core_config::to_core;
+    use rswan_ikev2::timer::DpdMode;
+    let text = MINIMAL
+        .replace(
+            "    local:\n",
+            "    dpd_delay: 5s\n    dpd_mode: on-idle\n    rekey_time: 2h\n    over_time: 20m\n    rand_time: 7m\n    reauth_time: 6h\n    local:\n",
+        )
+        .replace(
+            "        remote_ts: [10.2.0.0/16]\n",
+            "        remote_ts: [10.2.0.0/16]\n        rekey_time: 10s\n        life_time: 20s\n        rand_time: 2s\n",
+        );
+    let cfg = parse(&text).unwrap();
+    let c = &cfg.connections[0];
+    assert_eq!(c.dpd_mode, config::DpdMode::OnIdle);
+    assert_eq!(c.rand_time, Duration::from_secs(420));
+    assert_eq!(c.reauth_time, Duration::from_secs(6 * 3600));
+    let core = to_core(&cfg).unwrap();
+    let t = core.settings.conn_timers.get("gw").expect("timers for gw");
+    assert_eq!(t.dpd_mode, DpdMode::OnIdle);
+    assert_eq!(t.ike_rand_time, Some(Duration::from_secs(420)));
+    assert_eq!(t.ike_over_time, Some(Duration::from_secs(1200)));
+    assert_eq!(t.child_rand_time, Some(Duration::from_secs(2)));
+    assert_eq!(t.reauth_time, Some(Duration::from_secs(6 * 3600)));
+    assert_eq!(core.connections[0].dpd_delay, Duration::from_secs(5));
+    assert_eq!(
+        core.connections[0].children[0].rekey_time,
+        Duration::from_secs(10)
+    );
+}
+
+/// Without the keys the core gets swanctl's defaults: on-demand DPD, no reauthentication,
+/// over_time and IKE rand_time 10 % of the longer interval, per-child default rand_time.
+#[test]
+fn lifecycle_defaults_follow_swanctl() {
+    use rswan::driver::core_config::to_core;
+    use rswan_ikev2::timer::DpdMode;
+    let core = to_core(&parse(MINIMAL).unwrap()).unwrap();
+    let t = &core.settings.conn_timers["gw"];
+    assert_eq!(t.dpd_mode, DpdMode::OnDemand);
+    assert_eq!(t.reauth_time, None);
+    assert_eq!(t.ike_over_time, Some(Duration::from_secs(24 * 60)));
+    assert_eq!(t.ike_rand_time, Some(Duration::from_secs(24 * 60)));
+    assert_eq!(
+        t.child_rand_time, None,
+        "core derives life_time - rekey_time"
+    );
+    // reauth_time longer than rekey_time sets the default over_time, as in swanctl.
+    let cfg =
+        parse(&MINIMAL.replace("    local:\n", "    reauth_time: 10h\n    local:\n")).unwrap();
+    assert_eq!(cfg.connections[0].over_time, Duration::from_secs(3600));
+    let t = &to_core(&cfg).unwrap().settings.conn_timers["gw"];
+    assert_eq!(t.reauth_time, Some(Duration::from_secs(36_000)));
+    assert_eq!(t.ike_rand_time, Some(Duration::from_secs(3600)));
+}
+
+#[test]
+fn rand_time_must_be_shorter_than_rekey_time() {
+    let e = parse_err(&MINIMAL.replace(
+        "        remote_ts: [10.2.0.0/16]\n",
+        "        remote_ts: [10.2.0.0/16]\n        rekey_time: 10s\n        rand_time: 10s\n",
+    ));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.gw.children.net.rand_time"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(16), "{e}");
+    assert!(e.message.contains("shorter than rekey_time (10s)"), "{e}");
+
+    let e = parse_err(&MINIMAL.replace(
+        "    local:\n",
+        "    rekey_time: 1h\n    rand_time: 2h\n    local:\n",
+    ));
+    assert_eq!(e.key.as_deref(), Some("connections.gw.rand_time"), "{e}");
+    assert_eq!(e.line, Some(6), "{e}");
+    assert!(e.message.contains("shorter than rekey_time (1h)"), "{e}");
+
+    let e = parse_err(&MINIMAL.replace(
+        "    local:\n",
+        "    rekey_time: 0\n    reauth_time: 30m\n    rand_time: 30m\n    local:\n",
+    ));
+    assert!(e.message.contains("shorter than reauth_time (30m)"), "{e}");
+}
+
+#[test]
+fn bad_dpd_mode_lists_allowed_values() {
+    let e = parse_err(&MINIMAL.replace("    local:\n", "    dpd_mode: ondemand\n    local:\n"));
+    let msg = e.to_string();
+    assert_eq!(e.line, Some(5), "{msg}");
+    assert_eq!(e.key.as_deref(), Some("connections.gw.dpd_mode"), "{msg}");
+    assert!(
+        msg.contains("on-demand") && msg.contains("on-idle") && msg.contains("disabled"),
+        "{msg}"
+    );
+}
+
+/// The core has one child rand_time per connection: children that would end up with different
+/// values are refused at the key rather than silently sharing one.
+#[test]
+fn children_must_share_rand_time() {
+    let text = MINIMAL.replace(
+        "        remote_ts: [10.2.0.0/16]\n",
+        "        remote_ts: [10.2.0.0/16]\n        rand_time: 1m\n      voice:\n        local_ts: [10.1.5.0/24]\n        remote_ts: [10.2.5.0/24]\n",
+    );
+    let e = parse_err(&text);
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.gw.children.net.rand_time"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(
+        e.message.contains("voice") && e.message.contains("6m"),
+        "{e}"
+    );
+    // The same explicit value on both is fine and reaches the core.
+    let ok = text.replace(
+        "        remote_ts: [10.2.5.0/24]\n",
+        "        remote_ts: [10.2.5.0/24]\n        rand_time: 60s\n",
+    );
+    let core = rswan::driver::core_config::to_core(&parse(&ok).unwrap()).unwrap();
+    assert_eq!(
+        core.settings.conn_timers["gw"].child_rand_time,
+        Some(Duration::from_secs(60))
+    );
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use model::{
-    Action, Auth, AuthMethod, Child, Config, Connection, Mode, Settings, SharedSecret,
+    Action, Auth, AuthMethod, Child, Config, Connection, DpdMode, Mode, Settings, SharedSecret,
 };
 use schema::{ConnDoc, Document, SecretDoc, SecretsDocument};
 use values::{AddrSpec, Identity, TsSpec};
@@ -360,11 +360,33 @@ fn build_conn(
     let dur = values::parse_duration;
     let rekey_time = parse_opt(c.rekey_time, &k("rekey_time"), dur, err)?
         .unwrap_or(Duration::from_secs(4 * 3600));
-    let over_time = parse_opt(c.over_time, &k("over_time"), dur, err)?.unwrap_or(rekey_time / 10);
+    let reauth_time =
+        parse_opt(c.reauth_time, &k("reauth_time"), dur, err)?.unwrap_or(Duration::ZERO);
+    // swanctl: 10 % of the longer of rekey_time and reauth_time.
+    let over_time = parse_opt(c.over_time, &k("over_time"), dur, err)?
+        .unwrap_or(rekey_time.max(reauth_time) / 10);
+    let rand_given = parse_opt(c.rand_time, &k("rand_time"), dur, err)?;
+    let rand_time = rand_given.unwrap_or(over_time);
+    if rand_given.is_some() {
+        // A jitter as long as the interval would rekey right after establishment.
+        for (what, limit) in [("rekey_time", rekey_time), ("reauth_time", reauth_time)] {
+            if !limit.is_zero() && rand_time >= limit {
+                return Err(err(
+                    &k("rand_time"),
+                    format!(
+                        "{} must be shorter than {what} ({})",
+                        values::fmt_duration(rand_time),
+                        values::fmt_duration(limit)
+                    ),
+                ));
+            }
+        }
+    }
     let dpd_delay = parse_opt(c.dpd_delay, &k("dpd_delay"), dur, err)?.unwrap_or(Duration::ZERO);
     let dpd_timeout =
         parse_opt(c.dpd_timeout, &k("dpd_timeout"), dur, err)?.unwrap_or(Duration::ZERO);
     let encap = parse_opt(c.encap, &k("encap"), values::parse_bool, err)?.unwrap_or(false);
+    let dpd_mode = c.dpd_mode.unwrap_or(DpdMode::OnDemand);
 
     let local_doc = c.local.unwrap_or_default();
     let remote_doc = c.remote.unwrap_or_default();
@@ -443,6 +465,7 @@ fn build_conn(
     };
 
     let mut children = Vec::new();
+    let mut child_rand_keys: Vec<(String, bool)> = Vec::new();
     for (cname, ch) in c.children.unwrap_or_default() {
         let ck =
             |key: &'static str| -> [&str; 5] { ["connections", name, "children", &cname, key] };
@@ -488,6 +511,19 @@ fn build_conn(
                 ),
             ));
         }
+        let default_rand = life_time.saturating_sub(crekey);
+        let child_rand_given = parse_opt(ch.rand_time, &ck("rand_time"), dur, err)?;
+        let child_rand = child_rand_given.unwrap_or(default_rand);
+        if child_rand_given.is_some() && !crekey.is_zero() && child_rand >= crekey {
+            return Err(err(
+                &ck("rand_time"),
+                format!(
+                    "{} must be shorter than rekey_time ({})",
+                    values::fmt_duration(child_rand),
+                    values::fmt_duration(crekey)
+                ),
+            ));
+        }
         let rekey_bytes =
             parse_opt(ch.rekey_bytes, &ck("rekey_bytes"), values::parse_bytes, err)?.unwrap_or(0);
         let life_bytes_given =
@@ -518,10 +554,13 @@ fn build_conn(
             close_action: ch.close_action.unwrap_or(Action::None),
             rekey_time: crekey,
             life_time,
+            rand_time: child_rand,
             rekey_bytes,
             life_bytes,
         });
+        child_rand_keys.push((cname.clone(), child_rand_given.is_some()));
     }
+    check_shared_child_rand(name, &children, &child_rand_keys, err)?;
 
     Ok(Connection {
         name: name.to_owned(),
@@ -533,13 +572,63 @@ fn build_conn(
         proposals,
         dpd_delay,
         dpd_timeout,
+        dpd_mode,
         encap,
         rekey_time,
         over_time,
+        rand_time,
+        reauth_time,
         local,
         remote,
         psk,
         psk_source,
         children,
     })
+}
+
+/// The protocol core keeps one child `rand_time` per connection (`ConnTimers::child_rand_time`),
+/// so an explicit value must be the one every child of the connection ends up with; otherwise a
+/// child that relies on its own default (life_time - rekey_time) would silently get another.
+fn check_shared_child_rand(
+    conn: &str,
+    children: &[Child],
+    given: &[(String, bool)],
+    err: &dyn Fn(&[&str], String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let Some((first_name, _)) = given.iter().find(|(_, g)| *g) else {
+        return Ok(());
+    };
+    let Some(first) = children.iter().find(|c| &c.name == first_name) else {
+        return Ok(());
+    };
+    if let Some(other) = children.iter().find(|c| c.rand_time != first.rand_time) {
+        let other_given = given.iter().any(|(n, g)| *g && *n == other.name);
+        // Point at a line that exists: the other child's key if written, else the first one's.
+        let (at, message) = if other_given {
+            (
+                other.name.as_str(),
+                format!(
+                    "{} differs from child '{}' (rand_time {})",
+                    values::fmt_duration(other.rand_time),
+                    first.name,
+                    values::fmt_duration(first.rand_time)
+                ),
+            )
+        } else {
+            (
+                first.name.as_str(),
+                format!(
+                    "{} differs from child '{}', whose rand_time defaults to life_time - rekey_time ({})",
+                    values::fmt_duration(first.rand_time),
+                    other.name,
+                    values::fmt_duration(other.rand_time)
+                ),
+            )
+        };
+        return Err(err(
+            &["connections", conn, "children", at, "rand_time"],
+            format!("{message}: the children of one connection must share rand_time for now"),
+        ));
+    }
+    Ok(())
 }

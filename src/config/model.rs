@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use super::schema::{Action, AuthMethod, Mode};
+pub use super::schema::{Action, AuthMethod, DpdMode, Mode};
 use super::values::{fmt_duration, AddrSpec, Identity, Secret, TsSpec};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,11 +61,18 @@ pub struct Connection {
     pub dpd_delay: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub dpd_timeout: Duration,
+    pub dpd_mode: DpdMode,
     pub encap: bool,
     #[serde(serialize_with = "ser_duration")]
     pub rekey_time: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub over_time: Duration,
+    /// Range of the random time subtracted from rekey_time and reauth_time (default over_time).
+    #[serde(serialize_with = "ser_duration")]
+    pub rand_time: Duration,
+    /// Break-before-make reauthentication interval; zero = never.
+    #[serde(serialize_with = "ser_duration")]
+    pub reauth_time: Duration,
     pub local: Auth,
     pub remote: Auth,
     /// The pre-shared key found in `secrets` for this connection's identities (PSK auth only).
@@ -110,6 +117,9 @@ pub struct Child {
     pub rekey_time: Duration,
     #[serde(serialize_with = "ser_duration")]
     pub life_time: Duration,
+    /// Range of the random time subtracted from rekey_time (default life_time - rekey_time).
+    #[serde(serialize_with = "ser_duration")]
+    pub rand_time: Duration,
     pub rekey_bytes: u64,
     pub life_bytes: u64,
 }

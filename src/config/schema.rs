@@ -67,12 +67,18 @@ pub struct ConnDoc {
     pub dpd_delay: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub dpd_timeout: Option<String>,
+    #[serde(default)]
+    pub dpd_mode: Option<DpdMode>,
     #[serde(default, deserialize_with = "de_text")]
     pub encap: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub rekey_time: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub over_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub rand_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub reauth_time: Option<String>,
     #[serde(default)]
     pub local: Option<AuthDoc>,
     #[serde(default)]
@@ -119,6 +125,18 @@ pub enum Action {
     Start,
 }
 
+/// When dead peer detection probes (an rswan key; strongSwan always probes on demand).
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DpdMode {
+    /// Probe when nothing came from the peer for dpd_delay (strongSwan's behaviour).
+    OnDemand,
+    /// Probe only when there was no traffic in either direction for dpd_delay.
+    OnIdle,
+    /// Answer the peer's probes, never send any.
+    Disabled,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ChildDoc {
@@ -140,6 +158,8 @@ pub struct ChildDoc {
     pub rekey_time: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub life_time: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub rand_time: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub rekey_bytes: Option<String>,
     #[serde(default, deserialize_with = "de_text")]

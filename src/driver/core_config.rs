@@ -4,11 +4,11 @@
 
 use rswan_ikev2::config as core;
 use rswan_ikev2::proposal::ProposalSet;
-use rswan_ikev2::timer::RetransmitPolicy;
+use rswan_ikev2::timer::{ConnTimers, DpdMode as CoreDpdMode, RetransmitPolicy};
 use rswan_ikev2::wire::{Identity as WireId, TrafficSelector};
 
 use crate::config::values::{AddrSpec, Identity, TsSpec};
-use crate::config::{Action, AuthMethod, Config, Connection, Mode};
+use crate::config::{Action, AuthMethod, Config, Connection, DpdMode, Mode};
 
 pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
     let s = &cfg.settings;
@@ -21,6 +21,11 @@ pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
         },
         cookie_threshold: s.cookie_threshold as usize,
         half_open_timeout: s.half_open_timeout,
+        conn_timers: cfg
+            .connections
+            .iter()
+            .map(|c| (c.name.clone(), conn_timers(c)))
+            .collect(),
         ..core::Settings::default()
     };
     let connections = cfg
@@ -92,6 +97,29 @@ fn proposals(list: &[String], esp: bool, key: &str) -> Result<ProposalSet, Strin
         ProposalSet::parse_ike(&joined)
     };
     r.map_err(|e| format!("{key}: {e}"))
+}
+
+/// The lifecycle knobs the core keeps beside ConnConfig. The loader has applied swanctl's
+/// defaults, so the values are passed explicitly; the one exception is the child rand_time,
+/// which the core derives per child (life_time - rekey_time) unless one value is given for all.
+fn conn_timers(c: &Connection) -> ConnTimers {
+    let child_rand_time = c
+        .children
+        .iter()
+        .any(|ch| ch.rand_time != ch.life_time.saturating_sub(ch.rekey_time))
+        .then(|| c.children.first().map(|ch| ch.rand_time))
+        .flatten();
+    ConnTimers {
+        dpd_mode: match c.dpd_mode {
+            DpdMode::OnDemand => CoreDpdMode::OnDemand,
+            DpdMode::OnIdle => CoreDpdMode::OnIdle,
+            DpdMode::Disabled => CoreDpdMode::Disabled,
+        },
+        ike_rand_time: Some(c.rand_time),
+        ike_over_time: Some(c.over_time),
+        child_rand_time,
+        reauth_time: (!c.reauth_time.is_zero()).then_some(c.reauth_time),
+    }
 }
 
 fn conn(c: &Connection) -> Result<core::ConnConfig, String> {

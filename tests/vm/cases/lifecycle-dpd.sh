@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Dead peer detection on a real kernel: west's rswand (dpd_delay 2s, retransmit_timeout 1s,
+# retransmit_base 1.0, retransmit_tries 2: a probe after 2 s of silence, given up 3 s later)
+# must notice within DPD_BUDGET (10 s) that east's rswand was killed with SIGKILL, and log
+# `peer 192.0.2.2 lost after 2 retransmits (DPD)`. No traffic runs meanwhile: east's kernel still
+# holds its SAs and would answer pings, which on-demand DPD rightly counts as life.
+#   clear: dpd_action clear: afterwards west has no SA and no policy left.
+#   trap:  start_action trap + dpd_action trap: the tunnel came up from an ACQUIRE; after DPD,
+#          west has no SA but the trap policy is back, and once east is restarted (its stale
+#          kernel state flushed, as after a reboot) the next ping negotiates the tunnel again
+#          (within RETRAP_BUDGET, 45 s: see the larval-state note in sub_trap).
+# vm-timeout: 240
+# shellcheck source=../lib.sh
+. "$RSWAN_VM_LIB"
+
+D=$RSWAN_BIN/rswand
+C=$RSWAN_BIN/rswanctl
+[ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+DPD_BUDGET=10
+
+save_logs() {
+	local f s
+	for f in "$WORK"/*/*.log; do
+		[ -e "$f" ] || continue
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done
+}
+on_exit save_logs
+
+conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action> <dpd_action>
+	(
+		umask 077
+		cat >"$1" <<-EOT
+			settings:
+			  retransmit_timeout: 1s
+			  retransmit_base: 1.0
+			  retransmit_tries: 2
+			connections:
+			  gw:
+			    local_addrs: [$2]
+			    remote_addrs: [$3]
+			    proposals: [aes256gcm16-prfsha256-x25519]
+			    dpd_delay: 2s
+			    local: {auth: psk, id: $4}
+			    remote: {auth: psk, id: $5}
+			    children:
+			      lan:
+			        local_ts: [$6]
+			        remote_ts: [$7]
+			        esp_proposals: [aes256gcm16]
+			        start_action: $8
+			        dpd_action: $9
+			secrets:
+			  ike-gw:
+			    id: [$4, $5]
+			    secret: "dead peer detection, west and east"
+		EOT
+	)
+}
+
+start() { # <ns> <dir>
+	spawn_in "$1" "$2/$1.log" "$D" --config "$2/$1.yaml" --socket "$2/$1.sock"
+	echo "$SPAWNED_PID" >"$2/$1.pid"
+	wait_for 20 "rswand in $1 to open its control socket" test -S "$2/$1.sock"
+}
+
+# kill_east_and_detect <dir>: SIGKILL east's rswand, then time west's DPD verdict.
+kill_east_and_detect() {
+	local W=$1 t0 t1 ms line
+	kill -9 "$(cat "$W/east.pid")"
+	t0=$EPOCHREALTIME
+	wait_for 30 "west to declare east dead" grep -q 'lost after .* retransmits (DPD)' "$W/west.log"
+	t1=$EPOCHREALTIME
+	ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+	line=$(grep -m1 'lost after .* retransmits (DPD)' "$W/west.log")
+	log "DPD: detected ${ms} ms after SIGKILL (budget ${DPD_BUDGET}s): $line"
+	grep -q "peer 192.0.2.2 lost after 2 retransmits (DPD)" <<<"$line" || fail "unexpected DPD line: $line"
+	[ "$ms" -le $((DPD_BUDGET * 1000)) ] || fail "DPD took ${ms} ms, budget ${DPD_BUDGET}s"
+}
+
+# IPsec policies (socket bypass policies of the IKE sockets have no `dir`).
+policies() { in_ns "$1" ip xfrm policy list | grep -c ' dir ' || true; }
+# SAs other than the kernel's larval ACQUIRE states (spi 0, see below).
+real_sas() { in_ns "$1" ip xfrm state list | grep -c 'proto esp spi 0x[0-9a-f]*[1-9a-f][0-9a-f]* ' || true; }
+
+# poll <secs> <what> <cmd...>: like wait_for, but shows west's kernel state before failing.
+poll() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((EPOCHSECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$EPOCHSECONDS" -ge "$deadline" ]; then
+			in_ns west ip xfrm state
+			in_ns west ip xfrm policy
+			fail "timed out after ${secs}s waiting for $what"
+		fi
+		sleep 0.1
+	done
+}
+
+sub_clear() {
+	local W=$WORK/clear out
+	mkdir -p "$W"
+	topo_two_gateways
+	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" none clear
+	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	start east "$W"
+	start west "$W"
+	out=$(in_ns west "$C" --socket "$W/west.sock" up gw --timeout 60 2>&1) || fail "rswanctl up failed: $out"
+	assert_ping_ok west
+	kill_east_and_detect "$W"
+	nothing() { [ "$(xfrm_state_count west)" = 0 ] && [ "$(policies west)" = 0 ]; }
+	poll 5 "west to remove its SAs and policies (dpd_action clear)" nothing
+	out=$(in_ns west "$C" --socket "$W/west.sock" status 2>&1)
+	printf '%s\n' "$out"
+	log "clear: west has $(xfrm_state_count west) SAs and $(policies west) policies"
+}
+
+sub_trap() {
+	local W=$WORK/trap out
+	mkdir -p "$W"
+	topo_two_gateways
+	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" trap trap
+	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	start east "$W"
+	start west "$W"
+	trap_policy() {
+		local p
+		p=$(in_ns west ip xfrm policy list src "$WEST_LAN" dst "$EAST_LAN" dir out)
+		grep -q "tmpl src $WEST_IP dst $EAST_IP" <<<"$p"
+	}
+	wait_for 10 "the trap policy in west" trap_policy
+	assert_ping_ok west
+	grep -q 'needs the tunnel: initiating' "$W/west.log" || fail "the tunnel did not come from the trap"
+	kill_east_and_detect "$W"
+	# The larval state of the first ACQUIRE (spi 0) outlives the tunnel: rswand's trap and Child
+	# SA reqids differ, so the kernel never replaced it; it expires after xfrm_acq_expires (30 s).
+	trap_back() { [ "$(real_sas west)" = 0 ] && trap_policy; }
+	poll 5 "west to drop its SAs and keep the trap policy (dpd_action trap)" trap_back
+	in_ns west ip xfrm policy list dir out
+	log "trap: west has $(real_sas west) SAs ($(xfrm_state_count west) with the larval one), trap policy present"
+	in_ns east ip xfrm state flush
+	in_ns east ip xfrm policy flush
+	start east "$W"
+	t0=$EPOCHSECONDS
+	# Up to 30 s: while the old larval state lives, the kernel sends no new ACQUIRE. Lower
+	# RETRAP_BUDGET to ~10 s once rswand has the kernel consume the larval state (same reqid as
+	# the trap, or the ACQUIRE's seq in the new SA).
+	wait_for "${RETRAP_BUDGET:-45}" "a ping through the re-trapped tunnel" in_ns west ping -n -c 1 -W 1 -I "$WEST_LAN_IP" "$EAST_LAN_IP"
+	log "trap: first ping answered $((EPOCHSECONDS - t0)) s after east's restart"
+	assert_ping_ok west
+	[ "$(grep -c 'needs the tunnel: initiating' "$W/west.log")" -ge 2 ] || fail "the second tunnel did not come from the trap"
+	[ "$(real_sas west)" = 2 ] || { in_ns west ip xfrm state; fail "west: expected the 2 SAs of the new tunnel"; }
+}
+
+run_sub() {
+	local name=$1 rc=0
+	log "=== sub-case $name"
+	trap - ERR
+	set +e
+	(
+		set -e
+		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
+		"sub_$name"
+	)
+	rc=$?
+	set -e
+	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
+	cleanup_topo
+	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
+}
+
+failed=()
+run_sub clear
+run_sub trap
+[ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
+pass

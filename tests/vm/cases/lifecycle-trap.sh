@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# start_action: trap on a real kernel: after rswand starts, west holds the trap policy
+# (10.1.0.0/24 -> 10.2.0.0/24, outbound, with a template) and no SA, and nothing is negotiated.
+# The first LAN ping makes the kernel send an ACQUIRE; rswand initiates (logged), the Child SA
+# comes up, and the following pings pass through ESP (SA packet counters rise, the guard drops
+# nothing in east).
+# vm-timeout: 120
+# shellcheck source=../lib.sh
+. "$RSWAN_VM_LIB"
+
+D=$RSWAN_BIN/rswand
+C=$RSWAN_BIN/rswanctl
+[ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+
+topo_two_gateways
+
+conf() { # <ns> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action>
+	(
+		umask 077
+		cat >"$WORK/$1.yaml" <<-EOT
+			connections:
+			  gw:
+			    local_addrs: [$2]
+			    remote_addrs: [$3]
+			    proposals: [aes256gcm16-prfsha256-x25519]
+			    local: {auth: psk, id: $4}
+			    remote: {auth: psk, id: $5}
+			    children:
+			      lan:
+			        local_ts: [$6]
+			        remote_ts: [$7]
+			        esp_proposals: [aes256gcm16]
+			        start_action: $8
+			secrets:
+			  ike-gw:
+			    id: [$4, $5]
+			    secret: "trap, west and east"
+		EOT
+	)
+}
+conf west "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" trap
+conf east "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none
+for ns in east west; do
+	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
+	on_exit "cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
+	wait_for 20 "rswand in $ns to open its control socket" test -S "$WORK/$ns.sock"
+done
+
+trap_policy() {
+	local p
+	p=$(in_ns west ip xfrm policy list src "$WEST_LAN" dst "$EAST_LAN" dir out)
+	grep -q "tmpl src $WEST_IP dst $EAST_IP" <<<"$p"
+}
+wait_for 10 "the trap policy in west" trap_policy
+sleep 2
+[ "$(xfrm_state_count west)" = 0 ] && [ "$(xfrm_state_count east)" = 0 ] || fail "SAs exist before any traffic"
+! grep -q 'needs the tunnel' "$WORK/west.log" || fail "west negotiated before any traffic"
+in_ns west ip xfrm policy list dir out
+
+drops=$(guard_drops east)
+t0=$(date +%s.%N)
+out=$(in_ns west ping -n -c 20 -i 0.2 -W 2 -I "$WEST_LAN_IP" "$EAST_LAN_IP" 2>&1) || true
+printf '%s\n' "$out" | tail -3
+grep -q 'needs the tunnel: initiating' "$WORK/west.log" || fail "no ACQUIRE-triggered initiation in west's log"
+first=$(awk '/icmp_seq=/ { for (i = 1; i <= NF; i++) if ($i ~ /^icmp_seq=/) { print substr($i, 10); exit } }' <<<"$out")
+got=$(grep -c 'icmp_seq=' <<<"$out" || true)
+log "trap: first answered ping seq ${first:-none}, $got of 20 answered (pings every 0.2 s from $t0)"
+[ "$got" -ge 10 ] || fail "only $got of 20 pings answered after the trap fired"
+assert_ping_ok west
+assert_ping_ok east
+[ "$(guard_drops east)" = "$drops" ] || fail "the guard in east dropped LAN packets: plain text passed"
+# The kernel's larval state for the ACQUIRE (spi 0) is not counted: rswand's trap policy and
+# the negotiated Child SA have different reqids, so the kernel does not replace it with the new
+# SA and it stays until net.core.xfrm_acq_expires (30 s). Reported, not asserted here.
+larval=$(xfrm_state_packets west | awk '$3 ~ /^0x00000000/' | wc -l)
+[ "$larval" = 0 ] || log "NOTE: west holds $larval larval (ACQUIRE) state(s) with spi 0 besides the Child SA"
+real=$(xfrm_state_packets west | awk '$3 !~ /^0x00000000/')
+printf '%s\n' "$real"
+[ "$(wc -l <<<"$real")" = 2 ] || fail "west: expected 2 SAs besides the larval one: $real"
+awk '$4 == 0 { exit 1 }' <<<"$real" || fail "west: an SA without packets: $real"
+assert_sa_traffic east 2
+pass
