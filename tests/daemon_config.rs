@@ -140,7 +140,16 @@ fn defaults_follow_swanctl() {
         (ch.start_action, ch.dpd_action, ch.close_action),
         (Action::None, Action::None, Action::None)
     );
-    assert_eq!(ch.esp_proposals, vec!["default"]);
+    // Unset esp_proposals means strongSwan's default for an unset key: AEAD first, so the
+    // negotiated cipher does not depend on which side initiates against a strongSwan peer.
+    assert!(ch.esp_proposals.is_empty());
+    let core = rswan::driver::core_config::to_core(&cfg).unwrap();
+    let esp = core.connections[0].children[0].esp_proposals.to_string();
+    assert!(esp.starts_with("ESP:AES_GCM_16"), "AEAD first, got {esp}");
+    assert!(
+        esp.contains("AES_CBC"),
+        "classic ciphers after AEAD, got {esp}"
+    );
     assert_eq!((ch.rekey_bytes, ch.life_bytes), (0, 0));
     assert_eq!(cfg.settings.retransmit_timeout, Duration::from_secs(4));
     assert_eq!(cfg.settings.retransmit_base, 1.8);

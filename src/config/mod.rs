@@ -485,10 +485,9 @@ fn build_conn(
                 "empty list: give a subnet or dynamic".into(),
             ));
         }
-        let esp_proposals = ch
-            .esp_proposals
-            .unwrap_or_else(|| vec!["default".to_owned()]);
-        if esp_proposals.is_empty() {
+        let unset = ch.esp_proposals.is_none();
+        let esp_proposals = ch.esp_proposals.unwrap_or_default();
+        if esp_proposals.is_empty() && !unset {
             return Err(err(
                 &ck("esp_proposals"),
                 "empty list: give at least one proposal, or default".into(),

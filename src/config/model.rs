@@ -108,6 +108,8 @@ pub struct Child {
     pub name: String,
     pub local_ts: Vec<TsSpec>,
     pub remote_ts: Vec<TsSpec>,
+    /// Empty when the key is not set: then, as in strongSwan, the AEAD-first default applies,
+    /// which differs from the explicit keyword `default` (classic ciphers first).
     pub esp_proposals: Vec<String>,
     pub mode: Mode,
     pub start_action: Action,

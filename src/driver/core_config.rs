@@ -139,7 +139,11 @@ fn conn(c: &Connection) -> Result<core::ConnConfig, String> {
                 .iter()
                 .map(|t| ts(t, &ck("remote_ts")))
                 .collect::<Result<_, _>>()?,
-            esp_proposals: proposals(&ch.esp_proposals, true, &ck("esp_proposals"))?,
+            esp_proposals: if ch.esp_proposals.is_empty() {
+                ProposalSet::default_esp()
+            } else {
+                proposals(&ch.esp_proposals, true, &ck("esp_proposals"))?
+            },
             mode: match ch.mode {
                 Mode::Tunnel => core::Mode::Tunnel,
                 Mode::Transport => core::Mode::Transport,

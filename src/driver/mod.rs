@@ -22,6 +22,7 @@ use rswan_ikev2::consts::NotifyType;
 use rswan_ikev2::endpoint::Endpoint;
 use rswan_ikev2::event::{DownReason, Event, FailureReason, LogLevel as CoreLevel};
 use rswan_ikev2::output::{Command, KernelEvent as CoreKernelEvent, Output};
+use rswan_ikev2::proposal::ProposalSet;
 use rswan_ikev2::rng::Rng;
 use rswan_xfrm::{AsyncMonitor, KernelEvent as XfrmEvent, Monitor, NetlinkKernel};
 
@@ -929,6 +930,9 @@ fn describe(ev: &Event, cfg: &Config) -> String {
         if *notify == NotifyType::NO_PROPOSAL_CHOSEN {
             if let Some(c) = cfg.connection(conn) {
                 let offered = match child.as_deref().and_then(|ch| c.child(ch)) {
+                    Some(ch) if ch.esp_proposals.is_empty() => {
+                        format!("ESP {}", ProposalSet::default_esp())
+                    }
                     Some(ch) => format!("ESP {}", ch.esp_proposals.join(",")),
                     None => format!("IKE {}", c.proposals.join(",")),
                 };
