@@ -1,0 +1,441 @@
+# shellcheck shell=bash
+# Shared logic of the interop-* cases (rswand against charon or pluto, two sub-cases on fresh
+# topologies). Sourced by a case after lib.sh; the case sets, before sourcing:
+#   PEER      strongswan | libreswan
+#   TOPO      direct (topo_two_gateways, default) | nat (topo_nat, west behind the NAT)
+#   IKE_RS ESP_RS IKE_SW ESP_SW  proposals for rswand / charon (empty: the daemon's defaults)
+#   XFRM_ALG  what west's `ip xfrm state` must contain (empty: anything)
+#   SW_IKE_ALGS SW_ESP_ALGS  what charon must report for the IKE / Child SA (empty: anything)
+# and may define its own sub_rswan_init / sub_rswan_resp before calling interop_main.
+
+: "${PEER:?set PEER=strongswan|libreswan before sourcing interop.sh}"
+: "${TOPO:=direct}" "${IKE_RS:=}" "${ESP_RS:=}" "${IKE_SW:=}" "${ESP_SW:=}" "${XFRM_ALG:=}"
+: "${SW_IKE_ALGS:=}" "${SW_ESP_ALGS:=}"
+case $PEER in
+strongswan) PEER_NAME=charon ;;
+libreswan) PEER_NAME=pluto ;;
+*) fail "interop.sh: unknown PEER '$PEER'" ;;
+esac
+
+D=$RSWAN_BIN/rswand
+C=$RSWAN_BIN/rswanctl
+[ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+
+PSK="plain-ascii interop psk, west and east"
+
+# All daemon logs end up in $RESULTS, named by sub-case: after each sub-case (a case killed by
+# its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
+save_logs() {
+	local f s
+	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json; do
+		[ -e "$f" ] || continue
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done
+}
+on_exit save_logs
+
+rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	(
+		umask 077
+		cat >"$1" <<-EOT
+			connections:
+			  interop:
+			    version: 2
+			    local_addrs: [$2]
+			    remote_addrs: [$3]
+			    ${IKE_RS:+proposals: [$IKE_RS]}
+			    local: {auth: psk, id: $4}
+			    remote: {auth: psk, id: $5}
+			    children:
+			      net:
+			        local_ts: [$6]
+			        remote_ts: [$7]
+			        ${ESP_RS:+esp_proposals: [$ESP_RS]}
+			        mode: tunnel
+			        start_action: none
+			secrets:
+			  ike-interop:
+			    id: [$4, $5]
+			    secret: "$PSK"
+		EOT
+	)
+}
+
+swanctl_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	mkdir -p "$1"
+	cat >"$1/swanctl.conf" <<-EOT
+		connections {
+			interop {
+				version = 2
+				local_addrs = $2
+				remote_addrs = $3
+				${IKE_SW:+proposals = $IKE_SW}
+				local { auth = psk
+					id = $4 }
+				remote { auth = psk
+					id = $5 }
+				children {
+					net {
+						local_ts = $6
+						remote_ts = $7
+						${ESP_SW:+esp_proposals = $ESP_SW}
+						mode = tunnel
+					}
+				}
+			}
+		}
+		secrets {
+			ike-1 { id-1 = $4
+				id-2 = $5
+				secret = "$PSK" }
+		}
+	EOT
+}
+
+pluto_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	mkdir -p "$1"
+	# ipsec.conf needs indented keys: spaces, since <<- strips tabs.
+	cat >"$1/ipsec.conf" <<-EOT
+		config setup
+		    plutodebug=none
+		conn interop
+		    ikev2=yes
+		    authby=secret
+		    left=$2
+		    leftid=@$4
+		    leftsubnet=$6
+		    leftupdown=%disabled
+		    right=$3
+		    rightid=@$5
+		    rightsubnet=$7
+		    ike=aes_gcm256-sha2_256;dh19
+		    esp=aes_gcm256
+		    auto=add
+	EOT
+	echo "@$4 @$5 : PSK \"$PSK\"" >"$1/ipsec.secrets"
+}
+
+pluto_up() { # <ns> <dir>
+	pluto_start "$1" "$2"
+	wait_for 20 "pluto to load connection interop" sh -c \
+		"ip netns exec $1 '$LIBRESWAN/usr/libexec/ipsec/whack' --ctlsocket '$2/run/pluto.ctl' --status | grep -q '\"interop\"'"
+}
+
+# whack waits for the outcome of --initiate/--rekey-*/--terminate, with no timeout of its own:
+# bound it, so that a peer that never answers fails the step instead of the whole case.
+whack_to() { # <secs> <ns> <dir> <whack args...>
+	local secs=$1 ns=$2 dir=$3
+	shift 3
+	timeout "$secs" ip netns exec "$ns" "$LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$dir/run/pluto.ctl" "$@"
+}
+
+rswand_start() { # <ns> <dir>
+	spawn_in "$1" "$2/rswand.log" env RUST_LOG=debug "$D" --config "$2/rswan.yaml" --socket "$2/rswan.sock"
+	wait_for 20 "rswand in $1 to open its control socket" test -S "$2/rswan.sock"
+}
+
+# The peer's side, whichever PEER is.
+peer_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	if [ "$PEER" = strongswan ]; then swanctl_conf "$@"; else pluto_conf "$@"; fi
+}
+peer_start() { # <ns> <dir>
+	if [ "$PEER" = strongswan ]; then charon_start "$1" "$2"; else pluto_up "$1" "$2"; fi
+}
+peer_sas_ok() { # <ns> <dir>
+	if [ "$PEER" = strongswan ]; then charon_sas_ok "$@"; else pluto_sas_ok "$@"; fi
+}
+
+# Checks rswand's own view: IKE SA established, Child SA installed, all four counters non-zero
+# (and, behind the NAT, IKE on port 4500). Prints one summary line; exits non-zero with the
+# reason otherwise.
+rswan_status_ok() { # <dir>
+	"$C" --socket "$1/rswan.sock" status --json >"$1/status.json" || return 1
+	python3 - "$1/status.json" "$TOPO" <<-'EOP'
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		c = [x for x in j["connections"] if x["name"] == "interop"]
+		if not c: sys.exit("no connection 'interop' in status")
+		c = c[0]
+		ike = [s for s in c["ike_sas"] if s["state"] == "established"]
+		if not ike: sys.exit("no established IKE SA: %s" % [s["state"] for s in c["ike_sas"]])
+		if sys.argv[2] == "nat":
+		    # NAT detected: IKE must have moved to the NAT-T port on both ends (RFC 7296 2.23).
+		    if not (ike[0]["local"].endswith(":4500") and ike[0]["remote"].endswith(":4500")):
+		        sys.exit("IKE SA not on port 4500: %s <-> %s" % (ike[0]["local"], ike[0]["remote"]))
+		ch = [s for s in c["children"] if s["state"] == "installed"]
+		if not ch: sys.exit("no installed Child SA: %s" % [s["state"] for s in c["children"]])
+		k = ch[0].get("counters") or {}
+		vals = [k.get(n, 0) for n in ("enc_packets", "enc_bytes", "dec_packets", "dec_bytes")]
+		if 0 in vals: sys.exit("zero Child SA counter (enc pkts, enc bytes, dec pkts, dec bytes): %s" % vals)
+		print("rswan: IKE %s %s<->%s ids %s<->%s algs %s; child %s spi in/out %s/%s algs %s counters %s" % (
+			"initiator" if ike[0]["initiator"] else "responder", ike[0]["local"], ike[0]["remote"],
+			ike[0]["local_id"], ike[0]["remote_id"], ike[0]["algorithms"], ch[0]["name"],
+			ch[0]["spi_in"], ch[0]["spi_out"], ch[0]["algorithms"], vals))
+	EOP
+}
+
+# charon's view: established IKE SA, installed tunnel-mode child with packets in and out (and
+# the expected algorithms when the case names them).
+charon_sas_ok() { # <ns> <dir>
+	local sas
+	sas=$(swanctl_in "$1" "$2" --list-sas) || return 1
+	printf '%s\n' "$sas"
+	grep -q 'ESTABLISHED' <<<"$sas" || { echo "charon lists no ESTABLISHED IKE SA"; return 1; }
+	grep -q 'INSTALLED, TUNNEL' <<<"$sas" || { echo "charon lists no INSTALLED tunnel-mode Child SA"; return 1; }
+	grep -Eq '^ +in  .* [1-9][0-9]* packets' <<<"$sas" || { echo "charon: no inbound packets counted"; return 1; }
+	grep -Eq '^ +out .* [1-9][0-9]* packets' <<<"$sas" || { echo "charon: no outbound packets counted"; return 1; }
+	if [ -n "$SW_IKE_ALGS" ]; then
+		grep -qF "$SW_IKE_ALGS" <<<"$sas" || { echo "charon's IKE SA does not use $SW_IKE_ALGS"; return 1; }
+	fi
+	if [ -n "$SW_ESP_ALGS" ]; then
+		grep -qF "$SW_ESP_ALGS" <<<"$sas" || { echo "charon's Child SA does not use $SW_ESP_ALGS"; return 1; }
+	fi
+}
+
+# pluto's view: an ESP tunnel for "interop" with bytes counted in and out.
+pluto_sas_ok() { # <ns> <dir>
+	local ts
+	ts=$(whack_in "$1" "$2" --trafficstatus) || return 1
+	printf '%s\n' "$ts"
+	grep -q '"interop".*type=ESP' <<<"$ts" || { echo "pluto lists no ESP tunnel for interop"; return 1; }
+	grep -Eq 'inBytes=[1-9]' <<<"$ts" || { echo "pluto: no inbound bytes counted"; return 1; }
+	grep -Eq 'outBytes=[1-9]' <<<"$ts" || { echo "pluto: no outbound bytes counted"; return 1; }
+}
+
+# Traffic checks shared by both roles: (behind the NAT: all SAs ESP-in-UDP), ping passes both
+# ways, guard unchanged, 2 SAs with traffic per side, expected algorithms.
+traffic_ok() { # <east guard drops before> <west guard drops before>
+	local drops ns st n
+	if [ "$TOPO" = nat ]; then
+		# ESP-in-UDP first: without it nothing crosses the NAT, and this is the cause to report.
+		for ns in west east; do
+			st=$(in_ns "$ns" ip xfrm state list)
+			n=$(grep -c 'encap type espinudp' <<<"$st" || true)
+			[ "$n" = 2 ] || { printf '%s\n' "$st"; fail "$ns: $n of 2 SAs have encap type espinudp"; }
+		done
+		log "all SAs are ESP-in-UDP"
+	fi
+	assert_ping_ok west
+	assert_ping_ok east
+	drops=$(guard_drops east)
+	[ "$drops" = "$1" ] || fail "guard in east dropped LAN packets although the tunnel is up ($1 -> $drops)"
+	drops=$(guard_drops west)
+	[ "$drops" = "$2" ] || fail "guard in west dropped LAN packets although the tunnel is up ($2 -> $drops)"
+	assert_sa_traffic west 2
+	assert_sa_traffic east 2
+	if [ -n "$XFRM_ALG" ]; then
+		st=$(in_ns west ip xfrm state list)
+		grep -q "$XFRM_ALG" <<<"$st" || { printf '%s\n' "$st"; fail "west's SAs do not use $XFRM_ALG"; }
+	fi
+}
+
+# The tunnel is not there yet: plain-text LAN traffic is dropped by the guard on both sides.
+before() {
+	assert_ping_fails west
+	# Through the NAT, plain-text pings arrive masqueraded (source 192.0.2.254), so the guards
+	# cannot see them: only the failure itself is checked here. After the tunnel, the guards
+	# still prove that the LAN-sourced packets came out of an SA.
+	if [ "$TOPO" = nat ]; then return 0; fi
+	assert_ping_fails east
+	[ "$(guard_drops east)" -gt 0 ] || fail "guard in east dropped nothing before the tunnel existed"
+	[ "$(guard_drops west)" -gt 0 ] || fail "guard in west dropped nothing before the tunnel existed"
+}
+
+# Topology, configurations and daemons of one sub-case; sets R (rswand's dir) and S (the
+# peer's). rswan-init: rswand in west initiates; rswan-resp: the peer in west initiates.
+setup_sub() { # rswan-init | rswan-resp
+	local west_seen
+	if [ "$TOPO" = nat ]; then topo_nat; west_seen=$WEST_IP_SEEN; else topo_two_gateways; west_seen=$WEST_IP; fi
+	if [ "$1" = rswan-init ]; then
+		R=$WORK/rswan-init/west S=$WORK/rswan-init/east
+		mkdir -p "$R" "$S"
+		rswan_conf "$R/rswan.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN"
+		peer_conf "$S" "$EAST_IP" "$west_seen" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN"
+		peer_start east "$S"
+		rswand_start west "$R"
+	else
+		S=$WORK/rswan-resp/west R=$WORK/rswan-resp/east
+		mkdir -p "$R" "$S"
+		peer_conf "$S" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN"
+		rswan_conf "$R/rswan.yaml" "$EAST_IP" "$west_seen" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN"
+		rswand_start east "$R"
+		peer_start west "$S"
+	fi
+}
+
+rswan_up() { # <rswan dir>: rswand initiates
+	local out
+	out=$("$C" --socket "$1/rswan.sock" up interop --timeout 40 2>&1) || {
+		printf '%s\n' "$out"
+		fail "rswan-init: rswanctl up interop failed"
+	}
+	printf '%s\n' "$out"
+}
+
+peer_initiate() { # <ns> <peer dir>: the peer initiates
+	local out
+	if [ "$PEER" = strongswan ]; then
+		out=$(swanctl_in "$1" "$2" --initiate --child net --timeout 40 2>&1) || {
+			printf '%s\n' "$out"
+			fail "rswan-resp: swanctl --initiate failed: $(grep -E 'error|failed|no proposal|peer' <<<"$out" | tail -n 3 | tr '\n' ' ' || true)"
+		}
+	else
+		out=$(whack_to 40 "$1" "$2" --name interop --initiate 2>&1) || {
+			printf '%s\n' "$out"
+			fail "rswan-resp: whack --initiate failed: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+		}
+	fi
+	printf '%s\n' "$out"
+}
+
+# After the handshake: traffic, rswand's and the peer's views.
+established_ok() { # <sub-case> <peer ns> <east drops before> <west drops before>
+	local out
+	traffic_ok "$3" "$4"
+	out=$(rswan_status_ok "$R" 2>&1) || { printf '%s\n' "$out"; fail "$1: rswand status: $out"; }
+	log "$out"
+	out=$(peer_sas_ok "$2" "$S") || { printf '%s\n' "$out"; fail "$1: $PEER_NAME ($2) SAs: $(tail -n1 <<<"$out")"; }
+	printf '%s\n' "$out"
+}
+
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+
+# The default sub-cases: first handshake from either side, then every check.
+sub_rswan_init() {
+	local t0 dw de
+	setup_sub rswan-init
+	before
+	de=$(guard_drops east) dw=$(guard_drops west)
+	t0=$EPOCHREALTIME
+	rswan_up "$R"
+	log "rswan-init: up took $(elapsed "$t0")s"
+	established_ok rswan-init east "$de" "$dw"
+	log "rswan-init: ok"
+}
+
+sub_rswan_resp() {
+	local t0 dw de
+	setup_sub rswan-resp
+	before
+	de=$(guard_drops east) dw=$(guard_drops west)
+	t0=$EPOCHREALTIME
+	peer_initiate west "$S"
+	log "rswan-resp: initiate took $(elapsed "$t0")s"
+	established_ok rswan-resp west "$de" "$dw"
+	log "rswan-resp: ok"
+}
+
+# --- lifecycle (rekey, delete) ---
+
+# One line about rswand's view: "<ike spis> <established IKE SAs> <child spi_in> <installed
+# Child SAs>" (spis "-" when there is none).
+rswan_brief() { # <dir>
+	"$C" --socket "$1/rswan.sock" status --json >"$1/status-brief.json" || return 1
+	python3 - "$1/status-brief.json" <<-'EOP'
+		import json, sys
+		j = json.load(open(sys.argv[1]))
+		c = [x for x in j["connections"] if x["name"] == "interop"][0]
+		ike = [s for s in c["ike_sas"] if s["state"] == "established"]
+		ch = [s for s in c["children"] if s["state"] == "installed"]
+		print(ike[0]["spi_i"] + ike[0]["spi_r"] if ike else "-", len(ike),
+		      ch[0]["spi_in"] if ch else "-", len(ch))
+	EOP
+}
+
+# rekeyed <dir> <old brief> <field: 1 = IKE, 3 = child>: true once that SPI changed and there is
+# exactly one IKE SA and one Child SA again, and each kernel holds exactly 2 SAs.
+rekeyed() {
+	local b
+	b=$(rswan_brief "$1") || return 1
+	read -r -a now <<<"$b"
+	read -r -a old <<<"$2"
+	[ "${now[$(($3 - 1))]}" != "${old[$(($3 - 1))]}" ] && [ "${now[1]}" = 1 ] && [ "${now[3]}" = 1 ] &&
+		[ "$(xfrm_state_count west)" = 2 ] && [ "$(xfrm_state_count east)" = 2 ]
+}
+
+# No SA in either kernel, none established in rswand, none listed by the peer.
+all_gone() { # <rswan dir> <peer ns> <peer dir>
+	local b out
+	[ "$(xfrm_state_count west)" = 0 ] && [ "$(xfrm_state_count east)" = 0 ] || return 1
+	b=$(rswan_brief "$1") || return 1
+	[ "$(cut -d' ' -f2 <<<"$b")" = 0 ] || return 1
+	if [ "$PEER" = strongswan ]; then
+		out=$(swanctl_in "$2" "$3" --list-sas) || return 1
+		! grep -q 'ESTABLISHED' <<<"$out"
+	else
+		out=$(whack_in "$2" "$3" --trafficstatus) || return 1
+		! grep -q 'type=ESP' <<<"$out"
+	fi
+}
+
+# rekeys <peer ns> <peer dir> <rswan dir>: the peer rekeys the Child SA, then the IKE SA.
+rekeys() {
+	local ns=$1 S=$2 R=$3 b0 b1 out
+	b0=$(rswan_brief "$R")
+	log "before rekeys (ike spis, #ike, child spi_in, #children): $b0"
+	if [ "$PEER" = strongswan ]; then
+		must swanctl_in "$ns" "$S" --rekey --child net
+	else
+		must whack_to 20 "$ns" "$S" --name interop --rekey-ipsec
+	fi
+	wait_for 20 "rswand to replace the Child SA after $PEER_NAME's rekey" rekeyed "$R" "$b0" 3
+	b1=$(rswan_brief "$R")
+	log "after Child SA rekey: $b1"
+	assert_ping_ok west
+	assert_ping_ok east
+	assert_sa_traffic west 2
+	assert_sa_traffic east 2
+	if [ "$PEER" = strongswan ]; then
+		must swanctl_in "$ns" "$S" --rekey --ike interop
+	else
+		must whack_to 20 "$ns" "$S" --name interop --rekey-ike
+	fi
+	wait_for 20 "rswand to replace the IKE SA after $PEER_NAME's rekey" rekeyed "$R" "$b1" 1
+	log "after IKE SA rekey: $(rswan_brief "$R")"
+	if [ "$PEER" = strongswan ]; then
+		out=$(swanctl_in "$ns" "$S" --list-sas)
+		printf '%s\n' "$out"
+		[ "$(grep -c 'ESTABLISHED' <<<"$out")" = 1 ] || fail "charon does not list exactly one ESTABLISHED IKE SA after the rekey"
+	else
+		out=$(whack_in "$ns" "$S" --trafficstatus)
+		printf '%s\n' "$out"
+		[ "$(grep -c 'type=ESP' <<<"$out")" = 1 ] || fail "pluto does not list exactly one tunnel after the rekeys"
+	fi
+	assert_ping_ok west
+	assert_ping_ok east
+	# The Child SA must now live under the new IKE SA: check rswand's full view again.
+	out=$(rswan_status_ok "$R" 2>&1) || fail "rswand status after the rekeys: $out"
+	log "$out"
+}
+
+# Each sub-case in its own subshell so that a failure in the first still lets the second run;
+# `fail` inside records the first failure as the case's verdict. The ERR trap is re-armed because
+# lib.sh's only turns failures of the case's main shell into verdicts.
+run_sub() {
+	local name=$1 rc=0
+	log "=== sub-case $name"
+	# Not `( ... ) || rc=$?`: inside a tested command, bash ignores set -e and the ERR trap.
+	trap - ERR
+	set +e
+	(
+		set -e
+		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
+		"sub_$name"
+	)
+	rc=$?
+	set -e
+	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
+	cleanup_topo
+	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
+}
+
+# Both sub-cases always run; the case fails if either does.
+interop_main() {
+	failed=()
+	run_sub rswan_init
+	run_sub rswan_resp
+	[ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
+	pass
+}
