@@ -53,22 +53,6 @@ pub struct CertInfo<'a> {
     pub san: Vec<SanEntry>,
 }
 
-/// Attribute names for display, by OID content octets.
-const ATTR_NAMES: &[(&str, &[u8])] = &[
-    ("C", &[0x55, 0x04, 0x06]),
-    ("ST", &[0x55, 0x04, 0x08]),
-    ("L", &[0x55, 0x04, 0x07]),
-    ("O", &[0x55, 0x04, 0x0a]),
-    ("OU", &[0x55, 0x04, 0x0b]),
-    ("CN", &[0x55, 0x04, 0x03]),
-    ("serialNumber", &[0x55, 0x04, 0x05]),
-    ("E", &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01]),
-    (
-        "DC",
-        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
-    ),
-];
-
 /// The (attribute OID, string value) pairs of a DER Name, whatever string types it uses
 /// (certificates mix PrintableString and UTF8String; an ID_DER_ASN1_DN may use the other one).
 pub(crate) fn dn_attributes(der: &[u8]) -> Option<Vec<(&[u8], &str)>> {
@@ -118,8 +102,8 @@ pub fn name_string(der: &[u8]) -> String {
     let rendered = dn_attributes(der).map(|attrs| {
         attrs
             .iter()
-            .map(|(oid, v)| match ATTR_NAMES.iter().find(|(_, o)| o == oid) {
-                Some((n, _)) => format!("{n}={v}"),
+            .map(|(oid, v)| match crate::wire::dn::attribute_name(oid) {
+                Some(n) => format!("{n}={v}"),
                 None => format!("{}={v}", oid_string(oid)),
             })
             .collect::<Vec<_>>()

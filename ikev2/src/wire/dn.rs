@@ -27,6 +27,11 @@ const ATTRS: &[(&str, &[u8])] = &[
     ),
 ];
 
+/// The short name of a DN attribute (`CN`, `O`, ...) by its OID content octets, for display.
+pub(crate) fn attribute_name(oid: &[u8]) -> Option<&'static str> {
+    ATTRS.iter().find(|(_, o)| *o == oid).map(|(n, _)| *n)
+}
+
 /// Other spellings accepted on input.
 const ALIASES: &[(&str, &str)] = &[
     ("emailAddress", "E"),
