@@ -106,6 +106,20 @@ pub fn sign(
     };
     let der_ecdsa = method == AuthMethod::DIGITAL_SIGNATURE;
     let failed = || AuthError::SigningFailed { scheme };
+    // The three curves differ only in their crate's types: RFC 6979 nonces, then the raw r|s
+    // form of RFC 4754 (methods 9-11) or DER inside an RFC 7427 signature (method 14).
+    macro_rules! ecdsa_sign {
+        ($curve:ident, $k:expr) => {{
+            let sig: $curve::ecdsa::Signature = $curve::ecdsa::SigningKey::from($k)
+                .try_sign(signed_octets)
+                .map_err(|_| failed())?;
+            if der_ecdsa {
+                sig.to_der().as_bytes().to_vec()
+            } else {
+                sig.to_bytes().to_vec()
+            }
+        }};
+    }
     let sig = match (key, scheme) {
         (PrivateKey::Rsa(k), SignatureScheme::RsaPkcs1(h)) => rsa_pkcs1(k, h, signed_octets, rng)?,
         (PrivateKey::Rsa(k), SignatureScheme::RsaPss(h)) => rsa_pss(k, h, signed_octets, rng)?,
@@ -113,40 +127,19 @@ pub fn sign(
             PrivateKey::EcdsaP256(k),
             SignatureScheme::Ecdsa(super::scheme::Curve::P256, HashAlg::Sha256),
         ) => {
-            let sig: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from(k)
-                .try_sign(signed_octets)
-                .map_err(|_| failed())?;
-            if der_ecdsa {
-                sig.to_der().as_bytes().to_vec()
-            } else {
-                sig.to_bytes().to_vec()
-            }
+            ecdsa_sign!(p256, k)
         }
         (
             PrivateKey::EcdsaP384(k),
             SignatureScheme::Ecdsa(super::scheme::Curve::P384, HashAlg::Sha384),
         ) => {
-            let sig: p384::ecdsa::Signature = p384::ecdsa::SigningKey::from(k)
-                .try_sign(signed_octets)
-                .map_err(|_| failed())?;
-            if der_ecdsa {
-                sig.to_der().as_bytes().to_vec()
-            } else {
-                sig.to_bytes().to_vec()
-            }
+            ecdsa_sign!(p384, k)
         }
         (
             PrivateKey::EcdsaP521(k),
             SignatureScheme::Ecdsa(super::scheme::Curve::P521, HashAlg::Sha512),
         ) => {
-            let sig: p521::ecdsa::Signature = p521::ecdsa::SigningKey::from(k)
-                .try_sign(signed_octets)
-                .map_err(|_| failed())?;
-            if der_ecdsa {
-                sig.to_der().as_bytes().to_vec()
-            } else {
-                sig.to_bytes().to_vec()
-            }
+            ecdsa_sign!(p521, k)
         }
         (PrivateKey::Ed25519(seed), SignatureScheme::Ed25519) => {
             ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed[..])
