@@ -54,6 +54,13 @@ pub struct IkeSaStatus {
     /// alive | dead | unknown (no DPD yet)
     pub peer: String,
     pub established_secs: Option<u64>,
+    /// IKE fragmentation (RFC 7383) negotiated: both sides announced it.
+    #[serde(default)]
+    pub fragmentation: bool,
+    /// Subject of the peer's certificate, verified against the connection's cacerts (pubkey
+    /// authentication only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_cert: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -187,7 +194,20 @@ fn render_ike(out: &mut String, ike: &IkeSaStatus) {
             .map(|s| format!(", established {} ago", human_secs(s)))
             .unwrap_or_default()
     );
-    let _ = writeln!(out, "    {} peer {}", ike.algorithms.summary(), ike.peer);
+    let _ = writeln!(
+        out,
+        "    {} peer {}{}",
+        ike.algorithms.summary(),
+        ike.peer,
+        if ike.fragmentation {
+            ", IKE fragmentation on"
+        } else {
+            ""
+        }
+    );
+    if let Some(subject) = &ike.remote_cert {
+        let _ = writeln!(out, "    peer certificate \"{subject}\" (verified)");
+    }
 }
 
 fn render_child(out: &mut String, ch: &ChildStatus) {
@@ -328,6 +348,8 @@ mod tests {
                     },
                     peer: "alive".into(),
                     established_secs: Some(3),
+                    fragmentation: true,
+                    remote_cert: Some("C=CH, O=rswan test, CN=east".into()),
                 }],
                 children: vec![ChildStatus {
                     name: "net".into(),
@@ -363,7 +385,13 @@ mod tests {
         );
         assert!(t.contains("IKE ESTABLISHED initiator 192.0.2.1:500[west] ... 192.0.2.2:500[east] spis 0102030405060708_i 1112131415161718_r"), "{t}");
         assert!(
-            t.contains("AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519 peer alive"),
+            t.contains(
+                "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519 peer alive, IKE fragmentation on"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("peer certificate \"C=CH, O=rswan test, CN=east\" (verified)"),
             "{t}"
         );
         assert!(

@@ -323,7 +323,11 @@ fn secret_errors_are_located() {
     assert_eq!(e.line, Some(18), "{e}");
     assert!(e.message.contains("hex"), "{e}");
     let e = parse_err(&MINIMAL.replace("ike-1", "eap-1"));
-    assert!(e.message.contains("only ike"), "{e}");
+    assert!(
+        e.message
+            .contains("expected ike<suffix> (pre-shared key) or private<suffix>"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -487,5 +491,708 @@ fn children_must_share_rand_time() {
     assert_eq!(
         core.settings.conn_timers["gw"].child_rand_time,
         Some(Duration::from_secs(60))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates (auth: pubkey). The PKI is made at test time by the example's own make-pki.sh
+// (openssl CLI), so the README's recipe is what is tested and no key is committed.
+// ---------------------------------------------------------------------------------------------
+
+const RSWAND: &str = env!("CARGO_BIN_EXE_rswand");
+
+fn run_openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl CLI");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The example PKI (CA, west RSA, east ECDSA P-256), made once per test run.
+fn example_pki() -> &'static Path {
+    static PKI: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("site-to-site-certs-pki");
+        let _ = fs::remove_dir_all(&dir);
+        let out = std::process::Command::new("sh")
+            .arg(examples_dir().join("site-to-site-certs/make-pki.sh"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "make-pki.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// A fresh directory with a copy of the example PKI (modes kept) and `config` as rswan.yaml.
+/// The config is 0644: a pubkey configuration has no secret text of its own.
+fn cert_dir(config: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["x509ca", "x509", "private"] {
+        fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in fs::read_dir(example_pki().join(sub)).unwrap() {
+            let from = entry.unwrap().path();
+            fs::copy(&from, dir.path().join(sub).join(from.file_name().unwrap())).unwrap();
+        }
+    }
+    let path = dir.path().join("rswan.yaml");
+    fs::write(&path, config).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    (dir, path)
+}
+
+fn example_text(name: &str) -> String {
+    fs::read_to_string(examples_dir().join("site-to-site-certs").join(name)).unwrap()
+}
+
+fn rswand_check(config: &Path) -> std::process::Output {
+    std::process::Command::new(RSWAND)
+        .args(["--check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+const WEST_DN: &str = "C=CH, O=rswan example, CN=west.example.org";
+
+#[test]
+fn certificate_example_checks_and_reaches_the_core() {
+    use rswan::config::values::Identity;
+    use rswan_ikev2::auth::SendCert;
+    use rswan_ikev2::config::AuthKind;
+    let (dir, west_path) = cert_dir(&example_text("west.yaml"));
+    let east_path = dir.path().join("east.yaml");
+    fs::write(&east_path, example_text("east.yaml")).unwrap();
+    for p in [&west_path, &east_path] {
+        let out = rswand_check(p);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("OK, 1 connection(s)"), "{stdout}");
+    }
+    let west = config::load(&west_path).unwrap();
+    let east = config::load(&east_path).unwrap();
+    let (w, e) = (&west.connections[0], &east.connections[0]);
+    assert_eq!(w.local.auth, AuthMethod::Pubkey);
+    assert_eq!(
+        w.local.id,
+        Identity::Dn(WEST_DN.into()),
+        "default id: the subject"
+    );
+    assert_eq!(w.local.private_key_source.as_deref(), Some("private-west"));
+    assert_eq!(e.local.private_key_source.as_deref(), Some("ecdsa-east"));
+    assert_eq!(w.local.certs, vec![dir.path().join("x509/west.pem")]);
+    assert_eq!(w.remote.cacerts, vec![dir.path().join("x509ca/ca.pem")]);
+    // The two ends agree on who is who: east expects west's subject, west expects east's SAN.
+    assert_eq!(e.remote.id, w.local.id);
+    assert_eq!(w.remote.id, e.local.id);
+    assert_eq!(e.local.id, Identity::Fqdn("east.example.org".into()));
+
+    let core = rswan::driver::core_config::to_core(&west).unwrap();
+    let c = &core.connections[0];
+    assert_eq!(
+        c.local.id, None,
+        "the core sends the certificate's exact subject DER"
+    );
+    let AuthKind::Pubkey(local) = &c.local.auth else {
+        panic!("local round is not pubkey")
+    };
+    let creds = local.credentials.as_ref().expect("credentials");
+    assert_eq!(creds.cert_chain.len(), 1);
+    assert_eq!(creds.key.kind(), "RSA");
+    assert_eq!(local.send_cert, SendCert::IfAsked);
+    assert!(local.send_certreq);
+    let AuthKind::Pubkey(remote) = &c.remote.auth else {
+        panic!("remote round is not pubkey")
+    };
+    assert_eq!(remote.cacerts.key_ids().len(), 1);
+    assert!(remote.credentials.is_none());
+    assert_eq!(
+        c.remote.id.as_ref().map(ToString::to_string).as_deref(),
+        Some("east.example.org")
+    );
+    let core = rswan::driver::core_config::to_core(&east).unwrap();
+    let AuthKind::Pubkey(local) = &core.connections[0].local.auth else {
+        panic!("local round is not pubkey")
+    };
+    assert_eq!(
+        local.credentials.as_ref().unwrap().key.kind(),
+        "ECDSA P-256"
+    );
+    assert!(
+        matches!(
+            core.connections[0].remote.id,
+            Some(rswan_ikev2::wire::Identity::DerAsn1Dn(_))
+        ),
+        "east names west by DN"
+    );
+}
+
+#[test]
+fn intermediates_and_send_options_reach_the_core() {
+    use rswan_ikev2::auth::SendCert;
+    use rswan_ikev2::config::AuthKind;
+    let text = example_text("west.yaml")
+        .replace(
+            "certs: [x509/west.pem]",
+            "certs: [x509/west.pem, x509ca/ca.pem]",
+        )
+        .replace("send_cert: ifasked", "send_cert: always")
+        .replace("send_certreq: yes", "send_certreq: no");
+    let (_dir, path) = cert_dir(&text);
+    let cfg = config::load(&path).unwrap();
+    assert_eq!(cfg.connections[0].local.cert_ders.len(), 2);
+    let core = rswan::driver::core_config::to_core(&cfg).unwrap();
+    let AuthKind::Pubkey(local) = &core.connections[0].local.auth else {
+        panic!("local round is not pubkey")
+    };
+    assert_eq!(
+        local.credentials.as_ref().unwrap().cert_chain.len(),
+        2,
+        "end entity, then the CA sent along"
+    );
+    assert_eq!(local.send_cert, SendCert::Always);
+    assert!(!local.send_certreq);
+}
+
+#[test]
+fn key_file_readable_by_others_is_refused_naming_it() {
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let key = dir.path().join("private/west.key");
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.file, path);
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert_eq!(e.line, Some(33), "{e}");
+    assert_eq!(
+        e.message,
+        format!(
+            "private key {} is readable by other users (mode 0644); chmod 600 it",
+            key.display()
+        )
+    );
+    let out = rswand_check(&path);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rswan.yaml:33:5: secrets.private-west.file: private key")
+            && stderr.contains("west.key is readable by other users (mode 0644)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn certificate_without_its_key_is_named() {
+    let text = example_text("west.yaml");
+    let want = format!(
+        "no private key for certificate west.pem ({WEST_DN}); add secrets.private-west.file"
+    );
+    // No private key entry at all.
+    let (_dir, path) = cert_dir(&text[..text.find("secrets:").unwrap()]);
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.local.certs"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(16), "{e}");
+    assert_eq!(e.message, want);
+    // Only a key that belongs to another certificate.
+    let (_dir, path) = cert_dir(&text.replace("private/west.key", "private/east.key"));
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.message, want);
+    let stderr = String::from_utf8_lossy(&rswand_check(&path).stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "rswan.yaml:16:7: connections.west-east.local.certs: {want}"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_certificate_files_are_located() {
+    let text = example_text("west.yaml");
+    let (dir, path) =
+        cert_dir(&text.replace("certs: [x509/west.pem]", "certs: [private/west.key]"));
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.local.certs"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(16), "{e}");
+    assert_eq!(
+        e.message,
+        format!(
+            "{} is not a certificate: it holds PEM PRIVATE KEY (expected PEM CERTIFICATE blocks or DER X.509)",
+            dir.path().join("private/west.key").display()
+        )
+    );
+    let (_dir, path) = cert_dir(&text.replace("x509/west.pem", "x509/missing.pem"));
+    let e = config::load(&path).unwrap_err();
+    assert!(
+        e.message.starts_with("cannot read ") && e.message.contains("x509/missing.pem"),
+        "{e}"
+    );
+    let (_dir, path) = cert_dir(&text.replace("cacerts: [x509ca/ca.pem]", "cacerts: [rswan.yaml]"));
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.remote.cacerts"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(21), "{e}");
+    assert!(
+        e.message
+            .ends_with("rswan.yaml is not a certificate: neither PEM nor DER (expected PEM CERTIFICATE blocks or DER X.509)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pubkey_peer_needs_cacerts() {
+    let text = example_text("west.yaml").replace("      cacerts: [x509ca/ca.pem]\n", "");
+    let (_dir, path) = cert_dir(&text);
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.remote.auth"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(19), "{e}");
+    assert!(
+        e.message
+            .starts_with("auth: pubkey (the default) needs cacerts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn local_id_must_be_in_the_certificate() {
+    let text = example_text("east.yaml").replace("id: east.example.org ", "id: other.example.org ");
+    let (_dir, path) = cert_dir(&text);
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.local.id"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(14), "{e}");
+    assert!(
+        e.message.starts_with("other.example.org is not in our certificate (subject C=CH, O=rswan example, CN=east.example.org, subjectAltNames: DNS:east.example.org)"),
+        "{e}"
+    );
+    // The subject DN, written out, is in the certificate too.
+    let text = example_text("east.yaml").replace(
+        "id: east.example.org ",
+        "id: \"C=CH, O=rswan example, CN=east.example.org\" ",
+    );
+    let (_dir, path) = cert_dir(&text);
+    let cfg = config::load(&path).unwrap();
+    assert!(!cfg.connections[0].local.id_from_cert);
+}
+
+#[test]
+fn encrypted_key_is_refused_with_the_way_out() {
+    let text = example_text("west.yaml").replace(
+        "    file: private/west.key\n",
+        "    file: private/west-enc.key\n    secret: hunter2\n",
+    );
+    let (dir, path) = cert_dir(&text);
+    run_openssl(
+        dir.path(),
+        &[
+            "pkey",
+            "-in",
+            "private/west.key",
+            "-aes256",
+            "-passout",
+            "pass:hunter2",
+            "-out",
+            "private/west-enc.key",
+        ],
+    );
+    fs::set_permissions(
+        dir.path().join("private/west-enc.key"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // The passphrase is secret text: the file holding it must be private, as for a PSK.
+    let e = config::load(&path).unwrap_err();
+    assert!(e.message.contains("accessible by other users"), "{e}");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert!(
+        e.message
+            .contains("west-enc.key is passphrase-protected, which rswan does not support yet")
+            && e.message.contains("openssl pkey -in"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("hunter2"));
+}
+
+/// Reload compares connections: a certificate renewed under the same file name must count as a
+/// change (so new SAs use it), and must be read again rather than remembered.
+#[test]
+fn renewed_certificate_is_a_change_on_reload() {
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let before = config::load(&path).unwrap();
+    assert_eq!(
+        config::load(&path).unwrap(),
+        before,
+        "same files, same value"
+    );
+    run_openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-nodes",
+            "-keyout",
+            "private/west.key",
+            "-out",
+            "x509/west.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/C=CH/O=rswan example/CN=west.example.org",
+        ],
+    );
+    fs::set_permissions(
+        dir.path().join("private/west.key"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let after = config::load(&path).unwrap();
+    let (b, a) = (&before.connections[0], &after.connections[0]);
+    assert_ne!(a, b, "a renewed certificate is a changed connection");
+    assert_eq!(a.local.id, b.local.id);
+    assert_ne!(a.local.cert_ders, b.local.cert_ders);
+    let core = rswan::driver::core_config::to_core(&after).unwrap();
+    let rswan_ikev2::config::AuthKind::Pubkey(local) = &core.connections[0].local.auth else {
+        panic!("local round is not pubkey")
+    };
+    assert_eq!(
+        local.credentials.as_ref().unwrap().key.kind(),
+        "ECDSA P-384"
+    );
+}
+
+/// rswand on loopback for the end-to-end check below; SIGTERM on drop so that it removes
+/// whatever it installed in the kernel.
+struct Rswand {
+    child: std::process::Child,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Rswand {
+    fn start(config: &Path, port: u16) -> Rswand {
+        let socket = config.with_extension("sock");
+        let log = config.with_extension("log");
+        let child = std::process::Command::new(RSWAND)
+            .arg("--config")
+            .arg(config)
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--port", &port.to_string()])
+            .args(["--port-nat-t", &(port + 1).to_string()])
+            .env("RUST_LOG", "info")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Rswand { child, socket, log };
+        let t0 = std::time::Instant::now();
+        while !d.socket.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "rswand did not start: {}",
+                fs::read_to_string(&d.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rswanctl"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Rswand {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example's two ends, moved to loopback, authenticate each other with their certificates
+/// through the daemon: what the loader read and paired is what the core signs and verifies with.
+/// (The host kernel may lack the ESP algorithm, so only the IKE SA is asserted.)
+#[test]
+fn certificate_example_establishes_between_two_daemons() {
+    let to_loopback = |text: String, port: u16, peer: u16| {
+        text.replace("192.0.2.1", "127.0.0.1")
+            .replace("192.0.2.2", "127.0.0.1")
+            .replace(
+                "    remote_addrs: [127.0.0.1]\n",
+                &format!(
+                    "    remote_addrs: [127.0.0.1]\n    local_port: {port}\n    remote_port: {peer}\n"
+                ),
+            )
+    };
+    let (west_port, east_port) = (26400, 26410);
+    let (dir, west_cfg) = cert_dir(&to_loopback(
+        example_text("west.yaml"),
+        west_port,
+        east_port,
+    ));
+    let east_cfg = dir.path().join("east.yaml");
+    fs::write(
+        &east_cfg,
+        to_loopback(example_text("east.yaml"), east_port, west_port),
+    )
+    .unwrap();
+    let west = Rswand::start(&west_cfg, west_port);
+    let east = Rswand::start(&east_cfg, east_port);
+    let _ = west.ctl(&["up", "west-east", "--timeout", "10"]);
+    let status = |d: &Rswand| -> serde_json::Value {
+        serde_json::from_slice(&d.ctl(&["status", "--json"]).stdout).unwrap()
+    };
+    let (w, e) = (status(&west), status(&east));
+    let log = |d: &Rswand| fs::read_to_string(&d.log).unwrap_or_default();
+    for (v, d) in [(&w, &west), (&e, &east)] {
+        assert_eq!(
+            v["connections"][0]["ike_sas"][0]["state"],
+            "established",
+            "{v}\n{}",
+            log(d)
+        );
+    }
+    assert_eq!(
+        w["connections"][0]["ike_sas"][0]["remote_id"], "east.example.org",
+        "{w}"
+    );
+    let wlog = log(&west);
+    assert!(
+        wlog.contains("certificate 'C=CH, O=rswan example, CN=east.example.org' issued by 'C=CH, O=rswan example, CN=rswan example CA'"),
+        "{wlog}"
+    );
+    let elog = log(&east);
+    assert!(
+        elog.contains("certificate 'C=CH, O=rswan example, CN=west.example.org'"),
+        "{elog}"
+    );
+}
+
+/// Certificates in DER, several certificates in one PEM file, and keys in the traditional
+/// PKCS#1 / SEC1 PEM forms (what older openssl and strongSwan's pki write) all load.
+#[test]
+fn der_certificates_chain_files_and_traditional_keys_load() {
+    let text = example_text("west.yaml")
+        .replace(
+            "certs: [x509/west.pem]",
+            "certs: [x509/west.der, x509/chain.pem]",
+        )
+        .replace("cacerts: [x509ca/ca.pem]", "cacerts: [x509ca/ca.der]")
+        .replace(
+            "  private-west:\n    file: private/west.key\n",
+            "  rsa-west:\n    file: private/west-pkcs1.key\n  ecdsa-east:\n    file: private/east-sec1.key\n",
+        );
+    let (dir, path) = cert_dir(&text);
+    let d = dir.path();
+    run_openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "x509/west.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "x509/west.der",
+        ],
+    );
+    run_openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "x509ca/ca.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "x509ca/ca.der",
+        ],
+    );
+    let chain = [
+        fs::read_to_string(d.join("x509ca/ca.pem")).unwrap(),
+        fs::read_to_string(d.join("x509/east.pem")).unwrap(),
+    ]
+    .concat();
+    fs::write(d.join("x509/chain.pem"), chain).unwrap();
+    run_openssl(
+        d,
+        &[
+            "pkey",
+            "-in",
+            "private/west.key",
+            "-traditional",
+            "-out",
+            "private/west-pkcs1.key",
+        ],
+    );
+    run_openssl(
+        d,
+        &[
+            "pkey",
+            "-in",
+            "private/east.key",
+            "-traditional",
+            "-out",
+            "private/east-sec1.key",
+        ],
+    );
+    for k in ["west-pkcs1.key", "east-sec1.key"] {
+        let p = d.join("private").join(k);
+        let head = fs::read_to_string(&p).unwrap();
+        assert!(
+            head.starts_with("-----BEGIN RSA PRIVATE KEY")
+                || head.starts_with("-----BEGIN EC PRIVATE KEY"),
+            "{k}: {}",
+            head.lines().next().unwrap_or_default()
+        );
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let cfg = config::load(&path).unwrap();
+    let local = &cfg.connections[0].local;
+    assert_eq!(local.cert_ders.len(), 3, "west.der, then both in chain.pem");
+    assert_eq!(local.private_key_source.as_deref(), Some("rsa-west"));
+    assert_eq!(cfg.connections[0].remote.cacert_ders.len(), 1);
+    rswan::driver::core_config::to_core(&cfg).unwrap();
+    assert!(rswand_check(&path).status.success());
+}
+
+/// Our own certificate must be one we can sign for and name ourselves by.
+#[test]
+fn unusable_own_certificates_are_refused() {
+    let base = example_text("west.yaml");
+    // Ed448: parsed, but rswan cannot sign with it.
+    let (dir, path) = cert_dir(&base.replace("x509/west.pem", "x509/ed.pem"));
+    run_openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ed448",
+            "-nodes",
+            "-keyout",
+            "private/ed.key",
+            "-out",
+            "x509/ed.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=ed",
+        ],
+    );
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.key.as_deref(),
+        Some("connections.west-east.local.certs"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "certificate ed.pem (CN=ed) has a key type rswan cannot sign with (RSA, ECDSA P-256/P-384/P-521 and Ed25519 are supported)"
+    );
+    // An empty subject cannot be the default identity; a subjectAltName named in id can.
+    let text = base
+        .replace("x509/west.pem", "x509/anon.pem")
+        .replace("private/west.key", "private/anon.key");
+    let (dir, path) = cert_dir(&text);
+    run_openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "private/anon.key",
+            "-out",
+            "x509/anon.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/",
+            "-addext",
+            "subjectAltName=DNS:anon.example.org",
+        ],
+    );
+    fs::set_permissions(
+        dir.path().join("private/anon.key"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(
+        e.message,
+        "certificate anon.pem has an empty subject: set local.id to one of its subjectAltNames"
+    );
+    fs::write(
+        &path,
+        text.replace(
+            "      certs: [x509/anon.pem]",
+            "      id: anon.example.org\n      certs: [x509/anon.pem]",
+        ),
+    )
+    .unwrap();
+    let cfg = config::load(&path).unwrap();
+    assert_eq!(
+        cfg.connections[0].local.id,
+        rswan::config::values::Identity::Fqdn("anon.example.org".into())
     );
 }

@@ -43,6 +43,10 @@ pub struct Settings {
     /// `fragment_size`: the largest IP datagram an IKE message may take before it is sent as
     /// RFC 7383 fragments (when the peer supports them); 0 = never fragment.
     pub fragment_size: usize,
+    /// `signature_authentication` (RFC 7427, default yes): announce SIGNATURE_HASH_ALGORITHMS in
+    /// IKE_SA_INIT and sign with AUTH method 14 when the peer announced the hash we need. `false`
+    /// limits us to the RFC 7296 / RFC 4754 methods (RSA with SHA-1, ECDSA 9/10/11).
+    pub signature_authentication: bool,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             conn_timers: std::collections::BTreeMap::new(),
             natt: crate::timer::NattPolicy::default(),
             fragment_size: crate::exchange::fragment::DEFAULT_FRAGMENT_SIZE,
+            signature_authentication: true,
         }
     }
 }
@@ -102,10 +107,49 @@ impl fmt::Debug for Psk {
     }
 }
 
-/// `auth =` of one authentication round. Only PSK exists so far.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `auth =` of one authentication round.
+#[derive(Clone, Debug)]
 pub enum AuthKind {
     Psk,
+    /// Certificate / raw public-key signature authentication (swanctl `auth = pubkey`).
+    Pubkey(std::sync::Arc<PubkeyConfig>),
+}
+
+impl AuthKind {
+    pub fn is_psk(&self) -> bool {
+        matches!(self, AuthKind::Psk)
+    }
+
+    pub fn pubkey(&self) -> Option<&PubkeyConfig> {
+        match self {
+            AuthKind::Pubkey(p) => Some(p),
+            AuthKind::Psk => None,
+        }
+    }
+}
+
+/// The certificate side of an `auth = pubkey` round.
+#[derive(Debug)]
+pub struct PubkeyConfig {
+    /// Local round: our certificate chain (end-entity first) and private key. None on a remote round.
+    pub credentials: Option<crate::auth::Credentials>,
+    /// Remote round: the CAs the peer's certificate must chain to (swanctl `cacerts`). Empty on a local round.
+    pub cacerts: crate::auth::TrustAnchors,
+    /// Local round: when we send our CERT payloads (swanctl `send_cert`, default ifasked).
+    pub send_cert: crate::auth::SendCert,
+    /// Local round: whether we send CERTREQ for the remote round's cacerts (swanctl `send_certreq`, default yes).
+    pub send_certreq: bool,
+}
+
+impl Default for PubkeyConfig {
+    fn default() -> Self {
+        PubkeyConfig {
+            credentials: None,
+            cacerts: crate::auth::TrustAnchors::default(),
+            send_cert: crate::auth::SendCert::IfAsked,
+            send_certreq: true,
+        }
+    }
 }
 
 /// `connections.<conn>.local` / `.remote`.

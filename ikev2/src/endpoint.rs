@@ -20,6 +20,7 @@ use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
 mod context;
+pub mod keylog;
 mod lifecycle;
 mod natt;
 
@@ -52,6 +53,7 @@ impl<R: Rng> Endpoint<R> {
                 failures: HashMap::new(),
                 unmatched: Vec::new(),
                 sent: Vec::new(),
+                wall_clock: None,
             },
             sas: BTreeMap::new(),
             init_index: HashMap::new(),
@@ -60,6 +62,14 @@ impl<R: Rng> Endpoint<R> {
 
     pub fn config(&self) -> &Config {
         &self.cx.config
+    }
+
+    /// Tells the core the current wall-clock time (seconds since the Unix epoch). The core never
+    /// reads a clock; the driver calls this before each `handle_*` so that certificate validity
+    /// (notBefore/notAfter) is judged against real time. Until it is called, a peer certificate
+    /// cannot be validated and certificate authentication fails with a named reason.
+    pub fn set_wall_clock(&mut self, unix_secs: u64) {
+        self.cx.wall_clock = Some(unix_secs);
     }
 
     /// Replaces the configuration. IKE SAs of connections that no longer exist are deleted; all
@@ -681,6 +691,7 @@ impl<R: Rng> Endpoint<R> {
 
     /// Sends queued requests on SA `key` while its window is free.
     fn pump(&mut self, now: Instant, key: u64) {
+        self.take_handover(now, key);
         if let Some(sa) = self.sas.get_mut(&key) {
             if sa.crypto.is_some()
                 && sa.state() != IkeState::AuthSent

@@ -93,6 +93,8 @@ pub enum AuthFailure {
     UnexpectedIdentity { expected: String },
     /// AUTH or ID payload missing.
     MissingPayload,
+    /// Certificate / signature authentication failed (chain, validity, ID, signature).
+    Certificate(crate::auth::AuthError),
 }
 
 impl fmt::Display for AuthFailure {
@@ -105,6 +107,7 @@ impl fmt::Display for AuthFailure {
                 write!(f, "identity does not match configured '{expected}'")
             }
             AuthFailure::MissingPayload => f.write_str("AUTH or ID payload missing"),
+            AuthFailure::Certificate(e) => write!(f, "{e}"),
         }
     }
 }

@@ -154,7 +154,8 @@ fn missing_intermediate_is_unknown_ca() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "unknown CA: issuer 'O=rswan test, CN=Intermediate CA'"
+        "certificate for 'O=rswan test, CN=west' not trusted: unknown issuer 'O=rswan test, \
+         CN=Intermediate CA' (not among the configured cacerts)"
     );
 }
 
@@ -169,7 +170,8 @@ fn unknown_ca() {
     let e = check(&stranger, &fqdn("west.example"), NOW).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "unknown CA: issuer 'O=rswan test, CN=Root CA'"
+        "certificate for 'O=rswan test, CN=west' not trusted: unknown issuer 'O=rswan test, \
+         CN=Root CA' (not among the configured cacerts)"
     );
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use rswan::cli::{split_target, Cli, Command};
+use rswan::cli::{split_target, write_key_table, Cli, Command};
 use rswan::control::client::{call, ClientError};
 use rswan::control::protocol::Request;
 use rswan::diagnose::{render as render_diagnosis, Diagnosis};
@@ -114,6 +114,29 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 let d: Diagnosis = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
                 Ok(render_diagnosis(&d))
             })
+        }
+        Command::ExportKeys { dir } => {
+            let data = call(socket, &Request::ExportKeys, |_| {})?;
+            let field = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            for name in ["ikev2_decryption_table", "esp_sa"] {
+                write_key_table(&dir, name, field(name)).map_err(|e| {
+                    ClientError::Protocol(format!("cannot write {}: {e}", dir.join(name).display()))
+                })?;
+            }
+            let count = |k: &str| data.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+            println!(
+                "wrote keys of {} IKE SA(s) to {} and {} ESP SA(s) to {}",
+                count("ike_sas"),
+                dir.join("ikev2_decryption_table").display(),
+                count("esp_sas"),
+                dir.join("esp_sa").display()
+            );
+            if let Some(s) = data.get("skipped").and_then(|v| v.as_array()) {
+                for w in s.iter().filter_map(|v| v.as_str()) {
+                    eprintln!("rswanctl: skipped: {w}");
+                }
+            }
+            Ok(())
         }
         Command::Log { peer, level } => {
             call(

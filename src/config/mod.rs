@@ -3,6 +3,8 @@
 //!
 //! Every error names the file, the line and the key, and says which values are allowed.
 
+mod auth;
+mod credentials;
 mod locate;
 pub mod model;
 mod proposals;
@@ -15,11 +17,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use credentials::load_key;
+use credentials::KeyEntry;
 pub use model::{
-    Action, Auth, AuthMethod, Child, Config, Connection, DpdMode, Mode, Settings, SharedSecret,
+    Action, Auth, AuthMethod, Child, Config, Connection, DpdMode, Mode, SendCert, Settings,
+    SharedSecret,
 };
 use schema::{ConnDoc, Document, SecretDoc, SecretsDocument};
-use values::{AddrSpec, Identity, TsSpec};
+use values::{AddrSpec, TsSpec};
 
 /// A configuration error: where, which key, what is wrong and what would be right.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,11 +60,9 @@ impl std::error::Error for ConfigError {}
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = read(path)?;
     let mut doc: Document = parse_yaml(&text, path)?;
-    let mut secrets = Vec::new();
-    if let Some(s) = &doc.secrets {
-        if !s.is_empty() {
-            check_private(path)?;
-        }
+    let mut secrets = Secrets::default();
+    if holds_secret(doc.secrets.as_ref()) {
+        check_private(path)?;
     }
     let secrets_file = doc.secrets_file.as_ref().map(|p| {
         if p.is_absolute() {
@@ -68,36 +71,47 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             path.parent().unwrap_or(Path::new(".")).join(p)
         }
     });
-    let mut secrets_origin = Vec::new();
     if let Some(sf) = &secrets_file {
         let stext = read(sf).map_err(|mut e| {
             e.key = Some("secrets_file".to_owned());
             e
         })?;
         let sdoc: SecretsDocument = parse_yaml(&stext, sf)?;
-        if sdoc.secrets.as_ref().is_some_and(|s| !s.is_empty()) {
+        if holds_secret(sdoc.secrets.as_ref()) {
             check_private(sf)?;
         }
-        collect_secrets(sdoc.secrets, &mut secrets, &mut secrets_origin, sf, &stext)?;
+        collect_secrets(sdoc.secrets, &mut secrets, sf, &stext)?;
     }
-    collect_secrets(
-        doc.secrets.take(),
-        &mut secrets,
-        &mut secrets_origin,
-        path,
-        &text,
-    )?;
+    collect_secrets(doc.secrets.take(), &mut secrets, path, &text)?;
     build(doc, secrets, path, &text)
 }
 
-/// Parses a configuration from text without touching the file system (no permission check, no
-/// `secrets_file`): for tests and `rswanctl` tooling.
+/// Parses a configuration from text: no permission check on the text's own file and no
+/// `secrets_file`, but the certificate and private-key files it names are read (relative to
+/// `path`'s directory). For tests and `rswanctl` tooling.
 pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut doc: Document = parse_yaml(text, path)?;
-    let mut secrets = Vec::new();
-    let mut origin = Vec::new();
-    collect_secrets(doc.secrets.take(), &mut secrets, &mut origin, path, text)?;
+    let mut secrets = Secrets::default();
+    collect_secrets(doc.secrets.take(), &mut secrets, path, text)?;
     build(doc, secrets, path, text)
+}
+
+/// What `secrets:` holds once decoded: pre-shared keys, and private keys by their public half.
+#[derive(Default)]
+struct Secrets {
+    shared: Vec<SharedSecret>,
+    keys: Vec<KeyEntry>,
+}
+
+/// Whether a `secrets:` section holds secret text (a PSK or a passphrase). Entries that only
+/// name a key file keep the secret in that file, whose own mode the key loader checks.
+fn holds_secret(docs: Option<&std::collections::BTreeMap<String, SecretDoc>>) -> bool {
+    docs.is_some_and(|d| d.values().any(|s| s.secret.is_some()))
+}
+
+/// The directory relative paths in `path` are resolved against.
+fn base_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -168,20 +182,42 @@ fn yaml_error(e: &serde_norway::Error, path: &Path) -> ConfigError {
     }
 }
 
+/// swanctl's private-key section names (all load the same way here: the file says the type).
+const KEY_PREFIXES: [&str; 4] = ["private", "rsa", "ecdsa", "pkcs8"];
+
 fn collect_secrets(
     docs: Option<std::collections::BTreeMap<String, SecretDoc>>,
-    out: &mut Vec<SharedSecret>,
-    origin: &mut Vec<PathBuf>,
+    out: &mut Secrets,
     path: &Path,
     text: &str,
 ) -> Result<(), ConfigError> {
     for (name, doc) in docs.unwrap_or_default() {
+        if KEY_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            out.keys.push(key_entry(name, doc, path, text)?);
+            continue;
+        }
+        if name.starts_with("pkcs12") {
+            return Err(located(
+                path,
+                text,
+                &["secrets", &name],
+                "PKCS#12 containers are not supported: extract the key with 'openssl pkcs12 -in FILE -nocerts -nodes -out KEY.pem' and name it in a private<suffix> entry".to_owned(),
+            ));
+        }
         if !name.starts_with("ike") {
             return Err(located(
                 path,
                 text,
                 &["secrets", &name],
-                format!("unsupported secret type '{name}': only ike<suffix> (pre-shared keys) is supported"),
+                format!("unsupported secret type '{name}': expected ike<suffix> (pre-shared key) or private<suffix>, rsa<suffix>, ecdsa<suffix>, pkcs8<suffix> (private key file)"),
+            ));
+        }
+        if doc.file.is_some() {
+            return Err(located(
+                path,
+                text,
+                &["secrets", &name, "file"],
+                "an ike<suffix> entry holds its key in secret; file is for private<suffix> key entries".to_owned(),
             ));
         }
         let raw = doc.secret.ok_or_else(|| {
@@ -201,14 +237,50 @@ fn collect_secrets(
             .map(|i| values::parse_identity(i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| located(path, text, &["secrets", &name, "id"], e))?;
-        out.push(SharedSecret {
+        out.shared.push(SharedSecret {
             name,
             owners,
             secret,
         });
-        origin.push(path.to_owned());
     }
     Ok(())
+}
+
+/// A `private<suffix>` entry: the key is loaded now (refusing a file others can read) to learn
+/// which certificate it belongs to. A `secret` (passphrase) is accepted as swanctl.conf allows
+/// it, but only unencrypted keys can be loaded; an encrypted one is refused with the way out.
+fn key_entry(
+    name: String,
+    doc: SecretDoc,
+    path: &Path,
+    text: &str,
+) -> Result<KeyEntry, ConfigError> {
+    if doc.id.is_some() {
+        return Err(located(
+            path,
+            text,
+            &["secrets", &name, "id"],
+            "a private key is paired with the certificate whose public key it matches; remove id"
+                .to_owned(),
+        ));
+    }
+    let file = doc.file.ok_or_else(|| {
+        located(
+            path,
+            text,
+            &["secrets", &name],
+            "missing key 'file': the private key file (PEM or DER), e.g. file: private/moon.key"
+                .to_owned(),
+        )
+    })?;
+    let file = credentials::resolve(base_dir(path), &file);
+    let key = credentials::load_key(&file)
+        .map_err(|e| located(path, text, &["secrets", &name, "file"], e))?;
+    Ok(KeyEntry {
+        name,
+        file,
+        public: key.public_key(),
+    })
 }
 
 /// An error for a key found after deserialization: the line comes from a scan of the text.
@@ -220,6 +292,20 @@ fn located(path: &Path, text: &str, keys: &[&str], message: String) -> ConfigErr
         column: pos.map(|p| p.1),
         key: Some(keys.join(".")),
         message,
+    }
+}
+
+/// `24` (local and remote) or `24/16` (local/remote): policy hash thresholds in prefix bits.
+fn parse_spdh(v: &str, max: u8) -> Result<(u8, u8), String> {
+    let bits = |t: &str| match t.trim().parse::<u8>() {
+        Ok(b) if b <= max => Ok(b),
+        _ => Err(format!(
+            "'{v}' is not a prefix length from 0 to {max} (or local/remote, e.g. 24/16)"
+        )),
+    };
+    match v.split_once('/') {
+        Some((l, r)) => Ok((bits(l)?, bits(r)?)),
+        None => bits(v).map(|b| (b, b)),
     }
 }
 
@@ -253,12 +339,7 @@ fn parse_list<T>(
     .transpose()
 }
 
-fn build(
-    doc: Document,
-    secrets: Vec<SharedSecret>,
-    path: &Path,
-    text: &str,
-) -> Result<Config, ConfigError> {
+fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |keys: &[&str], msg: String| located(path, text, keys, msg);
     let s = doc.settings.unwrap_or_default();
     let defaults = Settings::default();
@@ -281,6 +362,21 @@ fn build(
         )?
         .unwrap_or(defaults.half_open_timeout),
         cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
+        key_export: s.key_export,
+        spdh_thresh_v4: parse_opt(
+            s.spdh_thresh_v4,
+            &["settings", "spdh_thresh_v4"],
+            |v| parse_spdh(v, 32),
+            &err,
+        )?
+        .unwrap_or(defaults.spdh_thresh_v4),
+        spdh_thresh_v6: parse_opt(
+            s.spdh_thresh_v6,
+            &["settings", "spdh_thresh_v6"],
+            |v| parse_spdh(v, 128),
+            &err,
+        )?
+        .unwrap_or(defaults.spdh_thresh_v6),
     };
     if !(1.0..=10.0).contains(&settings.retransmit_base) {
         return Err(err(
@@ -299,7 +395,7 @@ fn build(
     }
     let mut connections = Vec::new();
     for (name, c) in doc.connections.unwrap_or_default() {
-        connections.push(build_conn(&name, c, &secrets, &err)?);
+        connections.push(build_conn(&name, c, &secrets, base_dir(path), &err)?);
     }
     Ok(Config {
         source: path.to_owned(),
@@ -311,7 +407,8 @@ fn build(
 fn build_conn(
     name: &str,
     c: ConnDoc,
-    secrets: &[SharedSecret],
+    secrets: &Secrets,
+    dir: &Path,
     err: &dyn Fn(&[&str], String) -> ConfigError,
 ) -> Result<Connection, ConfigError> {
     let k = |key: &'static str| -> [&str; 3] { ["connections", name, key] };
@@ -388,58 +485,22 @@ fn build_conn(
     let encap = parse_opt(c.encap, &k("encap"), values::parse_bool, err)?.unwrap_or(false);
     let dpd_mode = c.dpd_mode.unwrap_or(DpdMode::OnDemand);
 
-    let local_doc = c.local.unwrap_or_default();
-    let remote_doc = c.remote.unwrap_or_default();
-    let lk = ["connections", name, "local", "id"];
-    let rk = ["connections", name, "remote", "id"];
-    let local_id = match parse_opt(local_doc.id, &lk, values::parse_identity, err)? {
-        Some(Identity::Any) => {
-            return Err(err(&lk, "%any is not allowed as our own identity".into()))
-        }
-        Some(id) => id,
-        None => match local_addrs.iter().find_map(AddrSpec::host) {
-            Some(std::net::IpAddr::V4(a)) => Identity::Ipv4(a),
-            Some(std::net::IpAddr::V6(a)) => Identity::Ipv6(a),
-            None => {
-                return Err(err(
-                    &k("local"),
-                    "local.id is required when local_addrs has no single address to default to"
-                        .into(),
-                ))
-            }
-        },
-    };
-    let remote_id =
-        parse_opt(remote_doc.id, &rk, values::parse_identity, err)?.unwrap_or(Identity::Any);
-    let local = Auth {
-        auth: local_doc.auth.unwrap_or(AuthMethod::Pubkey),
-        id: local_id,
-        certs: local_doc
-            .certs
-            .unwrap_or_default()
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-    };
-    let remote = Auth {
-        auth: remote_doc.auth.unwrap_or(AuthMethod::Pubkey),
-        id: remote_id,
-        certs: remote_doc
-            .certs
-            .unwrap_or_default()
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-    };
-    if local.auth == AuthMethod::Pubkey && local.certs.is_empty() {
-        return Err(err(
-            &["connections", name, "local", "auth"],
-            "auth: pubkey (the default) needs certs; use auth: psk for a pre-shared key".into(),
-        ));
-    }
+    let send_cert = c.send_cert.unwrap_or_default();
+    let send_certreq =
+        parse_opt(c.send_certreq, &k("send_certreq"), values::parse_bool, err)?.unwrap_or(true);
+    let local = auth::build_local(
+        name,
+        c.local.unwrap_or_default(),
+        &local_addrs,
+        secrets,
+        dir,
+        err,
+    )?;
+    let remote = auth::build_remote(name, c.remote.unwrap_or_default(), dir, err)?;
 
     let (psk, psk_source) = if local.auth == AuthMethod::Psk || remote.auth == AuthMethod::Psk {
         let best = secrets
+            .shared
             .iter()
             .filter_map(|s| s.fit(&local.id, &remote.id).map(|score| (score, s)))
             .max_by_key(|(score, _)| *score);
@@ -577,6 +638,9 @@ fn build_conn(
         over_time,
         rand_time,
         reauth_time,
+        keyingtries: c.keyingtries.unwrap_or(1),
+        send_cert,
+        send_certreq,
         local,
         remote,
         psk,

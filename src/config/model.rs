@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use super::schema::{Action, AuthMethod, DpdMode, Mode};
+pub use super::schema::{Action, AuthMethod, DpdMode, Mode, SendCert};
 use super::values::{fmt_duration, AddrSpec, Identity, Secret, TsSpec};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +32,12 @@ pub struct Settings {
     #[serde(serialize_with = "ser_duration")]
     pub half_open_timeout: Duration,
     pub cookie_threshold: u32,
+    /// Folder for Wireshark key tables of every new SA (opt-in; see docs/operations.md).
+    pub key_export: Option<PathBuf>,
+    /// Prefix lengths (local, remote) from which the kernel hashes policies (strongSwan's
+    /// spdh_thresh), set for the network namespace at start-up.
+    pub spdh_thresh_v4: (u8, u8),
+    pub spdh_thresh_v6: (u8, u8),
 }
 
 impl Default for Settings {
@@ -43,6 +49,9 @@ impl Default for Settings {
             retransmit_tries: 5,
             half_open_timeout: Duration::from_secs(30),
             cookie_threshold: 30,
+            key_export: None,
+            spdh_thresh_v4: (24, 24),
+            spdh_thresh_v6: (64, 64),
         }
     }
 }
@@ -73,6 +82,12 @@ pub struct Connection {
     /// Break-before-make reauthentication interval; zero = never.
     #[serde(serialize_with = "ser_duration")]
     pub reauth_time: Duration,
+    /// Negotiation attempts when the peer does not answer (start/close_action=start); 0 = no limit.
+    pub keyingtries: u32,
+    /// When our certificate goes into IKE_AUTH (`send_cert`, default ifasked).
+    pub send_cert: SendCert,
+    /// Whether we ask for the peer's certificate, naming remote.cacerts (`send_certreq`, default yes).
+    pub send_certreq: bool,
     pub local: Auth,
     pub remote: Auth,
     /// The pre-shared key found in `secrets` for this connection's identities (PSK auth only).
@@ -100,7 +115,48 @@ impl Connection {
 pub struct Auth {
     pub auth: AuthMethod,
     pub id: Identity,
+    /// `id` was not written and is our certificate's subject: the core then sends the subject's
+    /// exact DER rather than a re-encoding of its text form.
+    #[serde(skip)]
+    pub id_from_cert: bool,
+    /// `certs`, resolved against the configuration file's directory (local: end entity first).
     pub certs: Vec<PathBuf>,
+    /// `cacerts`, resolved likewise (remote only).
+    pub cacerts: Vec<PathBuf>,
+    /// The certificates read from `certs`, in order (a PEM file may hold several). Part of the
+    /// value reload compares, so a renewed certificate under the same file name is a change.
+    #[serde(skip)]
+    pub cert_ders: Vec<Vec<u8>>,
+    /// The CA certificates read from `cacerts`.
+    #[serde(skip)]
+    pub cacert_ders: Vec<Vec<u8>>,
+    /// Subject of the end-entity certificate, for listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
+    /// The `secrets` entry holding the key of the end-entity certificate (never the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_source: Option<String>,
+    /// That entry's key file, which the driver loads for the protocol core.
+    #[serde(skip)]
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Auth {
+    /// An authentication round without certificates (PSK, or a remote round before loading).
+    pub fn new(auth: AuthMethod, id: Identity) -> Self {
+        Auth {
+            auth,
+            id,
+            id_from_cert: false,
+            certs: Vec::new(),
+            cacerts: Vec::new(),
+            cert_ders: Vec::new(),
+            cacert_ders: Vec::new(),
+            cert_subject: None,
+            private_key_source: None,
+            private_key_file: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

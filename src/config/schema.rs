@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-use super::values::{de_list, de_secret_text, de_text};
+use super::values::{de_id_list, de_list, de_secret_text, de_text};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +46,12 @@ pub struct SettingsDoc {
     pub half_open_timeout: Option<String>,
     #[serde(default)]
     pub cookie_threshold: Option<u32>,
+    #[serde(default)]
+    pub key_export: Option<std::path::PathBuf>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub spdh_thresh_v4: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub spdh_thresh_v6: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,6 +86,12 @@ pub struct ConnDoc {
     #[serde(default, deserialize_with = "de_text")]
     pub reauth_time: Option<String>,
     #[serde(default)]
+    pub keyingtries: Option<u32>,
+    #[serde(default)]
+    pub send_cert: Option<SendCert>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub send_certreq: Option<String>,
+    #[serde(default)]
     pub local: Option<AuthDoc>,
     #[serde(default)]
     pub remote: Option<AuthDoc>,
@@ -103,6 +115,19 @@ pub struct AuthDoc {
     pub id: Option<String>,
     #[serde(default, deserialize_with = "de_list")]
     pub certs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_list")]
+    pub cacerts: Option<Vec<String>>,
+}
+
+/// swanctl's `send_cert`: when our certificate goes into IKE_AUTH.
+#[derive(Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendCert {
+    /// Only when the peer sent a CERTREQ (strongSwan's default).
+    #[default]
+    IfAsked,
+    Always,
+    Never,
 }
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -166,13 +191,18 @@ pub struct ChildDoc {
     pub life_bytes: Option<String>,
 }
 
+/// One entry of `secrets:`. `ike<suffix>` uses `id` and `secret`; `private<suffix>` (and its
+/// aliases `rsa`, `ecdsa`, `pkcs8`) uses `file` and optionally `secret` (a passphrase).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretDoc {
     /// Owners of the secret: the identities it is shared between. Empty = any identity.
-    #[serde(default, deserialize_with = "de_list")]
+    #[serde(default, deserialize_with = "de_id_list")]
     pub id: Option<Vec<String>>,
     /// Wiped on drop: it holds the key's text.
     #[serde(default, deserialize_with = "de_secret_text")]
     pub secret: Option<Zeroizing<String>>,
+    /// A private key file (PEM or DER), relative to the directory of the file holding the entry.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }

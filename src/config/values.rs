@@ -78,36 +78,47 @@ pub fn de_secret_text<'de, D: Deserializer<'de>>(
 /// A YAML list, or a swanctl-style comma-separated string (`10.1.0.0/16, 10.2.0.0/16`). Items keep
 /// their text as written.
 pub fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    struct ListVisitor;
-    impl<'de> serde::de::Visitor<'de> for ListVisitor {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list, or a comma-separated string")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect())
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(vec![v.to_string()])
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(item) = seq.next_element::<String>()? {
-                let item = item.trim().to_owned();
-                if !item.is_empty() {
-                    out.push(item);
-                }
-            }
-            Ok(out)
-        }
+    d.deserialize_any(ListVisitor { keep_dn: false }).map(Some)
+}
+
+struct ListVisitor {
+    /// A string with `=` is a distinguished name, whose commas separate attributes, not items.
+    keep_dn: bool,
+}
+
+impl<'de> serde::de::Visitor<'de> for ListVisitor {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list, or a comma-separated string")
     }
-    d.deserialize_any(ListVisitor).map(Some)
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if self.keep_dn && v.contains('=') {
+            return Ok(vec![v.trim().to_owned()]);
+        }
+        Ok(v.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            let item = item.trim().to_owned();
+            if !item.is_empty() {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A list of identities: as [`de_list`], except that a single string holding a distinguished
+/// name (`"C=CH, O=Example, CN=gw"`) is one identity, not split at its commas.
+pub fn de_id_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    d.deserialize_any(ListVisitor { keep_dn: true }).map(Some)
 }
 
 /// Key material, wiped from memory when dropped. Never printed: `Debug` shows only the length.
@@ -212,7 +223,7 @@ pub fn parse_identity(text: &str) -> Result<Identity, String> {
             "ipv6" => return rest.parse().map(Identity::Ipv6).map_err(|_| bad_ip()),
             "fqdn" | "dns" => return Ok(Identity::Fqdn(rest.to_owned())),
             "email" | "rfc822" | "userfqdn" => return Ok(Identity::Email(rest.to_owned())),
-            "asn1dn" => return Ok(Identity::Dn(rest.to_owned())),
+            "asn1dn" => return dn(rest).map_err(|e| format!("invalid identity '{t}': {e}")),
             "keyid" => {
                 return decode_hex(rest)
                     .map(Identity::KeyId)
@@ -231,12 +242,33 @@ pub fn parse_identity(text: &str) -> Result<Identity, String> {
         return Ok(Identity::Fqdn(rest.to_owned()));
     }
     if t.contains('=') {
-        return Ok(Identity::Dn(t.to_owned()));
+        return dn(t).map_err(|e| format!("invalid identity '{t}': {e}"));
     }
     if t.contains('@') {
         return Ok(Identity::Email(t.to_owned()));
     }
     Ok(Identity::Fqdn(t.to_owned()))
+}
+
+/// A distinguished name as written (`C=CH, O=Example, CN=gw`, or OpenSSL's `/C=CH/CN=gw`), or
+/// `#` + hex DER. Checked here with the core's encoder so that `--check` catches what the
+/// negotiation could not send.
+fn dn(text: &str) -> Result<Identity, String> {
+    let text = text.trim();
+    dn_der(text)?;
+    Ok(Identity::Dn(text.to_owned()))
+}
+
+/// The DER of an [`Identity::Dn`]'s text: what goes into an ID_DER_ASN1_DN payload.
+pub fn dn_der(text: &str) -> Result<Vec<u8>, String> {
+    if let Some(hex) = text.strip_prefix('#') {
+        return decode_hex(hex)
+            .filter(|d| d.first() == Some(&0x30))
+            .ok_or_else(|| "'#' must be followed by the hex DER of a Name (30...)".to_owned());
+    }
+    rswan_ikev2::wire::dn::encode_dn(text).map_err(|e| {
+        format!("{e}; expected a distinguished name such as \"C=CH, O=Example, CN=gw.example\" (attributes C, ST, L, O, OU, CN, SN, serialNumber, T, G, E, DC, UID)")
+    })
 }
 
 /// An address range with optional protocol and port range: what a traffic selector carries.
@@ -570,6 +602,30 @@ mod tests {
             Ok(Identity::KeyId(vec![10, 11]))
         );
         assert!(parse_identity("ipv4:nope").is_err());
+    }
+
+    #[test]
+    fn distinguished_names_are_checked_with_the_core_encoder() {
+        let moon = "C=CH, O=strongSwan, CN=moon.strongswan.org";
+        assert_eq!(parse_identity(moon), Ok(Identity::Dn(moon.into())));
+        assert_eq!(
+            dn_der(moon).unwrap(),
+            rswan_ikev2::wire::dn::encode_dn(moon).unwrap()
+        );
+        assert_eq!(
+            parse_identity("asn1dn:/C=CH/CN=moon"),
+            Ok(Identity::Dn("/C=CH/CN=moon".into()))
+        );
+        assert_eq!(dn_der("#3000").unwrap(), vec![0x30, 0x00]);
+        let e = parse_identity("C=CH, XX=moon").unwrap_err();
+        assert!(
+            e.contains("unknown attribute type") && e.contains("CN, SN"),
+            "{e}"
+        );
+        let e = parse_identity("C=CH, CN=").unwrap_err();
+        assert!(e.contains("empty value"), "{e}");
+        let e = parse_identity("asn1dn:#zz").unwrap_err();
+        assert!(e.contains("hex DER"), "{e}");
     }
 
     #[test]

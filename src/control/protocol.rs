@@ -38,6 +38,8 @@ pub enum Request {
         #[serde(default)]
         sample_ms: Option<u64>,
     },
+    /// The keys of the current SAs as Wireshark key tables (docs/json.md, "export-keys").
+    ExportKeys,
     Log {
         #[serde(default)]
         peer: Option<String>,

@@ -43,6 +43,11 @@ pub enum Cause {
     },
     /// Traffic selectors do not overlap (either side found it).
     TsMismatch,
+    /// A Child SA rekey failed because one side requires a KE group (PFS) and the other offers
+    /// none or another; the core's words name both sides.
+    PfsMismatch {
+        detail: String,
+    },
     /// No connection matched the peer.
     NoConnection,
     /// Retransmissions exhausted.
@@ -93,6 +98,9 @@ impl FailureMemo {
                 Cause::PeerRejectedAuth
             }
             FailureReason::TsUnacceptable { .. } => Cause::TsMismatch,
+            FailureReason::PfsMismatch { detail, .. } => Cause::PfsMismatch {
+                detail: detail.clone(),
+            },
             FailureReason::NoMatchingConnection { .. } => Cause::NoConnection,
             FailureReason::PeerLost { retransmits } => Cause::Unreachable {
                 retransmits: *retransmits,
@@ -192,6 +200,7 @@ impl Memory {
             !matches!(
                 f.cause,
                 Cause::TsMismatch
+                    | Cause::PfsMismatch { .. }
                     | Cause::ProposalMismatch { ike: false, .. }
                     | Cause::PeerNoProposal { ike: false }
             )

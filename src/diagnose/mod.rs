@@ -7,6 +7,7 @@
 pub mod kernel_stats;
 pub mod memory;
 pub mod route;
+pub mod source_nat;
 pub mod verdict;
 
 use std::fmt::Write as _;
@@ -71,7 +72,7 @@ pub struct Phase1 {
 pub struct Failure {
     /// psk-mismatch | peer-rejected-auth | auth-failed | ike-proposal-mismatch |
     /// esp-proposal-mismatch | peer-no-proposal-ike | peer-no-proposal-esp | ts-mismatch |
-    /// no-matching-connection | peer-unreachable | dpd-timeout | other
+    /// no-matching-connection | peer-unreachable | dpd-timeout | pfs-mismatch | other
     pub cause: String,
     /// The operator line as logged.
     pub message: String,
@@ -83,6 +84,10 @@ pub struct Failure {
     pub ours: Vec<String>,
     pub theirs: Vec<String>,
     pub retransmits: Option<u32>,
+    /// The core's words for the cause when they say more than the message (e.g. which side
+    /// requires which PFS group).
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -94,6 +99,10 @@ pub struct ChildDiag {
     pub spi_out: Option<String>,
     /// ESP in UDP (NAT-T or `encap: yes`).
     pub encap: bool,
+    /// Seconds since this Child SA was installed (a failure younger than that happened to it,
+    /// e.g. its rekey).
+    #[serde(default)]
+    pub installed_secs: Option<u64>,
     pub remote_ts: Vec<String>,
     /// Totals at the second sample.
     pub counters: Option<crate::status::Counters>,
@@ -119,6 +128,10 @@ pub struct Routing {
     pub peer_interface: Option<String>,
     pub peer_gateway: Option<String>,
     pub remote_subnets: Vec<SubnetRoute>,
+    /// nftables NAT rules that rewrite the source of LAN-to-remote-subnet traffic after the
+    /// IPsec policy matched (see source_nat.rs), as nft-like text.
+    #[serde(default)]
+    pub source_nat: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -134,6 +147,10 @@ pub struct SubnetRoute {
 pub struct Mtu {
     /// The MTU towards the peer: the route's, else the interface's.
     pub path_mtu: Option<u32>,
+    /// IKE fragmentation (RFC 7383) negotiated on the IKE SA; `None` without an IKE SA past
+    /// IKE_SA_INIT.
+    #[serde(default)]
+    pub ike_fragmentation: Option<bool>,
     pub note: String,
 }
 
@@ -208,7 +225,9 @@ pub fn render(d: &Diagnosis) -> String {
             "    last failure {}s ago with {}: {}",
             f.secs_ago, f.peer, f.message
         );
-        if let Some(param) = &f.parameter {
+        if let (Some(param), Some(detail)) = (&f.parameter, &f.detail) {
+            let _ = writeln!(o, "    parameter: {param}: {detail}");
+        } else if let Some(param) = &f.parameter {
             let _ = writeln!(
                 o,
                 "    parameter: {param}; peer offered {}; we accept {}",
@@ -279,6 +298,9 @@ pub fn render(d: &Diagnosis) -> String {
                 let _ = write!(o, "; {}: no route", s.subnet);
             }
         }
+    }
+    for r in &rt.source_nat {
+        let _ = write!(o, "; source NAT on the tunnel's traffic: {r}");
     }
     o.push('\n');
     let _ = write!(o, "  mtu: ");

@@ -76,7 +76,7 @@ pub fn reading(
 fn phase2_cause(f: &Failure) -> bool {
     matches!(
         f.cause.as_str(),
-        "esp-proposal-mismatch" | "peer-no-proposal-esp" | "ts-mismatch"
+        "esp-proposal-mismatch" | "peer-no-proposal-esp" | "ts-mismatch" | "pfs-mismatch"
     )
 }
 
@@ -106,6 +106,10 @@ fn failure_verdict(
         "peer-no-proposal-ike" => format!("Phase 1 failed: IKE proposal mismatch: the peer accepted none of ours (NO_PROPOSAL_CHOSEN; we offered {ours_ike}) — its diagnose names the parameter"),
         "peer-no-proposal-esp" => "Phase 2 failed: ESP proposal mismatch: the peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN) — its diagnose names the parameter".to_owned(),
         "ts-mismatch" => format!("Phase 2 failed: traffic selector mismatch (local_ts/remote_ts do not match the peer's): {}", f.message),
+        "pfs-mismatch" => format!(
+            "Phase 2 rekey failed: PFS mismatch: {}{PFS_HINT}",
+            f.detail.as_deref().unwrap_or(&f.message)
+        ),
         "no-matching-connection" => format!("Phase 1 failed: no connection matches the peer: {}", f.message),
         "peer-unreachable" | "dpd-timeout" => {
             let n = f.retransmits.unwrap_or(0);
@@ -131,6 +135,24 @@ fn failure_verdict(
     (cause.to_owned(), v)
 }
 
+/// ", the kernel counts XfrmInTmplMismatch +3" for the named causes that rose, or nothing.
+fn kernel_rises(d: &Diagnosis) -> String {
+    let rose: Vec<String> = d
+        .kernel
+        .counters
+        .iter()
+        .filter(|k| k.delta.unwrap_or(0) > 0 && KERNEL_CAUSES.iter().any(|(n, _, _)| *n == k.name))
+        .map(|k| format!("{} +{}", k.name, k.delta.unwrap_or(0)))
+        .collect();
+    if rose.is_empty() {
+        String::new()
+    } else {
+        format!(" (the kernel counts {})", rose.join(", "))
+    }
+}
+
+const PFS_HINT: &str = " — put the same KE group in esp_proposals on both sides (or none on both)";
+
 fn up_child(c: &ChildDiag) -> bool {
     matches!(c.state.as_str(), "installed" | "rekeying" | "rekeyed")
 }
@@ -140,6 +162,28 @@ fn up_child(c: &ChildDiag) -> bool {
 pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, String) {
     let failure = d.phase1.last_failure.as_ref();
     if let Some(c) = d.phase2.iter().find(|c| up_child(c)) {
+        // A NAT rule that catches the tunnel's traffic is the cause of the drops it provokes
+        // (XfrmInTmplMismatch for the answers), so it comes before the kernel counters. Only
+        // with both counters flat (see diagnose_view.rs).
+        let flat = d
+            .phase2
+            .iter()
+            .find(|c| up_child(c) && matches!(c.traffic.as_str(), "no-traffic" | "idle"));
+        if let (Some(flat), false) = (flat, d.routing.source_nat.is_empty()) {
+            let remote = flat
+                .remote_ts
+                .first()
+                .map_or("<remote subnet>", String::as_str);
+            return (
+                "source-nat".into(),
+                format!(
+                    "source NAT may be rewriting the source before the selector check: {} — nothing is encrypted on '{}' (enc flat), the traffic leaves unencrypted or is dropped{}; exempt the tunnel from NAT, e.g. `ip daddr {remote} accept` before that rule",
+                    d.routing.source_nat.join("; "),
+                    flat.child,
+                    kernel_rises(d)
+                ),
+            );
+        }
         for (name, what, hint) in KERNEL_CAUSES {
             if let Some(k) = d.kernel.counters.iter().find(|k| k.name == *name) {
                 // Only a rise during the sample counts: old drops may predate the tunnel.
@@ -150,6 +194,24 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
                     );
                 }
             }
+        }
+        // A rekey that failed on PFS after this Child SA was installed: it carries traffic only
+        // until its lifetime ends, so that is the news, not the counters.
+        let pfs = failure.filter(|f| {
+            f.cause == "pfs-mismatch"
+                && d.phase2
+                    .iter()
+                    .any(|c| up_child(c) && c.installed_secs.is_some_and(|i| f.secs_ago <= i))
+        });
+        if let Some(f) = pfs {
+            return (
+                "pfs-mismatch".into(),
+                format!(
+                    "Phase 2 rekey failed: PFS mismatch: {}; the current Child SA ('{}') works only until its lifetime ends{PFS_HINT}",
+                    f.detail.as_deref().unwrap_or(&f.message),
+                    c.child
+                ),
+            );
         }
         let cause = c.traffic.clone();
         let v = match c.traffic.as_str() {
@@ -333,5 +395,59 @@ mod tests {
         let (c, v) = verdict(&d, true, "");
         assert_eq!(c, "peer-unreachable");
         assert!(v.contains("after 2 retransmits"), "{v}");
+    }
+
+    #[test]
+    fn pfs_mismatch_at_rekey_is_named_while_the_old_child_still_works() {
+        let mut d = Diagnosis {
+            phase2: vec![ChildDiag {
+                installed_secs: Some(30),
+                ..child("enc-and-dec", false)
+            }],
+            ..Default::default()
+        };
+        d.phase1.state = "established".into();
+        d.phase1.last_failure = Some(Failure {
+            cause: "pfs-mismatch".into(),
+            detail: Some("peer requires CURVE_25519, child 'net' has no PFS group".into()),
+            secs_ago: 5,
+            ..Default::default()
+        });
+        let (c, v) = verdict(&d, true, "");
+        assert_eq!(c, "pfs-mismatch");
+        assert!(v.starts_with("Phase 2 rekey failed: PFS mismatch: peer requires CURVE_25519, child 'net' has no PFS group; the current Child SA ('net') works only until"), "{v}");
+        // Older than the Child SA: a later rekey or setup succeeded, the failure explains nothing.
+        d.phase1.last_failure.as_mut().unwrap().secs_ago = 60;
+        assert_eq!(verdict(&d, true, "").0, "enc-and-dec");
+        // No Child SA left (it expired after the failed rekeys): the failure is the verdict.
+        d.phase2[0].state = "none".into();
+        let (c, v) = verdict(&d, true, "");
+        assert_eq!(c, "pfs-mismatch");
+        assert!(v.contains("same KE group in esp_proposals"), "{v}");
+    }
+
+    #[test]
+    fn source_nat_rule_with_flat_enc_counters_is_named() {
+        let mut d = Diagnosis {
+            phase2: vec![ChildDiag {
+                remote_ts: vec!["10.2.0.0/24".into()],
+                ..child("no-traffic", false)
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(&d, true, "").0,
+            "no-traffic",
+            "no NAT rule, no NAT verdict"
+        );
+        d.routing.source_nat =
+            vec!["table ip nat chain postrouting: oifname eth0 masquerade".into()];
+        let (c, v) = verdict(&d, true, "");
+        assert_eq!(c, "source-nat");
+        assert!(v.starts_with("source NAT may be rewriting the source before the selector check: table ip nat chain postrouting: oifname eth0 masquerade"), "{v}");
+        assert!(v.contains("`ip daddr 10.2.0.0/24 accept`"), "{v}");
+        // Traffic is encrypted both ways: the rule evidently does not catch the tunnel.
+        d.phase2[0].traffic = "enc-and-dec".into();
+        assert_eq!(verdict(&d, true, "").0, "enc-and-dec");
     }
 }

@@ -1,14 +1,19 @@
 //! Builds the protocol core's configuration from the daemon's validated one. The loader has
-//! already checked syntax and values; what can still fail here is what the core cannot do yet
-//! (certificates, DN identities), reported with the key that asks for it.
+//! already checked syntax and values and read the certificates; what can still fail here is
+//! loading the private key again (the file may have changed since), reported with the key that
+//! asks for it.
 
+use std::sync::Arc;
+
+use rswan_ikev2::auth::{Credentials, SendCert as CoreSendCert, TrustAnchors};
 use rswan_ikev2::config as core;
 use rswan_ikev2::proposal::ProposalSet;
 use rswan_ikev2::timer::{ConnTimers, DpdMode as CoreDpdMode, RetransmitPolicy};
 use rswan_ikev2::wire::{Identity as WireId, TrafficSelector};
+use rustls_pki_types::CertificateDer;
 
-use crate::config::values::{AddrSpec, Identity, TsSpec};
-use crate::config::{Action, AuthMethod, Config, Connection, DpdMode, Mode};
+use crate::config::values::{self, AddrSpec, Identity, TsSpec};
+use crate::config::{Action, AuthMethod, Config, Connection, DpdMode, Mode, SendCert};
 
 pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
     let s = &cfg.settings;
@@ -47,19 +52,59 @@ fn wire_id(id: &Identity, key: &str) -> Result<Option<WireId>, String> {
         Identity::Fqdn(s) => WireId::Fqdn(s.clone()),
         Identity::Email(s) => WireId::Rfc822(s.clone()),
         Identity::KeyId(k) => WireId::KeyId(k.clone()),
-        Identity::Dn(_) => {
-            return Err(format!("{key}: distinguished-name identities are not supported yet (use an FQDN, email or IP identity)"))
-        }
+        Identity::Dn(s) => WireId::DerAsn1Dn(values::dn_der(s).map_err(|e| format!("{key}: {e}"))?),
     }))
 }
 
-fn auth(method: AuthMethod, key: &str) -> Result<core::AuthKind, String> {
-    match method {
-        AuthMethod::Psk => Ok(core::AuthKind::Psk),
-        AuthMethod::Pubkey => Err(format!(
-            "{key}: auth: pubkey is not supported yet by the protocol core; use auth: psk"
-        )),
+fn send_cert(s: SendCert) -> CoreSendCert {
+    match s {
+        SendCert::IfAsked => CoreSendCert::IfAsked,
+        SendCert::Always => CoreSendCert::Always,
+        SendCert::Never => CoreSendCert::Never,
     }
+}
+
+/// Our round: for pubkey, the chain the loader read and the key it paired with it.
+fn local_auth(c: &Connection) -> Result<core::AuthKind, String> {
+    if c.local.auth == AuthMethod::Psk {
+        return Ok(core::AuthKind::Psk);
+    }
+    let key_name = format!("connections.{}.local.certs", c.name);
+    let file = c
+        .local
+        .private_key_file
+        .as_ref()
+        .ok_or_else(|| format!("{key_name}: no private key paired with the certificate"))?;
+    let key = crate::config::load_key(file).map_err(|e| format!("{key_name}: {e}"))?;
+    let chain = c
+        .local
+        .cert_ders
+        .iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect();
+    let credentials =
+        Credentials::new(chain, key).map_err(|e| format!("{key_name}: {}: {e}", file.display()))?;
+    Ok(core::AuthKind::Pubkey(Arc::new(core::PubkeyConfig {
+        credentials: Some(credentials),
+        cacerts: TrustAnchors::default(),
+        send_cert: send_cert(c.send_cert),
+        send_certreq: c.send_certreq,
+    })))
+}
+
+/// The peer's round: for pubkey, the CAs its certificate must chain to.
+fn remote_auth(c: &Connection) -> Result<core::AuthKind, String> {
+    if c.remote.auth == AuthMethod::Psk {
+        return Ok(core::AuthKind::Psk);
+    }
+    let cacerts = TrustAnchors::from_der(c.remote.cacert_ders.clone())
+        .map_err(|e| format!("connections.{}.remote.cacerts: {e}", c.name))?;
+    Ok(core::AuthKind::Pubkey(Arc::new(core::PubkeyConfig {
+        credentials: None,
+        cacerts,
+        send_cert: send_cert(c.send_cert),
+        send_certreq: c.send_certreq,
+    })))
 }
 
 fn addr(a: &AddrSpec) -> core::AddrSpec {
@@ -165,11 +210,16 @@ fn conn(c: &Connection) -> Result<core::ConnConfig, String> {
         remote_port: c.remote_port,
         ike_proposals: proposals(&c.proposals, false, &k("proposals"))?,
         local: core::AuthConfig {
-            auth: auth(c.local.auth, &k("local.auth"))?,
-            id: wire_id(&c.local.id, &k("local.id"))?,
+            auth: local_auth(c)?,
+            // Unset with a certificate: the core sends the subject's exact DER.
+            id: if c.local.id_from_cert {
+                None
+            } else {
+                wire_id(&c.local.id, &k("local.id"))?
+            },
         },
         remote: core::AuthConfig {
-            auth: auth(c.remote.auth, &k("remote.auth"))?,
+            auth: remote_auth(c)?,
             id: wire_id(&c.remote.id, &k("remote.id"))?,
         },
         psk: c.psk.as_ref().map(|s| core::Psk::new(s.expose().to_vec())),

@@ -14,8 +14,8 @@ use crate::config::values::TsSpec;
 use crate::control::protocol::Outcome;
 use crate::diagnose::memory::{Cause, FailureMemo};
 use crate::diagnose::{
-    self, kernel_stats, route, ChildDiag, Diagnosis, Failure, KernelDiag, Liveness, Mtu, Phase1,
-    Reachability, Routing, SubnetRoute,
+    self, kernel_stats, route, source_nat, ChildDiag, Diagnosis, Failure, KernelDiag, Liveness,
+    Mtu, Phase1, Reachability, Routing, SubnetRoute,
 };
 use crate::status::Counters;
 
@@ -98,6 +98,13 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
             ("peer-no-proposal-esp", None, vec![], vec![], None)
         }
         Cause::TsMismatch => ("ts-mismatch", None, vec![], vec![], None),
+        Cause::PfsMismatch { .. } => (
+            "pfs-mismatch",
+            Some("PFS (KE group in esp_proposals)".to_owned()),
+            vec![],
+            vec![],
+            None,
+        ),
         Cause::NoConnection => ("no-matching-connection", None, vec![], vec![], None),
         Cause::Unreachable { retransmits, dpd } => (
             if *dpd {
@@ -121,6 +128,10 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
         ours,
         theirs,
         retransmits,
+        detail: match &f.cause {
+            Cause::PfsMismatch { detail } => Some(detail.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -224,6 +235,7 @@ pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sam
             v.spi_in = Some(format!("{:08x}", c.spi_in));
             v.spi_out = Some(format!("{:08x}", c.spi_out));
             v.encap = c.encap;
+            v.installed_secs = Some(now.saturating_duration_since(c.installed_at).as_secs());
             let before = first.and_then(|f| f.children.get(&c.spi_in));
             let after = last.children.get(&c.spi_in);
             let (t, r, delta) = diagnose::verdict::reading(before, after);
@@ -260,7 +272,41 @@ pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sam
             });
         }
     }
+    // Only with a Child SA up and nothing moving: a NAT rule rewrites new connections from the
+    // LAN, so neither they nor their answers use the SAs (answers to connections the peer
+    // started are not rewritten: dec-only is not its sign). The only time nft is run.
+    let enc_flat = phase2.iter().any(|c| {
+        matches!(c.state.as_str(), "installed" | "rekeying" | "rekeyed")
+            && matches!(c.traffic.as_str(), "no-traffic" | "idle")
+    });
+    let source_nat = if enc_flat {
+        let flows: Vec<source_nat::Flow> = cfg
+            .children
+            .iter()
+            .flat_map(|ch| {
+                let routes = &routes;
+                ch.local_ts.iter().flat_map(move |l| {
+                    ch.remote_ts.iter().filter_map(move |r| {
+                        let (TsSpec::Fixed(l), TsSpec::Fixed(r)) = (l, r) else {
+                            return None;
+                        };
+                        Some(source_nat::Flow {
+                            src: l.start,
+                            dst: r.start,
+                            oif: route::resolve(routes, r.start).map(|x| x.interface),
+                        })
+                    })
+                })
+            })
+            .collect();
+        source_nat::read_ruleset()
+            .map(|rs| source_nat::find(&rs, &flows))
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let routing = Routing {
+        source_nat,
         peer_interface: peer_route.as_ref().map(|r| r.interface.clone()),
         peer_gateway: peer_route
             .as_ref()
@@ -275,11 +321,23 @@ pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sam
             route::interface_mtu(&r.interface)
         }
     });
-    let mut note = "IKE fragmentation (RFC 7383) is announced by rswan and used when the peer announces it too".to_owned();
+    let ike_fragmentation = ike
+        .filter(|s| s.algorithms.is_some())
+        .map(|s| s.fragmentation);
+    let mut note = match ike_fragmentation {
+        Some(true) => "IKE fragmentation (RFC 7383) negotiated: large IKE messages are sent in fragments",
+        Some(false) => "IKE fragmentation NOT negotiated (the peer did not announce it): IKE messages larger than the path MTU are IP-fragmented, and lost where fragments are dropped",
+        None => "IKE fragmentation unknown (no IKE SA past IKE_SA_INIT); rswan announces it and uses it when the peer does too",
+    }
+    .to_owned();
     if path_mtu.is_some_and(|m| m < 1280) {
         note.push_str("; the MTU towards the peer is small: large IKE_AUTH messages need fragmentation, ESP packets may need a lower MSS");
     }
-    let mtu = Mtu { path_mtu, note };
+    let mtu = Mtu {
+        path_mtu,
+        ike_fragmentation,
+        note,
+    };
 
     let last_msg = ike.and_then(|s| s.last_peer_message);
     let silent = last_msg.map(|t| now.saturating_duration_since(t));

@@ -11,7 +11,7 @@ use rswan_ikev2::output::{Direction as CoreDir, KernelOp as CoreOp, Lifetime, Po
 use rswan_ikev2::wire::TrafficSelector;
 use rswan_xfrm::{
     ownership, AeadAlg, AuthAlg, Crypto, Direction, EncAlg, Kernel, Key, Lifetimes, Limits, Mode,
-    Policy, PolicyId, Prefix, Sa, SaCounters, SaId, Selector, Template, UdpEncap,
+    NetlinkKernel, Policy, PolicyId, Prefix, Sa, SaCounters, SaId, Selector, Template, UdpEncap,
 };
 
 /// The kernel plus the record of what this daemon put into it.
@@ -25,6 +25,14 @@ pub struct KernelBridge<K: Kernel> {
     /// with the same selector, it replaces the trap in place; when that policy is deleted, the
     /// trap comes back.
     traps: HashMap<PolicyId, Trap>,
+    /// Core reqid -> kernel reqid, for Child SAs of trapped children: they take the trap's reqid,
+    /// so that the kernel replaces the larval (ACQUIRE) state with the new outbound SA at once
+    /// (xfrm_state_add finds it by reqid, mode and addresses) and the negotiated policies carry
+    /// the trap's reqid as strongSwan's do.
+    aliases: HashMap<u32, u32>,
+    /// Kernel reqid -> sequence number of the last ACQUIRE for it, until the outbound SA that
+    /// answers it goes in with that seq (the kernel's other way of finding the larval state).
+    acquires: HashMap<u32, u32>,
 }
 
 struct Trap {
@@ -51,6 +59,22 @@ pub fn kernel_reqid(core: u32) -> u32 {
     }
 }
 
+/// Sets the network namespace's policy hash thresholds (settings `spdh_thresh_v4/v6`), so that
+/// subnet policies from those prefix lengths on are hashed instead of kept in the kernel's
+/// inexact list. A failure is logged, not fatal: lookups stay correct, only slower to insert.
+pub fn set_hash_thresholds(k: &mut NetlinkKernel, v4: (u8, u8), v6: (u8, u8)) {
+    match k.set_policy_hash_thresholds(v4, v6) {
+        Ok(()) => tracing::info!(
+            "policy hash thresholds: IPv4 {}/{}, IPv6 {}/{} (settings spdh_thresh_v4/v6)",
+            v4.0,
+            v4.1,
+            v6.0,
+            v6.1
+        ),
+        Err(e) => tracing::warn!("cannot set the policy hash thresholds: {e}"),
+    }
+}
+
 impl<K: Kernel> KernelBridge<K> {
     pub fn new(kernel: K) -> Self {
         KernelBridge {
@@ -58,7 +82,38 @@ impl<K: Kernel> KernelBridge<K> {
             sas: HashSet::new(),
             policies: HashMap::new(),
             traps: HashMap::new(),
+            aliases: HashMap::new(),
+            acquires: HashMap::new(),
         }
+    }
+
+    /// Installs the SAs and policies of core reqid `core` under `kernel` instead of its own
+    /// owned reqid (a trapped child takes its trap's reqid).
+    pub fn alias_reqid(&mut self, core: u32, kernel: u32) {
+        self.aliases.insert(core, kernel);
+    }
+
+    /// Core reqids given to [`KernelBridge::alias_reqid`], for pruning the retired ones.
+    pub fn aliased_reqids(&self) -> Vec<u32> {
+        self.aliases.keys().copied().collect()
+    }
+
+    pub fn unalias_reqid(&mut self, core: u32) {
+        self.aliases.remove(&core);
+    }
+
+    /// The kernel sent ACQUIRE `seq` for the trap with kernel reqid `reqid`: the next outbound SA
+    /// with that reqid carries the seq, so the kernel replaces the larval state it holds.
+    pub fn note_acquire(&mut self, reqid: u32, seq: u32) {
+        self.acquires.insert(reqid, seq);
+    }
+
+    /// The kernel reqid the core's `core` reqid is installed under.
+    pub fn reqid(&self, core: u32) -> u32 {
+        self.aliases
+            .get(&core)
+            .copied()
+            .unwrap_or_else(|| kernel_reqid(core))
     }
 
     pub fn kernel_mut(&mut self) -> &mut K {
@@ -80,7 +135,7 @@ impl<K: Kernel> KernelBridge<K> {
         let mut errors = Vec::new();
         let mut want: HashMap<PolicyId, Policy> = HashMap::new();
         for spec in wanted {
-            match policies_from_spec(spec) {
+            match policies_from_spec(spec, kernel_reqid(spec.reqid)) {
                 Ok(ps) => want.extend(ps.into_iter().map(|p| (p.id(), p))),
                 Err(e) => errors.push(e),
             }
@@ -129,7 +184,10 @@ impl<K: Kernel> KernelBridge<K> {
     pub fn apply(&mut self, op: &CoreOp) -> Result<(), String> {
         match op {
             CoreOp::AddSa(spec) => {
-                let sa = sa_from_spec(spec)?;
+                let mut sa = sa_from_spec(spec, self.reqid(spec.reqid))?;
+                if spec.direction == CoreDir::Out {
+                    sa.acquire_seq = self.acquires.remove(&sa.reqid);
+                }
                 self.kernel.add_sa(&sa).map_err(|e| e.to_string())?;
                 self.sas.insert(sa.id());
                 Ok(())
@@ -145,7 +203,7 @@ impl<K: Kernel> KernelBridge<K> {
                 r
             }
             CoreOp::AddPolicy(p) => {
-                let policies = policies_from_spec(p)?;
+                let policies = policies_from_spec(p, self.reqid(p.reqid))?;
                 let mut ids = Vec::new();
                 for pol in &policies {
                     let trap = self.traps.get_mut(&pol.id()).filter(|t| !t.superseded);
@@ -347,7 +405,7 @@ fn crypto(spec: &SaSpec) -> Result<Crypto, String> {
     })
 }
 
-fn sa_from_spec(spec: &SaSpec) -> Result<Sa, String> {
+fn sa_from_spec(spec: &SaSpec, reqid: u32) -> Result<Sa, String> {
     let selector = match &spec.selector {
         Some((s, d)) => {
             let sels = selectors(s, d)?;
@@ -366,7 +424,7 @@ fn sa_from_spec(spec: &SaSpec) -> Result<Sa, String> {
         src: spec.src,
         dst: spec.dst,
         spi: spec.spi,
-        reqid: kernel_reqid(spec.reqid),
+        reqid,
         mode: mode(spec.mode),
         crypto: crypto(spec)?,
         replay_window: spec.replay_window,
@@ -380,6 +438,7 @@ fn sa_from_spec(spec: &SaSpec) -> Result<Sa, String> {
         if_id: None,
         mark: None,
         selector,
+        acquire_seq: None,
     })
 }
 
@@ -427,14 +486,14 @@ fn priority(sel: &Selector) -> u32 {
     200_000 - specificity * 8 - extras
 }
 
-fn policies_from_spec(p: &PolicySpec) -> Result<Vec<Policy>, String> {
+fn policies_from_spec(p: &PolicySpec, reqid: u32) -> Result<Vec<Policy>, String> {
     let tmpl = Template {
         mode: mode(p.mode),
         endpoints: match p.mode {
             CoreMode::Tunnel => Some((p.tmpl_src, p.tmpl_dst)),
             CoreMode::Transport => None,
         },
-        reqid: kernel_reqid(p.reqid),
+        reqid,
         optional: false,
     };
     Ok(selectors(&p.src, &p.dst)?
@@ -561,14 +620,14 @@ mod tests {
             icv_bits: None,
             key: Zeroizing::new(vec![1; 16]),
         };
-        assert!(sa_from_spec(&spec)
+        assert!(sa_from_spec(&spec, kernel_reqid(spec.reqid))
             .unwrap_err()
             .contains("without integrity"));
         spec.integ = Some(rswan_ikev2::output::IntegSpec {
             alg: IntegId::HMAC_SHA2_256_128,
             key: Zeroizing::new(vec![2; 32]),
         });
-        let sa = sa_from_spec(&spec).unwrap();
+        let sa = sa_from_spec(&spec, kernel_reqid(spec.reqid)).unwrap();
         assert!(matches!(
             sa.crypto,
             Crypto::EncAuth {
@@ -583,10 +642,13 @@ mod tests {
     fn shutdown_removes_exactly_what_was_installed() {
         let mut b = KernelBridge::new(Recorder::new());
         // Something that is not ours, already in the kernel.
-        let foreign = policies_from_spec(&PolicySpec {
-            src: ts("10.9.0.0/24"),
-            ..policy(CoreDir::Out)
-        })
+        let foreign = policies_from_spec(
+            &PolicySpec {
+                src: ts("10.9.0.0/24"),
+                ..policy(CoreDir::Out)
+            },
+            kernel_reqid(1),
+        )
         .unwrap();
         b.kernel_mut().add_policy(&foreign[0]).unwrap();
         for d in [CoreDir::Out, CoreDir::In, CoreDir::Fwd] {
@@ -657,6 +719,86 @@ mod tests {
     }
 
     #[test]
+    fn trap_added_under_a_live_child_takes_over_when_its_policies_go() {
+        // close_action=trap: the trap is installed while the Child SA's policies are still in,
+        // so that deleting them puts the trap in place without a gap.
+        let mut b = KernelBridge::new(Recorder::new());
+        for d in [CoreDir::Out, CoreDir::In, CoreDir::Fwd] {
+            b.apply(&CoreOp::AddPolicy(policy(d))).unwrap();
+        }
+        let trap = PolicySpec {
+            reqid: 0xf000,
+            ..policy(CoreDir::Out)
+        };
+        assert!(b.set_traps(std::slice::from_ref(&trap)).is_empty());
+        assert_eq!(
+            b.kernel_mut().policy_count(),
+            3,
+            "no second policy for the selector"
+        );
+        for d in [CoreDir::Out, CoreDir::In, CoreDir::Fwd] {
+            b.apply(&CoreOp::DeletePolicy {
+                src: trap.src,
+                dst: trap.dst,
+                direction: d,
+            })
+            .unwrap();
+        }
+        assert_eq!(b.kernel_mut().policy_count(), 1);
+        let id = policy_ids(&trap.src, &trap.dst, CoreDir::Out).unwrap()[0];
+        let reqid = b.kernel_mut().policy(&id).unwrap().templates[0].reqid;
+        assert_eq!(reqid, kernel_reqid(0xf000));
+    }
+
+    #[test]
+    fn trapped_child_takes_the_trap_reqid_and_answers_the_acquire() {
+        let mut b = KernelBridge::new(Recorder::new());
+        let trap = PolicySpec {
+            reqid: 0xf000,
+            ..policy(CoreDir::Out)
+        };
+        b.set_traps(std::slice::from_ref(&trap));
+        let trap_reqid = kernel_reqid(0xf000);
+        b.note_acquire(trap_reqid, 77);
+        b.alias_reqid(1, trap_reqid);
+        let mut sa_in = gcm_sa(0x2001);
+        sa_in.direction = CoreDir::In;
+        (sa_in.src, sa_in.dst) = (sa_in.dst, sa_in.src);
+        b.apply(&CoreOp::AddSa(sa_in)).unwrap();
+        b.apply(&CoreOp::AddSa(gcm_sa(0x2002))).unwrap();
+        b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap();
+        let get = |b: &mut KernelBridge<Recorder>, dst: &str, spi| {
+            b.kernel_mut()
+                .sa(&SaId {
+                    dst: dst.parse().unwrap(),
+                    spi,
+                    mark: None,
+                })
+                .unwrap()
+                .clone()
+        };
+        let (sin, sout) = (
+            get(&mut b, "192.0.2.1", 0x2001),
+            get(&mut b, "192.0.2.2", 0x2002),
+        );
+        assert_eq!((sin.reqid, sout.reqid), (trap_reqid, trap_reqid));
+        assert_eq!(
+            sin.acquire_seq, None,
+            "only the outbound SA answers the ACQUIRE"
+        );
+        assert_eq!(sout.acquire_seq, Some(77));
+        let id = policy_ids(&trap.src, &trap.dst, CoreDir::Out).unwrap()[0];
+        let pol = b.kernel_mut().policy(&id).unwrap().clone();
+        assert_eq!(pol.templates[0].reqid, trap_reqid);
+        // The seq is used once: a rekeyed outbound SA carries none.
+        b.apply(&CoreOp::AddSa(gcm_sa(0x2003))).unwrap();
+        assert_eq!(get(&mut b, "192.0.2.2", 0x2003).acquire_seq, None);
+        // Without the alias, the core's own reqid maps into the owned range as before.
+        b.unalias_reqid(1);
+        assert_eq!(b.reqid(1), kernel_reqid(1));
+    }
+
+    #[test]
     fn ranges_become_several_prefix_policies_and_specific_ones_win() {
         let src = TrafficSelector::new(
             0,
@@ -669,12 +811,15 @@ mod tests {
             src,
             ..policy(CoreDir::Out)
         };
-        let pols = policies_from_spec(&p).unwrap();
+        let pols = policies_from_spec(&p, kernel_reqid(1)).unwrap();
         assert_eq!(pols.len(), 1, "10.1.0.0-10.1.1.255 is 10.1.0.0/23");
-        let wide = policies_from_spec(&PolicySpec {
-            dst: ts("0.0.0.0/0"),
-            ..policy(CoreDir::Out)
-        })
+        let wide = policies_from_spec(
+            &PolicySpec {
+                dst: ts("0.0.0.0/0"),
+                ..policy(CoreDir::Out)
+            },
+            kernel_reqid(1),
+        )
         .unwrap();
         assert!(pols[0].priority < wide[0].priority);
         let mut b = KernelBridge::new(Recorder::new());

@@ -5,10 +5,13 @@
 pub mod core_config;
 mod diagnose_view;
 pub mod kernel;
+mod keylog;
 pub mod logging;
 pub mod notify;
 pub mod sockets;
+mod starts;
 mod status_view;
+mod trap;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -103,6 +106,12 @@ struct Daemon {
     memory: crate::diagnose::memory::Memory,
     /// Diagnoses waiting for their second counter sample.
     diagnoses: Vec<diagnose_view::Pending>,
+    /// Children trapped after the peer closed them or was lost (close_action/dpd_action=trap).
+    extra_traps: std::collections::HashSet<(String, String)>,
+    /// Children to negotiate (start_action/close_action=start), with keyingtries.
+    starts: starts::Starts,
+    /// Wireshark key tables (settings.key_export, `rswanctl export-keys`).
+    keylog: keylog::KeyLog,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
@@ -190,7 +199,11 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         notifier,
         memory: Default::default(),
         diagnoses: Vec::new(),
+        extra_traps: Default::default(),
+        starts: Default::default(),
+        keylog: keylog::KeyLog::default(),
     };
+    d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
     tracing::info!(
         config = %d.opts.config.display(),
         socket = %d.opts.socket.display(),
@@ -200,6 +213,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         d.opts.port,
         d.opts.natt_port
     );
+    let s = &d.config.settings;
+    kernel::set_hash_thresholds(d.kernel.kernel_mut(), s.spdh_thresh_v4, s.spdh_thresh_v6);
     d.sync_traps();
     d.next_counters = d.counter_interval().map(|i| now + i);
     d.start_actions(now, None).await;
@@ -212,6 +227,12 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
             _ = sleep_until(deadline) => Input::Timeout,
         };
         let now = Instant::now();
+        // Certificate validity is judged against wall-clock time, which only the driver reads.
+        d.ep.set_wall_clock(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_secs()),
+        );
         match input {
             Input::Datagram(r) => {
                 d.memory.received(now, r.remote, r.local.port());
@@ -337,35 +358,60 @@ impl Daemon {
     /// the same batch, and then the failure is the outcome.
     async fn flush(&mut self, now: Instant) {
         let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-        while let Some(out) = self.ep.poll_output() {
-            match out {
-                Output::Send { from, to, bytes } => {
-                    self.memory
-                        .sent(now, to, diagnose_view::expects_reply(&bytes));
-                    self.send(from, to, &bytes).await
+        // In batches of what is queued (outputs caused by a batch queue up behind it, so the
+        // order is the core's): trap.rs looks at a whole batch before it is performed.
+        loop {
+            let batch: Vec<Output> = std::iter::from_fn(|| self.ep.poll_output()).collect();
+            if batch.is_empty() {
+                if self.issue_starts(now) {
+                    continue;
                 }
-                Output::Kernel { token, op } => {
-                    let result = self.kernel.apply(&op);
-                    if let Err(e) = &result {
-                        // The core turns this into a NegotiationFailed / ChildSaDown event,
-                        // which is the line the operator needs; this one is for debugging.
-                        tracing::debug!("kernel operation failed: {e}");
-                    }
-                    self.ep
-                        .handle_kernel(now, CoreKernelEvent::OpResult { token, result });
+                break;
+            }
+            let after = self.before_batch(&batch);
+            for out in batch {
+                self.perform(now, out, &mut outcomes).await;
+            }
+            self.after_batch(after);
+        }
+        self.keylog.ike_sas(&self.ep);
+        self.settle(outcomes);
+    }
+
+    async fn perform(&mut self, now: Instant, out: Output, outcomes: &mut Vec<(usize, Outcome)>) {
+        match out {
+            Output::Send { from, to, bytes } => {
+                self.memory
+                    .sent(now, to, diagnose_view::expects_reply(&bytes));
+                self.send(from, to, &bytes).await
+            }
+            Output::Kernel { token, op } => {
+                self.keylog.kernel_op(&op);
+                let result = self.kernel.apply(&op);
+                if let Err(e) = &result {
+                    // The core turns this into a NegotiationFailed / ChildSaDown event,
+                    // which is the line the operator needs; this one is for debugging.
+                    tracing::debug!("kernel operation failed: {e}");
                 }
-                Output::Event(ev) => {
-                    let line = describe(&ev, &self.config);
-                    self.remember(now, &ev, &line);
-                    log_event(&ev, &line);
-                    for (i, w) in self.waiters.iter().enumerate() {
-                        if let Some(o) = settles(w, &ev, &self.config) {
-                            outcomes.push((i, o));
-                        }
+                self.ep
+                    .handle_kernel(now, CoreKernelEvent::OpResult { token, result });
+            }
+            Output::Event(ev) => {
+                let line = describe(&ev, &self.config);
+                self.remember(now, &ev, &line);
+                log_event(&ev, &line);
+                self.starts.observe(&ev);
+                for (i, w) in self.waiters.iter().enumerate() {
+                    if let Some(o) = settles(w, &ev, &self.config) {
+                        outcomes.push((i, o));
                     }
                 }
             }
         }
+    }
+
+    /// Settles waiters once the queue is empty (see `flush`).
+    fn settle(&mut self, outcomes: Vec<(usize, Outcome)>) {
         let mut done: Vec<(usize, Outcome)> = Vec::new();
         for (i, o) in outcomes {
             match done.iter_mut().find(|(j, _)| *j == i) {
@@ -453,9 +499,14 @@ impl Daemon {
                 reqid: Some(reqid),
                 src,
                 dst,
+                seq,
                 ..
             } => match self.trap_owner(reqid) {
+                Some((conn, child)) if self.child_active(&conn, &child) => {
+                    tracing::debug!(conn = %conn, child = %child, "acquire {seq} while the Child SA is up or coming up: ignored");
+                }
                 Some((conn, child)) => {
+                    self.kernel.note_acquire(reqid, seq);
                     tracing::info!(conn = %conn, child = %child, peer = %dst, "traffic from {src} needs the tunnel: initiating");
                     self.ep.handle_command(
                         now,
@@ -517,7 +568,11 @@ impl Daemon {
         let mut n = TRAP_REQID_BASE;
         for c in &self.config.connections {
             for ch in &c.children {
-                if ch.start_action == Action::Trap {
+                if ch.start_action == Action::Trap
+                    || self
+                        .extra_traps
+                        .contains(&(c.name.clone(), ch.name.clone()))
+                {
                     out.push((n, c.name.clone(), ch.name.clone()));
                 }
                 n += 1;
@@ -581,7 +636,8 @@ impl Daemon {
         }
     }
 
-    /// Applies start_action for the connections in `only` (all when `None`).
+    /// Applies start_action for the connections in `only` (all when `None`); keyingtries are
+    /// counted in starts.rs.
     async fn start_actions(&mut self, now: Instant, only: Option<&[String]>) {
         let mut initiate = Vec::new();
         for c in &self.config.connections {
@@ -596,13 +652,7 @@ impl Daemon {
         }
         for (conn, child) in initiate {
             tracing::info!(conn = %conn, child = %child, "start_action=start: initiating");
-            self.ep.handle_command(
-                now,
-                Command::Initiate {
-                    conn,
-                    child: Some(child),
-                },
-            );
+            self.queue_start(&conn, Some(child));
         }
         self.flush(now).await;
     }
@@ -638,7 +688,17 @@ impl Daemon {
                         .handle_command(now, Command::TerminateIke { conn: name.clone() });
                 }
             }
+            let (s, n) = (&self.config.settings, &new.settings);
+            if (s.spdh_thresh_v4, s.spdh_thresh_v6) != (n.spdh_thresh_v4, n.spdh_thresh_v6) {
+                let k = self.kernel.kernel_mut();
+                kernel::set_hash_thresholds(k, n.spdh_thresh_v4, n.spdh_thresh_v6);
+            }
             self.config = new;
+            for name in changed.iter().chain(&removed) {
+                self.starts.forget(name);
+                self.extra_traps.retain(|(c, _)| c != name);
+            }
+            self.keylog.set_dir(self.config.settings.key_export.clone());
             Ok::<_, String>((changed, removed))
         }
         .await;
@@ -750,6 +810,7 @@ impl Daemon {
                     return;
                 }
                 tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
+                self.starts.forget(&conn);
                 self.waiters.push(Waiter {
                     kind: WaitKind::Down,
                     conn: conn.clone(),
@@ -796,6 +857,7 @@ impl Daemon {
                     reply,
                 });
             }
+            Request::ExportKeys => keylog::export(self, reply),
             // Served by the control server itself.
             Request::Log { .. } => {
                 let _ = reply.send(Outcome::Error {

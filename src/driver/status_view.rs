@@ -114,6 +114,8 @@ fn ike_view(s: &IkeSaStatus, cfg: &Connection, now: Instant) -> IkeView {
         established_secs: s
             .established_at
             .map(|t| now.saturating_duration_since(t).as_secs()),
+        fragmentation: s.fragmentation,
+        remote_cert: s.remote_cert.clone(),
     }
 }
 

@@ -20,6 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
 	qemu-system-x86 kmod nftables tcpdump iputils-ping iproute2 procps busybox-static
 	strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins libstrongswan-extra-plugins
+	tshark # decrypts captures with rswan's exported keys (diagnose-key-export); its debconf question is answered by DEBIAN_FRONTEND above
+	openssl libnss3-tools # pki.sh's test PKI (openssl); pluto's NSS db (certutil, pk12util)
 )
 
 t_start=$(date +%s)

@@ -178,6 +178,7 @@ pub(crate) fn sa(buf: &mut Vec<u8>, seq: u32, sa: &Sa, update: bool) {
             sa.replay_window as u8
         },
         flags: if sa.esn { XFRM_STATE_ESN } else { 0 },
+        seq: sa.acquire_seq.unwrap_or(0),
         ..UserSaInfo::default()
     };
     let mut nlas = Vec::with_capacity(6);

@@ -362,6 +362,10 @@ pub struct Sa {
     pub mark: Option<Mark>,
     /// Traffic the SA carries; required in transport mode only when narrowing below the host pair.
     pub selector: Option<Selector>,
+    /// Sequence number of the ACQUIRE this (outbound) SA answers (`xfrm_usersa_info.seq`): the
+    /// kernel then replaces its larval state for that ACQUIRE with this SA at once instead of
+    /// keeping it until `xfrm_acq_expires`. `None` (sent as 0) for every other SA.
+    pub acquire_seq: Option<u32>,
 }
 
 /// Largest anti-replay window the kernel accepts (XFRMA_REPLAY_ESN_MAX bits).

@@ -128,6 +128,7 @@ fn gcm_sa() -> Sa {
         if_id: None,
         mark: None,
         selector: None,
+        acquire_seq: None,
     }
 }
 
@@ -389,6 +390,26 @@ fn golden_policy_hash_thresholds() {
          0600 0300 18 10 0000
          0600 0400 40 30 0000");
     assert_eq!(buf, expected);
+}
+
+#[test]
+fn outbound_sa_answering_an_acquire_carries_its_seq() {
+    // xfrm_usersa_info.seq (offset 204 after the 16-byte nlmsghdr) is what the kernel compares
+    // with its larval ACQUIRE state's seq; every other SA sends 0 there.
+    let seq_field = |sa: &Sa| {
+        let mut buf = Vec::new();
+        encode::sa(&mut buf, 1, sa, false);
+        u32::from_ne_bytes(buf[16 + 204..16 + 208].try_into().unwrap())
+    };
+    let mut sa = gcm_sa();
+    assert_eq!(seq_field(&sa), 0);
+    sa.acquire_seq = Some(0x0102_0304);
+    assert_eq!(seq_field(&sa), 0x0102_0304);
+    // The netlink header's own sequence number stays the request's.
+    let mut buf = Vec::new();
+    encode::sa(&mut buf, 9, &sa, false);
+    let m = decode::messages(&buf).next().expect("one").expect("ok");
+    assert_eq!(m.seq, 9);
 }
 
 #[test]

@@ -258,6 +258,7 @@ fn sa_on_a_kernel_without_esp_says_so() {
         if_id: None,
         mark: None,
         selector: None,
+        acquire_seq: None,
     };
     let mut k = NetlinkKernel::open().expect("netlink");
     let esp_loaded = std::path::Path::new("/sys/module/esp4").exists();

@@ -39,7 +39,9 @@ pub enum AuthError {
         not_after: u64,
         now: u64,
     },
+    /// The chain does not lead to a configured CA: `issuer` is the last issuer we could follow.
     UnknownCa {
+        subject: String,
         issuer: String,
     },
     /// The certificate carries extended key usages, none of which allow IKE.
@@ -74,6 +76,15 @@ pub enum AuthError {
     SigningFailed {
         scheme: SignatureScheme,
     },
+    /// The peer authenticates with a signature but sent no X.509 certificate (it was not asked
+    /// for one, or its `send_cert = never`), and we have no other source for its key.
+    NoPeerCertificate {
+        id: String,
+    },
+    /// A local `auth = pubkey` round without a certificate and private key.
+    NoCredentials,
+    /// The driver has not told the core the time, so certificate validity cannot be judged.
+    NoWallClock,
 }
 
 impl fmt::Display for AuthError {
@@ -107,7 +118,11 @@ impl fmt::Display for AuthError {
                 format_time(*not_after),
                 format_time(*now)
             ),
-            AuthError::UnknownCa { issuer } => write!(f, "unknown CA: issuer '{issuer}'"),
+            AuthError::UnknownCa { subject, issuer } => write!(
+                f,
+                "certificate for '{subject}' not trusted: unknown issuer '{issuer}' (not among \
+                 the configured cacerts)"
+            ),
             AuthError::WrongKeyUsage { subject, present } => write!(
                 f,
                 "certificate for '{subject}' is not for IKE: its extended key usages are {} \
@@ -138,6 +153,17 @@ impl fmt::Display for AuthError {
                 write!(f, "signature verification failed ({scheme})")
             }
             AuthError::SigningFailed { scheme } => write!(f, "signing failed ({scheme})"),
+            AuthError::NoPeerCertificate { id } => write!(
+                f,
+                "'{id}' sent no certificate (did we send a CERTREQ for its CA, or does it use \
+                 send_cert = never?)"
+            ),
+            AuthError::NoCredentials => {
+                f.write_str("no certificate and private key configured for auth = pubkey")
+            }
+            AuthError::NoWallClock => f.write_str(
+                "cannot check certificate validity: the driver has not set the wall clock",
+            ),
         }
     }
 }

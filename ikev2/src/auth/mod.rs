@@ -25,3 +25,14 @@ pub use trust::{
 };
 pub use verify::verify_signature;
 pub use x509::{format_time, name_string, CertInfo, SanEntry};
+
+/// Whether two IKE identities name the same peer: DNs compare by attribute (string types and ASCII
+/// case aside, as a configured `C=CH, CN=moon` must match the certificate's encoding), others by
+/// value.
+pub(crate) fn same_identity(a: &crate::wire::Identity, b: &crate::wire::Identity) -> bool {
+    use crate::wire::Identity;
+    match (a, b) {
+        (Identity::DerAsn1Dn(x), Identity::DerAsn1Dn(y)) => x509::same_dn(x, y),
+        _ => a == b,
+    }
+}

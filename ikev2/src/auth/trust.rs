@@ -374,6 +374,7 @@ fn chain_error(e: webpki::Error, ee: &CertInfo<'_>, inter: &[CertInfo<'_>], now:
                 }
             }
             AuthError::UnknownCa {
+                subject: name_string(ee.subject),
                 issuer: name_string(issuer),
             }
         }

@@ -30,9 +30,17 @@ pub(crate) struct Core<R: Rng> {
     /// (from, to) of datagrams queued since the last `Endpoint::stamp_sends`, so that the
     /// NAT keepalive timer knows when we last sent to each peer.
     pub(super) sent: Vec<(SocketAddr, SocketAddr)>,
+    /// Seconds since the Unix epoch as last told by the driver (`Endpoint::set_wall_clock`);
+    /// certificate validity is judged against it. `None` until the driver sets it.
+    pub(super) wall_clock: Option<u64>,
 }
 
 impl<R: Rng> Core<R> {
+    /// The driver's wall clock (Unix seconds), if it has set one.
+    pub fn wall_clock(&self) -> Option<u64> {
+        self.wall_clock
+    }
+
     pub fn rng_dyn(&mut self) -> &mut dyn Rng {
         &mut self.rng
     }

@@ -213,6 +213,29 @@ impl<R: Rng> Endpoint<R> {
         self.pump(now, key);
     }
 
+    /// Applies what a resolved IKE SA rekey collision left on SA `key` (RFC 7296 section 2.8.2):
+    /// the surviving new IKE SA takes over like any successor (kernel results of its Child SAs
+    /// follow it), a redundant one enters the table so that its Delete can be sent or answered,
+    /// and the old SA goes if the peer already deleted it.
+    pub(super) fn take_handover(&mut self, now: Instant, key: u64) {
+        let Some(h) = self.sas.get_mut(&key).and_then(|sa| sa.handover.take()) else {
+            return;
+        };
+        if let Some(new) = h.successor {
+            self.adopt_successor(now, key, *new);
+        }
+        if let Some(r) = h.redundant {
+            let k = r.local_spi();
+            if let std::collections::btree_map::Entry::Vacant(e) = self.sas.entry(k) {
+                e.insert(*r);
+                self.pump(now, k);
+            }
+        }
+        if h.destroy_old {
+            self.destroy(key, DownReason::Rekeyed);
+        }
+    }
+
     /// Break-before-make reauthentication (strongSwan's `reauth_time` without make_before_break):
     /// the IKE SA is deleted (one Delete, not awaited) and the connection initiated afresh, its
     /// first Child SA in IKE_AUTH and every other one by CREATE_CHILD_SA once that is up.

@@ -5,10 +5,11 @@
 //! Collisions (RFC 7296 section 2.25): two rekeys of the same Child SA that cross are both
 //! answered as usual; once our own completes, the SA created by the exchange holding the lowest
 //! of the four nonces is redundant and deleted by its creator, while the winner's initiator
-//! deletes the old one (section 2.8.1). A CREATE_CHILD_SA arriving while we rekey the IKE SA, an
-//! IKE rekey arriving while any CREATE_CHILD_SA of ours is out, and a rekey of a Child SA we are
-//! deleting are answered TEMPORARY_FAILURE; whoever gets that retries after a random delay
-//! (`timer::temporary_failure_retry`).
+//! deletes the old one (section 2.8.1). Two crossing IKE SA rekeys are resolved the same way
+//! (section 2.8.2, see `sa::collision`). A Child SA request while we rekey the IKE SA, an IKE
+//! rekey while any Child SA exchange of ours is out, and a rekey of a Child SA we are deleting
+//! are answered TEMPORARY_FAILURE; whoever gets that retries after a random delay
+//! (`timer::temporary_failure_retry`), on the new IKE SA if the old one was rekeyed meanwhile.
 
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use crate::event::{Event, FailureReason, IkeState, LogLevel};
 use crate::proposal::{self, transform_name, Algorithms};
 use crate::rng::Rng;
 use crate::sa::child::{is_narrowing_of, ts_list};
+use crate::sa::collision;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeCrypto, IkeSa, PendingChild, PendingCreate, Purpose};
 use crate::timer;
@@ -339,15 +341,44 @@ pub(crate) fn handle_response_i<R: Rng>(
         },
     };
     if let Some(err) = first_error(payloads) {
+        let why = format!("our rekey was answered with {err}");
+        if matches!(purpose, Purpose::RekeyIke)
+            && collision::adopt_peers_rekey(cx, sa, now, &why, false)
+        {
+            return CreateOutcome::Keep;
+        }
         match err {
             NotifyType::TEMPORARY_FAILURE => {
-                let replaced = rekey_of.is_some_and(|old| {
-                    sa.children
-                        .iter()
-                        .any(|c| c.spi_in == old && c.state() == ChildStatusState::Rekeyed)
+                let moot = rekey_of.is_some_and(|old| {
+                    !sa.children.iter().any(|c| {
+                        c.spi_in == old
+                            && !matches!(
+                                c.state(),
+                                ChildStatusState::Rekeyed | ChildStatusState::Deleting
+                            )
+                    })
                 });
-                if replaced {
-                    // The peer's crossing rekey already replaced it; nothing to retry.
+                if moot {
+                    // The peer's crossing rekey already replaced the Child SA, or a Delete
+                    // (either side's) removed it: nothing to retry.
+                    cx.emit(Event::Log {
+                        level: LogLevel::Info,
+                        conn: Some(sa.conn.clone()),
+                        message: format!(
+                            "peer answered TEMPORARY_FAILURE to the rekey of child '{}', which was replaced or deleted meanwhile: not retrying",
+                            child_name.as_deref().unwrap_or("?")
+                        ),
+                    });
+                    if let Some(old) = rekey_of {
+                        unmark_rekeying(cx, sa, old);
+                        if sa
+                            .child_collision
+                            .as_ref()
+                            .is_some_and(|c| c.old_spi_in == old)
+                        {
+                            sa.child_collision = None;
+                        }
+                    }
                     return CreateOutcome::Keep;
                 }
                 sa.temp_failures += 1;
@@ -359,6 +390,11 @@ pub(crate) fn handle_response_i<R: Rng>(
                     sa.temp_failures = 0;
                     fail(cx, sa, r);
                     return CreateOutcome::Keep;
+                }
+                // Back to INSTALLED until the retry (as strongSwan): a Child SA marked as being
+                // rekeyed would make us refuse the peer's IKE rekey in the meantime.
+                if let Some(old) = rekey_of {
+                    unmark_rekeying(cx, sa, old);
                 }
                 let delay = timer::temporary_failure_retry(cx.random_u64());
                 cx.emit(Event::Log {
@@ -420,8 +456,11 @@ pub(crate) fn handle_response_i<R: Rng>(
             }
             NotifyType::CHILD_SA_NOT_FOUND => {
                 // RFC 7296 section 2.25: drop ours silently and create it afresh.
-                if let Some(old) = rekey_of {
-                    super::remove_child(cx, sa, old, crate::event::DownReason::PeerDelete);
+                // A Child SA the peer deleted while we tried to rekey it stays deleted.
+                let existed = rekey_of.is_some_and(|old| {
+                    super::remove_child(cx, sa, old, crate::event::DownReason::PeerDelete).is_some()
+                });
+                if existed {
                     if let Some(name) = child_name {
                         if child_config(cx, sa, &name).is_some() {
                             sa.queue.push_back(Purpose::CreateChild { child: name });
@@ -439,16 +478,21 @@ pub(crate) fn handle_response_i<R: Rng>(
     }
     sa.temp_failures = 0;
     let p = parts(payloads);
+    let ike_rekey = matches!(purpose, Purpose::RekeyIke);
     let res = match purpose {
-        Purpose::RekeyIke => finish_ike_rekey_i(cx, sa, now, &pending, &p).map(Some),
+        Purpose::RekeyIke => finish_ike_rekey_i(cx, sa, now, &pending, &p),
         _ => finish_child_i(cx, sa, now, &pending, &p, rekey_of).map(|()| None),
     };
     match res {
         Ok(Some(new)) => CreateOutcome::NewIke(Box::new(new)),
         Ok(None) => CreateOutcome::Keep,
         Err(detail) => {
+            let why = format!("our rekey failed: {detail}");
             let r = what_failed(detail);
             fail(cx, sa, r);
+            if ike_rekey {
+                collision::adopt_peers_rekey(cx, sa, now, &why, false);
+            }
             CreateOutcome::Keep
         }
     }
@@ -514,6 +558,31 @@ fn finish_child_i<R: Rng>(
             ts_list(&pc.remote_ts)
         ));
     }
+    if let Some(old) = rekey_of.filter(|o| !sa.children.iter().any(|c| c.spi_in == *o)) {
+        // The peer deleted the Child SA while our rekey of it was out: it completed a crossing
+        // rekey of its own (and won, RFC 7296 section 2.8.1) or wanted it gone. The pair our
+        // exchange created is redundant: it is never installed here, and the peer's half is
+        // deleted.
+        if sa
+            .child_collision
+            .as_ref()
+            .is_some_and(|c| c.old_spi_in == old)
+        {
+            sa.child_collision = None;
+        }
+        cx.emit(Event::Log {
+            level: LogLevel::Info,
+            conn: Some(sa.conn.clone()),
+            message: format!(
+                "child '{}': the peer deleted the Child SA we were rekeying, deleting the redundant new one",
+                pc.name
+            ),
+        });
+        sa.queue.push_back(Purpose::DeleteChild {
+            spis_in: vec![pc.spi_in],
+        });
+        return Ok(());
+    }
     let ag = ChildAgreement {
         name: pc.name.clone(),
         mode: pc.mode,
@@ -554,9 +623,10 @@ fn finish_child_i<R: Rng>(
     if let Some(col) = collision {
         // RFC 7296 section 2.8.1: the SA created by the exchange holding the lowest of the four
         // nonces is redundant; its creator deletes it, the other side deletes the old one.
-        let ours = lowest(pending.nonce.as_bytes(), nr);
-        let theirs = lowest(col.ni.as_bytes(), col.nr.as_bytes());
-        let we_lost = nonce_lt(ours, theirs);
+        let we_lost = collision::we_lost(
+            (pending.nonce.as_bytes(), nr),
+            (col.ni.as_bytes(), col.nr.as_bytes()),
+        );
         let loser = if we_lost {
             pc.spi_in
         } else {
@@ -594,34 +664,16 @@ fn finish_child_i<R: Rng>(
     Ok(())
 }
 
-/// The lower of two nonces (see [`nonce_lt`]).
-fn lowest<'a>(a: &'a [u8], b: &'a [u8]) -> &'a [u8] {
-    if nonce_lt(a, b) {
-        a
-    } else {
-        b
-    }
-}
-
-/// Nonces compared as unsigned big-endian numbers over their common length, the shorter one
-/// first on a tie (as strongSwan's memcmp over the shorter length).
-fn nonce_lt(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len().min(b.len());
-    match a.get(..n).cmp(&b.get(..n)) {
-        std::cmp::Ordering::Equal => a.len() < b.len(),
-        o => o == std::cmp::Ordering::Less,
-    }
-}
-
 fn spi8(v: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes)
 }
 
-/// Derives the keys of the IKE SA that replaces `old` and moves everything over to it.
+/// Derives the keys of the IKE SA that replaces `old` (RFC 7296 section 2.18) and copies what
+/// carries over unchanged; the Child SAs stay on `old` until `collision::take_over`.
 #[allow(clippy::too_many_arguments)]
-fn successor<R: Rng>(
+fn derive_successor<R: Rng>(
     cx: &mut Core<R>,
-    old: &mut IkeSa,
+    old: &IkeSa,
     now: Instant,
     algs: &proposal::IkeAlgorithms,
     g_ir: &Secret,
@@ -650,7 +702,6 @@ fn successor<R: Rng>(
         &spi_r.to_be_bytes(),
     )
     .map_err(|e| e.to_string())?;
-    let local_spi = if we_initiate { spi_i } else { spi_r };
     let mut new = IkeSa::new(
         cx.next_uid(),
         old.conn.clone(),
@@ -677,16 +728,11 @@ fn successor<R: Rng>(
     new.local_id = old.local_id.clone();
     new.remote_id = old.remote_id.clone();
     new.psk = old.psk.clone();
+    // The peer proved its certificate once; the rekeyed SA keeps showing whom it talks to.
+    new.sig.verified = old.sig.verified.clone();
     new.peer_childless = old.peer_childless;
     new.established_at = Some(now);
     new.last_peer_message = Some(now);
-    new.children = std::mem::take(&mut old.children);
-    // Requests queued on the old SA (other than its own teardown) continue on the new one.
-    new.queue = old
-        .queue
-        .drain(..)
-        .filter(|p| !matches!(p, Purpose::DeleteIke | Purpose::RekeyIke))
-        .collect();
     new.set_state_silently(IkeState::Established);
     let conn = cx.config.connection(&new.conn).cloned();
     if let Some(c) = &conn {
@@ -698,39 +744,6 @@ fn successor<R: Rng>(
         // A rekey does not reauthenticate: the reauth deadline carries over.
         new.reauth_at = old.reauth_at;
     }
-    old.rekeyed_to = Some(local_spi);
-    // The old SA only waits for its Delete; should that never come, it goes on its own.
-    let budget = cx.config.settings.retransmit.budget();
-    old.expire_at = Some(now + budget + timer::REKEYED_IKE_SA_GRACE);
-    old.rekey_at = None;
-    cx.emit(new.created_event());
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
-        conn: Some(new.conn.clone()),
-        message: format!(
-            "IKE SA rekeyed: {} => {} ({})",
-            old.spis(),
-            new.spis(),
-            algs
-        ),
-    });
-    cx.emit(Event::IkeSaUp {
-        conn: new.conn.clone(),
-        spis: new.spis(),
-        local: new.local,
-        remote: new.remote,
-        local_id: new
-            .local_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        remote_id: new
-            .remote_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        initiator: new.initiator,
-    });
     Ok(new)
 }
 
@@ -740,7 +753,7 @@ fn finish_ike_rekey_i<R: Rng>(
     now: Instant,
     pending: &PendingCreate,
     p: &Parts<'_>,
-) -> Result<IkeSa, String> {
+) -> Result<Option<IkeSa>, String> {
     let sa_p = p.sa.ok_or("response lacks SA")?;
     let nr = p
         .nonce
@@ -759,7 +772,7 @@ fn finish_ike_rekey_i<R: Rng>(
         .filter(|s| *s != 0)
         .ok_or("IKE SPI not 8 octets")?;
     let g_ir = shared_secret(pending.ke.as_ref(), p.ke, algs.ke)?;
-    successor(
+    let new = derive_successor(
         cx,
         sa,
         now,
@@ -770,7 +783,8 @@ fn finish_ike_rekey_i<R: Rng>(
         pending.ike_spi,
         spi_r,
         true,
-    )
+    )?;
+    Ok(collision::resolve_ike_rekey(cx, sa, new, now))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -799,13 +813,27 @@ pub(crate) fn respond_create_child_sa<R: Rng>(
         return refuse(NotifyType::INVALID_SYNTAX);
     };
     let ike = sa_p.proposals.iter().any(|x| x.protocol == ProtocolId::IKE);
-    // RFC 7296 section 2.25: what we are in the middle of must finish first.
-    let busy_ike = sa.rekeying(None) || sa.rekeyed_to.is_some();
-    let busy_any_create = sa
-        .requests
-        .outstanding()
-        .is_some_and(|o| o.purpose.is_create_child_sa());
-    if busy_ike || (ike && busy_any_create) {
+    // RFC 7296 section 2.25: what we are in the middle of must finish first. A Child SA
+    // request during our IKE rekey, an IKE rekey during any Child SA exchange of ours (or
+    // while one is being deleted), and anything on an IKE SA that was already rekeyed get
+    // TEMPORARY_FAILURE, as strongSwan does. An IKE rekey crossing ours is answered as usual
+    // (section 2.8.2); the first one only: the peer has a window of one.
+    let ike_rekeying = sa.rekeying(None);
+    let children_busy = sa.requests.outstanding().is_some_and(|o| {
+        matches!(
+            o.purpose,
+            Purpose::CreateChild { .. } | Purpose::RekeyChild { .. } | Purpose::DeleteChild { .. }
+        )
+    }) || sa.children.iter().any(|c| {
+        matches!(
+            c.state(),
+            ChildStatusState::Rekeying | ChildStatusState::Deleting
+        )
+    });
+    let refused = sa.rekeyed_to.is_some()
+        || (!ike && ike_rekeying)
+        || (ike && (children_busy || sa.ike_collision.is_some()));
+    if refused {
         return refuse(NotifyType::TEMPORARY_FAILURE);
     }
     if ike {
@@ -1053,7 +1081,7 @@ fn respond_ike_rekey<R: Rng>(
         return refuse(NotifyType::INVALID_SYNTAX);
     };
     let nr = cx.random_secret(NONCE_LEN);
-    let new = match successor(
+    let mut new = match derive_successor(
         cx,
         sa,
         now,
@@ -1085,6 +1113,21 @@ fn respond_ike_rekey<R: Rng>(
             data: ours.public_value().to_vec(),
         }),
     ];
+    if sa.rekeying(None) {
+        // RFC 7296 section 2.8.2: our own IKE rekey is outstanding. The new SA is held back
+        // until that exchange completes and the nonces pick the survivor.
+        cx.emit(Event::Log {
+            level: LogLevel::Info,
+            conn: Some(sa.conn.clone()),
+            message: format!(
+                "IKE SA rekey collision: answered the peer's rekey ({}) while ours is outstanding",
+                new.spis()
+            ),
+        });
+        sa.ike_collision = Some(Box::new(new));
+        return (Reply::keep(out), None);
+    }
+    collision::take_over(cx, sa, &mut new, now);
     (Reply::keep(out), Some(new))
 }
 
@@ -1108,16 +1151,6 @@ pub(crate) fn warn_pfs_prediction<R: Rng>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lowest_nonce_compares_as_unsigned_big_endian() {
-        assert!(nonce_lt(&[0x00, 0xff], &[0x01, 0x00]));
-        assert!(!nonce_lt(&[0x80], &[0x7f, 0xff]));
-        // Equal over the common length: the shorter is lower; equal nonces are not lower.
-        assert!(nonce_lt(&[1, 2], &[1, 2, 0]));
-        assert!(!nonce_lt(&[1, 2], &[1, 2]));
-        assert_eq!(lowest(&[9, 9], &[3, 4]), &[3, 4]);
-    }
 
     #[test]
     fn pfs_details_name_both_sides() {

@@ -1,5 +1,7 @@
-//! IKE_AUTH (RFC 7296 section 1.2): identities, PSK authentication (section 2.15) and the first
-//! Child SA with traffic selector narrowing (section 2.9) and USE_TRANSPORT_MODE (section 1.3.1).
+//! IKE_AUTH (RFC 7296 section 1.2): identities, authentication by PSK or by certificate and
+//! signature (section 2.15, RFC 7427; see `pubkey`), each round on its own (local psk with
+//! remote pubkey works), and the first Child SA with traffic selector narrowing (section 2.9) and
+//! USE_TRANSPORT_MODE (section 1.3.1).
 //!
 //! A Child SA failure (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA up, childless
 //! (RFC 7296 section 1.2 last paragraph).
@@ -7,7 +9,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::config::{resolve_ts, ConnConfig, Mode};
+use crate::config::{resolve_ts, AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::crypto::{self, AuthInput};
 use crate::endpoint::Core;
@@ -17,10 +19,16 @@ use crate::rng::Rng;
 use crate::sa::child::{is_narrowing_of, ts_list};
 use crate::sa::{IkeSa, PendingChild, Purpose};
 use crate::wire::{
-    narrow, AuthPayload, IdPayload, Identity, InnerPayload, SaPayload, TrafficSelector, TsPayload,
+    narrow, AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload,
+    TrafficSelector, TsPayload,
 };
 
 use super::{first_error, has_notify, install_child, notify, seal, After, ChildAgreement, Reply};
+
+mod pubkey;
+
+use pubkey::local_identity;
+pub(crate) use pubkey::{certreq, SigState};
 
 /// Our identity when `id` is not configured: the IKE SA's own address (strongSwan's default).
 pub fn ip_identity(ip: IpAddr) -> Identity {
@@ -67,8 +75,38 @@ fn own_auth_input<'a>(sa: &'a IkeSa, id_body: &'a [u8], sk_p: &'a [u8]) -> AuthI
     }
 }
 
+/// The octets we sign for `id` (RFC 7296 section 2.15); `None` before the keys exist.
+fn own_signed_octets(sa: &IkeSa, id: &IdPayload) -> Option<Vec<u8>> {
+    let c = sa.crypto.as_ref()?;
+    let sk_p = if sa.initiator {
+        &c.keys.sk_pi
+    } else {
+        &c.keys.sk_pr
+    };
+    let body = id.body();
+    Some(crypto::signed_octets(
+        c.prf,
+        &own_auth_input(sa, &body, sk_p.as_bytes()),
+    ))
+}
+
+/// The octets the peer signed for its `id`.
+fn peer_signed_octets(sa: &IkeSa, id: &IdPayload) -> Option<Vec<u8>> {
+    let c = sa.crypto.as_ref()?;
+    let sk_p = if sa.initiator {
+        &c.keys.sk_pr
+    } else {
+        &c.keys.sk_pi
+    };
+    let body = id.body();
+    Some(crypto::signed_octets(
+        c.prf,
+        &peer_auth_input(sa, &body, sk_p.as_bytes()),
+    ))
+}
+
 /// Computes our PSK AUTH payload for `id`.
-fn our_auth(sa: &IkeSa, id: &IdPayload, psk: &[u8]) -> Option<AuthPayload> {
+fn our_psk_auth(sa: &IkeSa, id: &IdPayload, psk: &[u8]) -> Option<AuthPayload> {
     let c = sa.crypto.as_ref()?;
     let sk_p = if sa.initiator {
         &c.keys.sk_pi
@@ -84,7 +122,7 @@ fn our_auth(sa: &IkeSa, id: &IdPayload, psk: &[u8]) -> Option<AuthPayload> {
 }
 
 /// Verifies the peer's PSK AUTH payload.
-fn verify_peer(
+fn verify_psk(
     sa: &IkeSa,
     id: &IdPayload,
     auth: &AuthPayload,
@@ -108,6 +146,101 @@ fn verify_peer(
         &auth.data,
     )
     .map_err(|_| AuthFailure::PskMismatch)
+}
+
+/// Our CERT payloads (possibly none) and AUTH payload for the local round of `conn`, for our
+/// identity `id`. `peer_name` names the peer in a "no PSK" failure.
+fn authenticate_self<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &IkeSa,
+    conn: &ConnConfig,
+    id: &IdPayload,
+    peer_name: &str,
+) -> Result<(Vec<InnerPayload>, AuthPayload), FailureReason> {
+    let no_keys = || FailureReason::Internal {
+        detail: "IKE_AUTH without keys".into(),
+    };
+    match &conn.local.auth {
+        AuthKind::Psk => {
+            let psk = sa
+                .psk
+                .as_ref()
+                .ok_or_else(|| FailureReason::AuthenticationFailed {
+                    peer_id: peer_name.to_string(),
+                    why: AuthFailure::NoPsk,
+                })?;
+            let auth = our_psk_auth(sa, id, psk.as_bytes()).ok_or_else(no_keys)?;
+            Ok((Vec::new(), auth))
+        }
+        AuthKind::Pubkey(cfg) => {
+            let octets = own_signed_octets(sa, id).ok_or_else(no_keys)?;
+            let own = pubkey::sign(cfg, &sa.sig, &octets, cx.rng_dyn()).map_err(|e| {
+                // strongSwan's wording: the failure is ours, not the peer's.
+                FailureReason::AuthenticationFailed {
+                    peer_id: format!("{} (myself)", id.id),
+                    why: AuthFailure::Certificate(e),
+                }
+            })?;
+            cx.emit(Event::Log {
+                level: LogLevel::Info,
+                conn: Some(conn.name.clone()),
+                message: format!(
+                    "authentication of '{}' (myself) with {} (AUTH method {}, {}), {} \
+                     certificate(s) sent",
+                    id.id,
+                    own.choice.scheme,
+                    own.choice.method.0,
+                    own.choice.method,
+                    own.certs.len()
+                ),
+            });
+            Ok((
+                own.certs.into_iter().map(InnerPayload::Cert).collect(),
+                own.auth,
+            ))
+        }
+    }
+}
+
+/// Checks the peer's AUTH (and, for a pubkey remote round, its certificates in `payloads`)
+/// against the remote round of `conn`.
+fn check_peer<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    conn: &ConnConfig,
+    id: &IdPayload,
+    auth: &AuthPayload,
+    payloads: &[InnerPayload],
+) -> Result<(), AuthFailure> {
+    let cfg = match &conn.remote.auth {
+        AuthKind::Psk => return verify_psk(sa, id, auth, conn.psk.as_ref().map(|k| k.as_bytes())),
+        AuthKind::Pubkey(cfg) => cfg,
+    };
+    if auth.method == AuthMethod::SHARED_KEY_MIC {
+        return Err(AuthFailure::MethodNotAllowed(auth.method));
+    }
+    let certs: Vec<CertPayload> = payloads
+        .iter()
+        .filter_map(|p| match p {
+            InnerPayload::Cert(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    // IKE_AUTH was decrypted, so the keys exist; `None` cannot happen here.
+    let octets = peer_signed_octets(sa, id).ok_or(AuthFailure::MissingPayload)?;
+    let v = pubkey::verify(cfg, &certs, &id.id, cx.wall_clock(), auth, &octets)
+        .map_err(AuthFailure::Certificate)?;
+    cx.emit(Event::Log {
+        level: LogLevel::Info,
+        conn: Some(conn.name.clone()),
+        message: format!(
+            "authentication of '{}' with {} (AUTH method {}) successful: certificate '{}' \
+             issued by '{}'",
+            id.id, v.scheme, auth.method.0, v.subject, v.issuer
+        ),
+    });
+    sa.sig.verified = Some(v);
+    Ok(())
 }
 
 struct AuthPayloads<'a> {
@@ -205,11 +338,7 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         .ok_or(FailureReason::Internal {
             detail: format!("connection '{}' vanished", sa.conn),
         })?;
-    let local_id = conn
-        .local
-        .id
-        .clone()
-        .unwrap_or_else(|| ip_identity(sa.local.ip()));
+    let local_id = local_identity(&conn, sa.local.ip());
     let peer_name = conn
         .remote
         .id
@@ -223,17 +352,16 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
                 .into(),
         });
     }
-    let psk = sa.psk.clone().ok_or(FailureReason::AuthenticationFailed {
-        peer_id: peer_name,
-        why: AuthFailure::NoPsk,
-    })?;
     let idi = IdPayload::new(local_id.clone());
-    let auth = our_auth(sa, &idi, psk.as_bytes()).ok_or(FailureReason::Internal {
-        detail: "IKE_AUTH without keys".into(),
-    })?;
+    let (certs, auth) = authenticate_self(cx, sa, &conn, &idi, &peer_name)?;
+    // RFC 7296 section 1.2 order: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ], [IDr], AUTH.
     let mut payloads = vec![InnerPayload::IdI(idi)];
+    payloads.extend(certs);
     if sa.initial_contact {
         payloads.push(notify(NotifyType::INITIAL_CONTACT));
+    }
+    if let Some(req) = certreq([&conn]) {
+        payloads.push(InnerPayload::CertReq(req));
     }
     if let Some(r) = &conn.remote.id {
         payloads.push(InnerPayload::IdR(IdPayload::new(r.clone())));
@@ -303,15 +431,20 @@ pub(crate) fn handle_response_i<R: Rng>(
         cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
         return After::Destroy(DownReason::Failed(reason));
     };
-    let expected = cx
-        .config
-        .connection(&sa.conn)
-        .and_then(|c| c.remote.id.clone());
-    let check = match &expected {
-        Some(e) if *e != idr.id => Err(AuthFailure::UnexpectedIdentity {
-            expected: e.to_string(),
-        }),
-        _ => verify_peer(sa, idr, auth, sa.psk.as_ref().map(|p| p.as_bytes())),
+    let Some(conn) = cx.config.connection(&sa.conn).cloned() else {
+        let reason = FailureReason::Internal {
+            detail: format!("connection '{}' vanished", sa.conn),
+        };
+        cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
+        return After::Destroy(DownReason::Failed(reason));
+    };
+    let check = match &conn.remote.id {
+        Some(e) if !crate::auth::same_identity(e, &idr.id) => {
+            Err(AuthFailure::UnexpectedIdentity {
+                expected: e.to_string(),
+            })
+        }
+        _ => check_peer(cx, sa, &conn, idr, auth, payloads),
     };
     if let Err(why) = check {
         let reason = FailureReason::AuthenticationFailed {
@@ -485,18 +618,11 @@ fn pick_connection<'c>(
 ) -> Option<&'c ConnConfig> {
     let fits = |c: &&ConnConfig| {
         let remote_ok = match &c.remote.id {
-            Some(r) => r == idi,
+            Some(r) => crate::auth::same_identity(r, idi),
             None => true,
         };
         let local_ok = match idr {
-            Some(want) => {
-                let ours = c
-                    .local
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| ip_identity(sa.local.ip()));
-                ours == *want
-            }
+            Some(want) => crate::auth::same_identity(&local_identity(c, sa.local.ip()), want),
             None => true,
         };
         c.matches_addrs(sa.local.ip(), sa.remote.ip()) && remote_ok && local_ok
@@ -552,7 +678,10 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
             after: After::Destroy(DownReason::Failed(reason)),
         });
     };
-    if let Err(why) = verify_peer(sa, idi, auth, conn.psk.as_ref().map(|k| k.as_bytes())) {
+    sa.sig.peer_certreq |= payloads
+        .iter()
+        .any(|p| matches!(p, InnerPayload::CertReq(_)));
+    if let Err(why) = check_peer(cx, sa, &conn, idi, auth, payloads) {
         let reason = FailureReason::AuthenticationFailed {
             peer_id: peer_id.to_string(),
             why,
@@ -581,28 +710,27 @@ pub(crate) fn complete_ike_auth<R: Rng>(
     payloads: &[InnerPayload],
 ) -> Reply {
     let p = collect(payloads);
-    let local_id = conn
-        .local
-        .id
-        .clone()
-        .unwrap_or_else(|| ip_identity(sa.local.ip()));
+    let local_id = local_identity(conn, sa.local.ip());
     let idr = IdPayload::new(local_id.clone());
-    let Some(our) = conn
-        .psk
+    let peer_name = sa
+        .remote_id
         .as_ref()
-        .and_then(|k| our_auth(sa, &idr, k.as_bytes()))
-    else {
-        let reason = FailureReason::Internal {
-            detail: "cannot compute AUTH".into(),
-        };
-        cx.fail(now, Some(conn.name.clone()), sa.remote, reason.clone());
-        return Reply {
-            payloads: vec![notify(NotifyType::AUTHENTICATION_FAILED)],
-            after: After::Destroy(DownReason::Failed(reason)),
-        };
+        .map_or_else(|| sa.remote.ip().to_string(), |i| i.to_string());
+    let (certs, our) = match authenticate_self(cx, sa, conn, &idr, &peer_name) {
+        Ok(x) => x,
+        Err(reason) => {
+            cx.fail(now, Some(conn.name.clone()), sa.remote, reason.clone());
+            return Reply {
+                payloads: vec![notify(NotifyType::AUTHENTICATION_FAILED)],
+                after: After::Destroy(DownReason::Failed(reason)),
+            };
+        }
     };
     sa.local_id = Some(local_id);
-    let mut out = vec![InnerPayload::IdR(idr), InnerPayload::Auth(our)];
+    // RFC 7296 section 1.2 order: IDr, [CERT+], AUTH.
+    let mut out = vec![InnerPayload::IdR(idr)];
+    out.extend(certs);
+    out.push(InnerPayload::Auth(our));
     established(cx, sa, now);
     if p.sa.is_some() {
         out.extend(respond_child(cx, sa, now, conn, payloads, &p));

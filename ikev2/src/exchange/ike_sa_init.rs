@@ -36,7 +36,8 @@ fn spi_bytes(spi: u64) -> [u8; 8] {
 // ---------------------------------------------------------------------------------------------
 
 /// Builds the IKE_SA_INIT request from the SA's current SPIi, Ni, KE, cookie and proposals.
-fn build_request(sa: &IkeSa) -> Vec<u8> {
+/// `signature_hashes`: announce RFC 7427 (settings `signature_authentication`).
+fn build_request(sa: &IkeSa, signature_hashes: bool) -> Vec<u8> {
     let mut payloads = Vec::new();
     if let Some(c) = &sa.cookie {
         // RFC 7296 section 2.6: the COOKIE notify must be the first payload.
@@ -68,6 +69,11 @@ fn build_request(sa: &IkeSa) -> Vec<u8> {
     payloads.push(Payload::Notify(Notify::new(
         NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
     )));
+    // Sent whatever the connection's auth rounds (as strongSwan does): it costs a few octets,
+    // and a responder only learns in IKE_AUTH which of its connections (maybe pubkey) applies.
+    if signature_hashes {
+        payloads.push(Payload::Notify(crate::auth::signature_hash_notify()));
+    }
     Message {
         header: Header {
             spi_i: sa.spi_i,
@@ -130,7 +136,7 @@ pub(crate) fn initiate<R: Rng>(
     sa.offered = Some(conn.ike_proposals.clone());
     sa.psk = conn.psk.clone();
     sa.force_encap = conn.encap;
-    let bytes = build_request(&sa);
+    let bytes = build_request(&sa, cx.config.settings.signature_authentication);
     sa.init_request = bytes.clone();
     cx.emit(sa.created_event());
     let policy = cx.config.settings.retransmit.clone();
@@ -148,7 +154,7 @@ pub(crate) fn initiate<R: Rng>(
 /// Resends IKE_SA_INIT after COOKIE or INVALID_KE_PAYLOAD: same SPIi and Ni (strongSwan does the
 /// same), message ID 0 again, fresh retransmit timer.
 fn restart<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
-    let bytes = build_request(sa);
+    let bytes = build_request(sa, cx.config.settings.signature_authentication);
     sa.init_request = bytes.clone();
     let policy = cx.config.settings.retransmit.clone();
     sa.requests
@@ -412,6 +418,15 @@ pub(crate) fn handle_response_i<R: Rng>(
         .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
         .is_some();
     let notifies: Vec<&Notify> = msg.notifies().collect();
+    sa.sig.note_hashes(
+        notifies.iter().copied(),
+        cx.config.settings.signature_authentication,
+    );
+    // RFC 7296 section 3.7: the responder's CERTREQ comes in its IKE_SA_INIT response.
+    sa.sig.peer_certreq = msg
+        .payloads
+        .iter()
+        .any(|p| matches!(p, Payload::CertReq(_)));
     let (nl, nrem) = nat_detect(&notifies, sa.spi_i, sa.spi_r, sa.local, sa.remote);
     sa.nat_local = nl;
     sa.nat_remote = nrem;
@@ -609,6 +624,7 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
         ));
     };
     let conn_name = conn.name.clone();
+    let certreq = crate::exchange::ike_auth::certreq(candidates.iter().copied());
     if ke_p.group != algs.ke {
         cx.send(local, remote, notify_only(&h, Notify::invalid_ke(algs.ke)));
         cx.emit(Event::Log {
@@ -655,6 +671,8 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     sa.fragmentation = msg
         .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
         .is_some();
+    let signature_auth = cx.config.settings.signature_authentication;
+    sa.sig.note_hashes(notifies.iter().copied(), signature_auth);
     let (i, r) = (spi_bytes(sa.spi_i), spi_bytes(sa.spi_r));
     let response = Message {
         header: Header {
@@ -693,6 +711,17 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
         response.payloads.push(Payload::Notify(Notify::new(
             NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
         )));
+    }
+    // RFC 7427 section 4: answered only to an initiator that announced its own list.
+    if signature_auth && sa.sig.peer_hashes.is_some() {
+        response
+            .payloads
+            .push(Payload::Notify(crate::auth::signature_hash_notify()));
+    }
+    // RFC 7296 section 3.7: CERTREQ for the CAs of every connection these addresses may end up
+    // using (the identities that decide it only come in IKE_AUTH).
+    if let Some(req) = certreq {
+        response.payloads.push(Payload::CertReq(req));
     }
     let response = response.encode();
     sa.init_request = bytes.to_vec();

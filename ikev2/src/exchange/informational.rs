@@ -7,6 +7,7 @@ use crate::consts::{ExchangeType, NotifyType, ProtocolId};
 use crate::endpoint::Core;
 use crate::event::{DownReason, Event, FailureReason, LogLevel};
 use crate::rng::Rng;
+use crate::sa::collision;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeSa, Purpose};
 use crate::wire::{DeletePayload, InnerPayload};
@@ -189,6 +190,11 @@ pub(crate) fn respond_informational<R: Rng>(
         };
     }
     if delete_ike {
+        // RFC 7296 section 2.8.2: the peer finished its rekey before it saw ours (or its Delete
+        // overtook our response). Its new IKE SA takes over; ours is abandoned with this one.
+        if collision::adopt_peers_rekey(cx, sa, now, "the peer deleted the old IKE SA", true) {
+            return Reply::keep(Vec::new());
+        }
         // RFC 7296 section 1.4.1: answer with an empty INFORMATIONAL, then close everything.
         let reason = if sa.rekeyed_to.is_some() {
             DownReason::Rekeyed

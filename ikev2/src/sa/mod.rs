@@ -1,6 +1,7 @@
 //! IKE SA and Child SA state, the message-ID windows and the one transition function.
 
 pub(crate) mod child;
+pub(crate) mod collision;
 pub mod msgid;
 pub mod status;
 
@@ -64,6 +65,18 @@ pub(crate) struct ChildCollision {
     pub peer_successor: u32,
     pub ni: Secret,
     pub nr: Secret,
+}
+
+/// IKE SAs an IKE SA rekey collision (RFC 7296 section 2.8.2) leaves for the endpoint to put
+/// into its table, and what becomes of the old IKE SA. Taken on the endpoint's next pump of the
+/// old SA.
+pub(crate) struct IkeHandover {
+    /// The new IKE SA that carries on; the Child SAs have already moved to it.
+    pub successor: Option<Box<IkeSa>>,
+    /// A redundant new IKE SA: ours, which we delete; or the peer's, awaiting its Delete.
+    pub redundant: Option<Box<IkeSa>>,
+    /// The old IKE SA goes at once (we answered the peer's Delete for it).
+    pub destroy_old: bool,
 }
 
 /// What our outstanding CREATE_CHILD_SA request proposed, kept until its response arrives.
@@ -145,6 +158,8 @@ pub(crate) struct IkeSa {
     pub local_id: Option<Identity>,
     pub remote_id: Option<Identity>,
     pub psk: Option<Psk>,
+    /// Signature authentication state from IKE_SA_INIT to IKE_AUTH (helper "certs-core").
+    pub sig: crate::exchange::ike_auth::SigState,
     pub pending_child: Option<PendingChild>,
     /// Our outstanding CREATE_CHILD_SA, if any.
     pub create: Option<PendingCreate>,
@@ -164,6 +179,12 @@ pub(crate) struct IkeSa {
     pub retry_ke: Option<(Purpose, crate::consts::KeGroup)>,
     /// A crossing Child SA rekey we answered while ours was outstanding.
     pub child_collision: Option<ChildCollision>,
+    /// The peer's IKE rekey we answered while ours was outstanding (RFC 7296 section 2.8.2): the
+    /// IKE SA it created, held back (not in the endpoint's table, no Child SAs) until our own
+    /// exchange shows which new IKE SA survives.
+    pub ike_collision: Option<Box<IkeSa>>,
+    /// Left by a resolved IKE rekey collision for the endpoint to apply.
+    pub handover: Option<IkeHandover>,
     /// Set once this IKE SA was rekeyed: our SPI of its successor. It only awaits deletion.
     pub rekeyed_to: Option<u64>,
     pub children: Vec<ChildSa>,
@@ -221,6 +242,7 @@ impl IkeSa {
             local_id: None,
             remote_id: None,
             psk: None,
+            sig: Default::default(),
             pending_child: None,
             create: None,
             deferred: Vec::new(),
@@ -232,6 +254,8 @@ impl IkeSa {
             retry_ke: None,
             rekeyed_to: None,
             child_collision: None,
+            ike_collision: None,
+            handover: None,
             children: Vec::new(),
             requests: RequestWindow::default(),
             responses: ResponseWindow::default(),
@@ -381,9 +405,11 @@ impl IkeSa {
             remote: self.remote,
             local_id: self.local_id.as_ref().map(|i| i.to_string()),
             remote_id: self.remote_id.as_ref().map(|i| i.to_string()),
+            remote_cert: self.sig.verified.as_ref().map(|v| v.subject.clone()),
             algorithms: self.crypto.as_ref().map(|c| c.algorithms.clone()),
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
+            fragmentation: self.fragmentation,
             established_at: self.established_at,
             last_peer_message: self.last_peer_message,
             children: self.children.iter().map(ChildSa::status).collect(),

@@ -73,12 +73,16 @@ pub struct IkeSaStatus {
     pub remote: SocketAddr,
     pub local_id: Option<String>,
     pub remote_id: Option<String>,
+    /// Subject of the peer's certificate once verified (`auth = pubkey` remote round).
+    pub remote_cert: Option<String>,
     /// `None` until IKE_SA_INIT completed.
     pub algorithms: Option<IkeAlgorithms>,
     /// NAT-D results (`nat-local`, `nat-remote`); `None` before IKE_SA_INIT completed or if the
     /// peer sent no NAT_DETECTION payloads.
     pub nat_local: Option<bool>,
     pub nat_remote: Option<bool>,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383): large messages are fragmented.
+    pub fragmentation: bool,
     pub established_at: Option<Instant>,
     /// Last authenticated (or, before keys exist, well-formed) message from the peer.
     pub last_peer_message: Option<Instant>,

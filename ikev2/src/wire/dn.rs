@@ -149,9 +149,9 @@ fn read_string(b: &[u8]) -> Option<(&str, &[u8])> {
     Some((core::str::from_utf8(content).ok()?, rest))
 }
 
-/// The string form of a DER name, if every attribute has a known type and a plain string value
-/// that re-encodes to the same octets; otherwise `None` (callers then show hex).
-pub fn format_dn(der: &[u8]) -> Option<String> {
+/// The attributes of a DER name whose RDNs are single-valued with known types and plain string
+/// values, in order; `None` for anything else.
+fn plain_attributes(der: &[u8]) -> Option<Vec<(&'static str, &str)>> {
     let (mut rdns, rest) = read_tlv(der, TAG_SEQUENCE)?;
     if !rest.is_empty() {
         return None;
@@ -171,11 +171,26 @@ pub fn format_dn(der: &[u8]) -> Option<String> {
             return None;
         }
         let name = ATTRS.iter().find(|(_, o)| *o == oid)?.0;
-        parts.push(format!("{name}={value}"));
+        parts.push((name, value));
     }
-    let s = parts.join(", ");
-    // Only claim the string form if it stands for exactly these octets.
-    (encode_dn(&s).ok()? == der).then_some(s)
+    Some(parts)
+}
+
+/// The string form of a DER name, if every attribute has a known type and a plain string value
+/// and the string parses back to the same name; otherwise `None` (callers then show hex).
+///
+/// The string type of a value may differ from what [`encode_dn`] would pick (OpenSSL writes
+/// UTF8String where we write PrintableString): IKE compares such names as equal, as strongSwan
+/// does, so the readable form still stands for the same identity.
+pub fn format_dn(der: &[u8]) -> Option<String> {
+    let parts = plain_attributes(der)?;
+    let s = parts
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reencoded = encode_dn(&s).ok()?;
+    (reencoded == der || plain_attributes(&reencoded)? == parts).then_some(s)
 }
 
 #[cfg(test)]
@@ -220,9 +235,13 @@ mod tests {
             assert_eq!(format_dn(&der[..k]), None);
         }
         assert_eq!(format_dn(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
-        // A T61String value renders but re-encodes differently: not claimed.
-        let mut t61 = der.clone();
-        t61[11] = TAG_T61;
-        assert_eq!(format_dn(&t61), None);
+        // Another string type for the same text (OpenSSL's UTF8String) is the same name.
+        let mut utf8 = der.clone();
+        utf8[11] = TAG_UTF8;
+        assert_eq!(format_dn(&utf8).unwrap(), "C=CH, CN=moon");
+        // An attribute type we cannot name: no string form.
+        let mut unknown = der.clone();
+        unknown[10] = 0x7f;
+        assert_eq!(format_dn(&unknown), None);
     }
 }

@@ -2,6 +2,7 @@
 //! Deterministic two-peer harness: two protocol cores joined by an in-memory lossy link under a
 //! virtual clock, each with a model kernel. See `world.rs` for the driver loop.
 
+pub mod certs;
 pub mod clock;
 pub mod kernel;
 pub mod link;

@@ -50,6 +50,13 @@ pub struct Side {
     /// Child SA `rekey_time` and `life_time`.
     pub child_rekey_time: Duration,
     pub child_life_time: Duration,
+    /// `local.auth` / `remote.auth` (PSK unless a test sets certificates, see `harness::certs`).
+    pub local_auth: AuthKind,
+    pub remote_auth: AuthKind,
+    /// Leave `local.id` unset (our IP, or the certificate's subject DN for pubkey).
+    pub omit_local_id: bool,
+    /// Leave `remote.id` unset (`%any`).
+    pub omit_remote_id: bool,
 }
 
 impl Side {
@@ -66,6 +73,10 @@ impl Side {
             ike_rekey_time: Duration::from_secs(4 * 3600),
             child_rekey_time: Duration::from_secs(3600),
             child_life_time: Duration::from_secs(3960),
+            local_auth: AuthKind::Psk,
+            remote_auth: AuthKind::Psk,
+            omit_local_id: false,
+            omit_remote_id: false,
         }
     }
 }
@@ -140,12 +151,12 @@ pub fn config(
             remote_port: remote.port(),
             ike_proposals: ike,
             local: AuthConfig {
-                auth: AuthKind::Psk,
-                id: Some(Identity::Fqdn(local_id.into())),
+                auth: side.local_auth.clone(),
+                id: (!side.omit_local_id).then(|| Identity::Fqdn(local_id.into())),
             },
             remote: AuthConfig {
-                auth: AuthKind::Psk,
-                id: Some(Identity::Fqdn(remote_id.into())),
+                auth: side.remote_auth.clone(),
+                id: (!side.omit_remote_id).then(|| Identity::Fqdn(remote_id.into())),
             },
             psk: Some(Psk::new(side.psk.clone())),
             encap: false,

@@ -78,6 +78,9 @@ pub struct World {
     pub trace: bool,
     /// The side that last initiated, so checks know which role each peer should show.
     pub initiator: Side,
+    /// Wall-clock time (Unix seconds) at the world's start; when set, both endpoints are told
+    /// `start + elapsed` before every input, as the driver does (certificate validity).
+    pub wall_clock: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +106,16 @@ impl World {
             max_steps: DEFAULT_MAX_STEPS,
             trace: true,
             initiator: Side::A,
+            wall_clock: None,
+        }
+    }
+
+    /// Tells both endpoints the wall-clock time, if the world has one.
+    fn sync_wall_clock(&mut self) {
+        if let Some(start) = self.wall_clock {
+            let t = start + self.clock.elapsed().as_secs();
+            self.a.ep.set_wall_clock(t);
+            self.b.ep.set_wall_clock(t);
         }
     }
 
@@ -122,6 +135,7 @@ impl World {
     }
 
     pub fn command(&mut self, s: Side, cmd: Command) {
+        self.sync_wall_clock();
         let now = self.now();
         self.peer(s).ep.handle_command(now, cmd);
         self.pump();
@@ -223,6 +237,7 @@ impl World {
         if self.steps > self.max_steps {
             return Err(Stop::StepLimit);
         }
+        self.sync_wall_clock();
         self.pump();
         let now = self.clock.now();
         while let Some(d) = self.link.pop_due(now) {

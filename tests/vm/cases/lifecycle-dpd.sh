@@ -8,8 +8,11 @@
 #   trap:  start_action trap + dpd_action trap: the tunnel came up from an ACQUIRE; after DPD,
 #          west has no SA but the trap policy is back, and once east is restarted (its stale
 #          kernel state flushed, as after a reboot) the next ping negotiates the tunnel again
-#          (within RETRAP_BUDGET, 45 s: see the larval-state note in sub_trap).
-# vm-timeout: 240
+#          within RETRAP_BUDGET (see sub_trap), and no larval (spi 0) state is left in west.
+#   dpdtrap: start_action none + dpd_action trap: the tunnel came from `rswanctl up`; after DPD,
+#          west installs the trap policy (logged) and the next ping after east's restart
+#          negotiates the tunnel from it.
+# vm-timeout: 300
 # shellcheck source=../lib.sh
 . "$RSWAN_VM_LIB"
 
@@ -17,6 +20,7 @@ D=$RSWAN_BIN/rswand
 C=$RSWAN_BIN/rswanctl
 [ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
 DPD_BUDGET=10
+RETRAP_BUDGET=15
 
 save_logs() {
 	local f s
@@ -80,8 +84,8 @@ kill_east_and_detect() {
 }
 
 # IPsec policies (socket bypass policies of the IKE sockets have no `dir`).
-policies() { in_ns "$1" ip xfrm policy list | grep -c ' dir ' || true; }
-# SAs other than the kernel's larval ACQUIRE states (spi 0, see below).
+policies() { in_ns "$1" ip xfrm policy list | grep -cE '^[[:space:]]+dir (in|out|fwd) ' || true; }
+# SAs other than the kernel's larval ACQUIRE states (spi 0).
 real_sas() { in_ns "$1" ip xfrm state list | grep -c 'proto esp spi 0x[0-9a-f]*[1-9a-f][0-9a-f]* ' || true; }
 
 # poll <secs> <what> <cmd...>: like wait_for, but shows west's kernel state before failing.
@@ -134,23 +138,53 @@ sub_trap() {
 	assert_ping_ok west
 	grep -q 'needs the tunnel: initiating' "$W/west.log" || fail "the tunnel did not come from the trap"
 	kill_east_and_detect "$W"
-	# The larval state of the first ACQUIRE (spi 0) outlives the tunnel: rswand's trap and Child
-	# SA reqids differ, so the kernel never replaced it; it expires after xfrm_acq_expires (30 s).
 	trap_back() { [ "$(real_sas west)" = 0 ] && trap_policy; }
 	poll 5 "west to drop its SAs and keep the trap policy (dpd_action trap)" trap_back
 	in_ns west ip xfrm policy list dir out
-	log "trap: west has $(real_sas west) SAs ($(xfrm_state_count west) with the larval one), trap policy present"
+	log "trap: west has $(real_sas west) SAs ($(xfrm_state_count west) states in all), trap policy present"
 	in_ns east ip xfrm state flush
 	in_ns east ip xfrm policy flush
 	start east "$W"
 	t0=$EPOCHSECONDS
-	# Up to 30 s: while the old larval state lives, the kernel sends no new ACQUIRE. Lower
-	# RETRAP_BUDGET to ~10 s once rswand has the kernel consume the larval state (same reqid as
-	# the trap, or the ACQUIRE's seq in the new SA).
-	wait_for "${RETRAP_BUDGET:-45}" "a ping through the re-trapped tunnel" in_ns west ping -n -c 1 -W 1 -I "$WEST_LAN_IP" "$EAST_LAN_IP"
+	# The Child SA took the trap's reqid, so the kernel replaced the first ACQUIRE's larval state
+	# with it: the first ping after the restart raises a new ACQUIRE at once. (When the larval
+	# state lingered for xfrm_acq_expires, 30 s, this took 22-24 s.)
+	[ "$(xfrm_state_count west)" = 0 ] || { in_ns west ip xfrm state; fail "west: a larval state outlived the tunnel"; }
+	wait_for "$RETRAP_BUDGET" "a ping through the re-trapped tunnel" in_ns west ping -n -c 1 -W 1 -I "$WEST_LAN_IP" "$EAST_LAN_IP"
 	log "trap: first ping answered $((EPOCHSECONDS - t0)) s after east's restart"
 	assert_ping_ok west
 	[ "$(grep -c 'needs the tunnel: initiating' "$W/west.log")" -ge 2 ] || fail "the second tunnel did not come from the trap"
+	[ "$(real_sas west)" = 2 ] || { in_ns west ip xfrm state; fail "west: expected the 2 SAs of the new tunnel"; }
+}
+
+sub_dpdtrap() {
+	local W=$WORK/dpdtrap out
+	mkdir -p "$W"
+	topo_two_gateways
+	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" none trap
+	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	start east "$W"
+	start west "$W"
+	out=$(in_ns west "$C" --socket "$W/west.sock" up gw --timeout 60 2>&1) || fail "rswanctl up failed: $out"
+	assert_ping_ok west
+	[ "$(policies west)" = 3 ] || fail "west: expected the 3 policies of the Child SA"
+	kill_east_and_detect "$W"
+	trap_policy() {
+		local p
+		p=$(in_ns west ip xfrm policy list src "$WEST_LAN" dst "$EAST_LAN" dir out)
+		grep -q "tmpl src $WEST_IP dst $EAST_IP" <<<"$p"
+	}
+	trap_only() { [ "$(xfrm_state_count west)" = 0 ] && [ "$(policies west)" = 1 ] && trap_policy; }
+	poll 5 "west to hold only the trap policy (dpd_action trap)" trap_only
+	grep -q 'gw/lan closed by the peer or lost: installing its trap policies' "$W/west.log" || fail "west did not log the trap"
+	in_ns east ip xfrm state flush
+	in_ns east ip xfrm policy flush
+	start east "$W"
+	t0=$EPOCHSECONDS
+	wait_for "$RETRAP_BUDGET" "a ping through the trapped tunnel" in_ns west ping -n -c 1 -W 1 -I "$WEST_LAN_IP" "$EAST_LAN_IP"
+	log "dpdtrap: first ping answered $((EPOCHSECONDS - t0)) s after east's restart"
+	grep -q 'needs the tunnel: initiating' "$W/west.log" || fail "the new tunnel did not come from the trap"
+	assert_ping_ok west
 	[ "$(real_sas west)" = 2 ] || { in_ns west ip xfrm state; fail "west: expected the 2 SAs of the new tunnel"; }
 }
 
@@ -175,5 +209,6 @@ run_sub() {
 failed=()
 run_sub clear
 run_sub trap
+run_sub dpdtrap
 [ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
 pass

@@ -186,6 +186,7 @@ fn tunnel_ops(
         if_id: None,
         mark: None,
         selector: None,
+        acquire_seq: None,
     };
     let policy = |sel, direction, src, dst| Policy {
         selector: sel,
