@@ -339,6 +339,10 @@ fn parse_list<T>(
     .transpose()
 }
 
+/// IPv4's minimum reassembly size: a smaller fragment could not carry an IKE header, the SKF
+/// header and some payload after the IP and UDP headers.
+const MIN_FRAGMENT_SIZE: u32 = 576;
+
 fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |keys: &[&str], msg: String| located(path, text, keys, msg);
     let s = doc.settings.unwrap_or_default();
@@ -363,6 +367,23 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
         .unwrap_or(defaults.half_open_timeout),
         cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
         key_export: s.key_export,
+        fragment_size: match s.fragment_size {
+            None => defaults.fragment_size,
+            Some(n) if n == 0 || (MIN_FRAGMENT_SIZE..=65535).contains(&n) => n,
+            Some(n) => {
+                return Err(err(
+                    &["settings", "fragment_size"],
+                    format!("invalid fragment size {n}: expected 0 (never fragment) or {MIN_FRAGMENT_SIZE}-65535 octets (IP datagram size)"),
+                ))
+            }
+        },
+        signature_authentication: parse_opt(
+            s.signature_authentication,
+            &["settings", "signature_authentication"],
+            values::parse_bool,
+            &err,
+        )?
+        .unwrap_or(defaults.signature_authentication),
         spdh_thresh_v4: parse_opt(
             s.spdh_thresh_v4,
             &["settings", "spdh_thresh_v4"],

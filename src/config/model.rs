@@ -38,6 +38,11 @@ pub struct Settings {
     /// spdh_thresh), set for the network namespace at start-up.
     pub spdh_thresh_v4: (u8, u8),
     pub spdh_thresh_v6: (u8, u8),
+    /// Largest IP datagram of an IKE message before it goes out as RFC 7383 fragments
+    /// (strongswan.conf charon.fragment_size); 0 = never fragment.
+    pub fragment_size: u32,
+    /// Announce and use RFC 7427 signature authentication (charon.signature_authentication).
+    pub signature_authentication: bool,
 }
 
 impl Default for Settings {
@@ -52,6 +57,8 @@ impl Default for Settings {
             key_export: None,
             spdh_thresh_v4: (24, 24),
             spdh_thresh_v6: (64, 64),
+            fragment_size: 1280,
+            signature_authentication: true,
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct SettingsDoc {
     pub cookie_threshold: Option<u32>,
     #[serde(default)]
     pub key_export: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub fragment_size: Option<u32>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub signature_authentication: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub spdh_thresh_v4: Option<String>,
     #[serde(default, deserialize_with = "de_text")]

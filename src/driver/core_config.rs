@@ -26,6 +26,8 @@ pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
         },
         cookie_threshold: s.cookie_threshold as usize,
         half_open_timeout: s.half_open_timeout,
+        fragment_size: s.fragment_size as usize,
+        signature_authentication: s.signature_authentication,
         conn_timers: cfg
             .connections
             .iter()
