@@ -7,10 +7,20 @@
 #   XFRM_ALG  what west's `ip xfrm state` must contain (empty: anything)
 #   SW_IKE_ALGS SW_ESP_ALGS  what charon must report for the IKE / Child SA (empty: anything)
 # and may define its own sub_rswan_init / sub_rswan_resp before calling interop_main.
+#
+# Certificate mode (AUTH=pubkey; see cert_sub / cert_matrix_main below): both sides authenticate
+# with certificates from pki.sh's test PKI (root CA "root", intermediate "inter"). Per sub-case:
+#   RS_KEY PEER_KEY  key type of rswand's / the peer's certificate: rsa3072 | p256 | p384
+#   ID_KIND          fqdn (ids west.example.org / east.example.org, matched against the SAN) |
+#                    dn (the certificates' subject DNs; rswand's own id left to its default)
+#   CHAIN            root (end-entity certs issued by the root) | inter (issued by the
+#                    intermediate, which each side sends along with its own certificate)
+#   RS_FRAGMENT_SIZE rswand's settings.fragment_size (empty: its default)
 
 : "${PEER:?set PEER=strongswan|libreswan before sourcing interop.sh}"
 : "${TOPO:=direct}" "${IKE_RS:=}" "${ESP_RS:=}" "${IKE_SW:=}" "${ESP_SW:=}" "${XFRM_ALG:=}"
-: "${SW_IKE_ALGS:=}" "${SW_ESP_ALGS:=}"
+: "${SW_IKE_ALGS:=}" "${SW_ESP_ALGS:=}" "${AUTH:=psk}" "${RS_KEY:=rsa3072}" "${PEER_KEY:=rsa3072}"
+: "${ID_KIND:=fqdn}" "${CHAIN:=root}" "${RS_SEND_CERT:=}" "${RS_FRAGMENT_SIZE:=}"
 case $PEER in
 strongswan) PEER_NAME=charon ;;
 libreswan) PEER_NAME=pluto ;;
@@ -19,7 +29,12 @@ esac
 
 D=$RSWAN_BIN/rswand
 C=$RSWAN_BIN/rswanctl
-[ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+# INTEROP_PEERS_ONLY=1: a case that runs only charon/pluto (e.g. to check the test PKI).
+if [ -z "${INTEROP_PEERS_ONLY:-}" ] && ! { [ -x "$D" ] && [ -x "$C" ]; }; then
+	fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
+fi
+# shellcheck source=pki.sh
+. "${BASH_SOURCE[0]%/*}/pki.sh"
 
 PSK="plain-ascii interop psk, west and east"
 
@@ -27,7 +42,8 @@ PSK="plain-ascii interop psk, west and east"
 # its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
 save_logs() {
 	local f s
-	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json; do
+	# Certificate sub-cases keep theirs one level deeper, in $WORK/<sub-case>/ (see cert_sub_body).
+	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json "$WORK"/*/*/*/*.log "$WORK"/*/*/*/*.out "$WORK"/*/*/*/*.json; do
 		[ -e "$f" ] || continue
 		s=${f#"$WORK"/}
 		cp "$f" "$RESULTS/${s//\//-}"
@@ -36,17 +52,30 @@ save_logs() {
 on_exit save_logs
 
 rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	local lauth rauth secret settings=
+	[ -z "$RS_FRAGMENT_SIZE" ] || settings="settings: {fragment_size: $RS_FRAGMENT_SIZE}"
+	if [ "$AUTH" = pubkey ]; then
+		# Our id: FQDN, or (dn) none at all: rswan then uses the certificate's subject DN.
+		lauth="{auth: pubkey, certs: [$(cert_files "$4" "$RS_KEY")]$([ "$ID_KIND" = dn ] || echo ", id: $4")}"
+		rauth="{auth: pubkey, cacerts: [$PKI/root.crt], id: \"$(cert_id "$5")\"}"
+		secret="private-rswan: {file: $PKI/$(key_name "$4" "$RS_KEY").key}"
+	else
+		lauth="{auth: psk, id: $4}" rauth="{auth: psk, id: $5}"
+		secret="ike-interop: {id: [$4, $5], secret: \"$PSK\"}"
+	fi
 	(
 		umask 077
 		cat >"$1" <<-EOT
+			$settings
 			connections:
 			  interop:
 			    version: 2
 			    local_addrs: [$2]
 			    remote_addrs: [$3]
 			    ${IKE_RS:+proposals: [$IKE_RS]}
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
+			    ${RS_SEND_CERT:+send_cert: $RS_SEND_CERT}
+			    local: $lauth
+			    remote: $rauth
 			    children:
 			      net:
 			        local_ts: [$6]
@@ -55,14 +84,13 @@ rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts>
 			        mode: tunnel
 			        start_action: none
 			secrets:
-			  ike-interop:
-			    id: [$4, $5]
-			    secret: "$PSK"
+			  $secret
 		EOT
 	)
 }
 
 swanctl_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	if [ "$AUTH" = pubkey ]; then swanctl_conf_cert "$@"; return; fi
 	mkdir -p "$1"
 	cat >"$1/swanctl.conf" <<-EOT
 		connections {
@@ -94,6 +122,7 @@ swanctl_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts
 }
 
 pluto_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	if [ "$AUTH" = pubkey ]; then pluto_conf_cert "$@"; return; fi
 	mkdir -p "$1"
 	# ipsec.conf needs indented keys: spaces, since <<- strips tabs.
 	cat >"$1/ipsec.conf" <<-EOT
@@ -116,7 +145,131 @@ pluto_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> 
 	echo "@$4 @$5 : PSK \"$PSK\"" >"$1/ipsec.secrets"
 }
 
+# --- certificate mode (AUTH=pubkey) ---
+# File names in $PKI: key <host>-<key type>.key; cert <host>-<key type>.crt (issued by the root)
+# or <host>-<key type>-i.crt (issued by the intermediate). <host> is the id's first label.
+
+key_name() { echo "${1%%.*}-$2"; } # <fqdn> <key type>
+cert_name() { # <fqdn> <key type>
+	if [ "$CHAIN" = inter ]; then echo "${1%%.*}-$2-i"; else echo "${1%%.*}-$2"; fi
+}
+# Comma-separated certificate files to configure for <fqdn>: its own, then the intermediate.
+cert_files() { # <fqdn> <key type>
+	if [ "$CHAIN" = inter ]; then
+		echo "$PKI/$(cert_name "$1" "$2").crt, $PKI/inter.crt"
+	else
+		echo "$PKI/$(cert_name "$1" "$2").crt"
+	fi
+}
+# The identity <fqdn>'s side authenticates as: the FQDN (in its certificate's SAN) or its DN.
+cert_id() { # <fqdn>
+	if [ "$ID_KIND" = dn ]; then pki_dn "$1"; else echo "$1"; fi
+}
+
+# What the current sub-case needs, generated once per boot (pki.sh caches in $PKI).
+pki_for_sub() {
+	local kt issuer=root
+	# ECDSA CAs except the intermediate: an RSA-3072 key takes 12-25 s to generate under
+	# emulation, so RSA keys are only made where RSA is what is tested (the end entities, and the
+	# intermediate that signs them in the chain cases).
+	pki_root root p384
+	if [ "$CHAIN" = inter ]; then
+		pki_inter inter root rsa3072
+		issuer=inter
+	fi
+	for kt in $(printf '%s\n' "$RS_KEY" "$PEER_KEY" ${LKT:+"$LKT"} ${RKT:+"$RKT"} | sort -u); do
+		pki_ee "$(cert_name west "$kt")" "west-$kt" "$issuer" "$kt" west.example.org 192.0.2.1 198.51.100.2
+		pki_ee "$(cert_name east "$kt")" "east-$kt" "$issuer" "$kt" east.example.org 192.0.2.2
+	done
+}
+
+# charon with a certificate; its own key type is $LKT, else $PEER_KEY. With CHAIN=inter, the
+# intermediate goes to x509ca/ so that charon sends it along with its certificate. The key goes to
+# private/, which swanctl --load-all reads.
+swanctl_conf_cert() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	local kt=${LKT:-$PEER_KEY}
+	mkdir -p "$1/x509ca" "$1/private"
+	[ "$CHAIN" != inter ] || cp "$PKI/inter.crt" "$1/x509ca/"
+	cp "$PKI/$(key_name "$4" "$kt").key" "$1/private/"
+	cat >"$1/swanctl.conf" <<-EOT
+		connections {
+			interop {
+				version = 2
+				local_addrs = $2
+				remote_addrs = $3
+				${IKE_SW:+proposals = $IKE_SW}
+				${SW_SEND_CERT:+send_cert = $SW_SEND_CERT}
+				local { auth = pubkey
+					certs = $PKI/$(cert_name "$4" "$kt").crt
+					id = "$(cert_id "$4")" }
+				remote { auth = pubkey
+					id = "$(cert_id "$5")"
+					cacerts = $PKI/root.crt }
+				children {
+					net {
+						local_ts = $6
+						remote_ts = $7
+						${ESP_SW:+esp_proposals = $ESP_SW}
+						mode = tunnel
+					}
+				}
+			}
+		}
+	EOT
+}
+
+# pluto with a certificate from its NSS db (nickname = the cert's file name). leftauth and
+# rightauth follow the key types ($LKT, else $PEER_KEY; $RKT, else $RS_KEY): with libreswan's
+# default authby=rsasig,ecdsa, pluto 4.10 signs with RSA whatever its key. rightca: without it,
+# pluto as initiator sends no CERTREQ, and a peer with send_cert = ifasked then sends no cert.
+pluto_conf_cert() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
+	local kt=${LKT:-$PEER_KEY} rkt=${RKT:-$RS_KEY} lid rid
+	mkdir -p "$1"
+	if [ "$ID_KIND" = dn ]; then
+		lid=%fromcert rid="\"$(pki_dn "$5")\""
+	else
+		lid=@$4 rid=@$5
+	fi
+	cat >"$1/ipsec.conf" <<-EOT
+		config setup
+		    plutodebug=none
+		conn interop
+		    ikev2=yes
+		    left=$2
+		    leftid=$lid
+		    leftcert=$(cert_name "$4" "$kt")
+		    leftsendcert=always
+		    leftauth=$(pluto_auth "$kt")
+		    leftsubnet=$6
+		    leftupdown=%disabled
+		    right=$3
+		    rightid=$rid
+		    rightauth=$(pluto_auth "$rkt")
+		    rightca="$(pki_ca_dn root)"
+		    rightsubnet=$7
+		    ike=aes_gcm256-sha2_256;dh19
+		    esp=aes_gcm256
+		    auto=add
+	EOT
+	: >"$1/ipsec.secrets"
+	echo "$(cert_name "$4" "$kt") $(key_name "$4" "$kt")" >"$1/nss-cert"
+}
+pluto_auth() { if [ "$1" = rsa3072 ]; then echo rsasig; else echo ecdsa; fi; }
+
+# The NSS db pluto_start then opens: root CA trusted for peers, our certificate and key from a
+# PKCS#12 (with the intermediate when CHAIN=inter).
+pluto_nss_import() { # <dir>
+	local cert key
+	read -r cert key <"$1/nss-cert"
+	if [ "$CHAIN" = inter ]; then pki_p12 "$cert" "$key" "$PKI/inter.crt"; else pki_p12 "$cert" "$key"; fi
+	mkdir -p "$1/nss"
+	must certutil -N -d "sql:$1/nss" --empty-password
+	must certutil -A -d "sql:$1/nss" -n rswan-test-root -t CT,, -a -i "$PKI/root.crt"
+	must pk12util -i "$PKI/$cert.p12" -d "sql:$1/nss" -W "$PKI_P12_PASS" -K ""
+}
+
 pluto_up() { # <ns> <dir>
+	[ ! -e "$2/nss-cert" ] || pluto_nss_import "$2"
 	pluto_start "$1" "$2"
 	wait_for 20 "pluto to load connection interop" sh -c \
 		"ip netns exec $1 '$LIBRESWAN/usr/libexec/ipsec/whack' --ctlsocket '$2/run/pluto.ctl' --status | grep -q '\"interop\"'"
@@ -139,8 +292,11 @@ rswand_start() { # <ns> <dir>
 peer_conf() { # <dir> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
 	if [ "$PEER" = strongswan ]; then swanctl_conf "$@"; else pluto_conf "$@"; fi
 }
+# CHARON_EXTRA: more charon settings. Certificate cases grep charon's log while charon runs:
+# flush_line makes every line reach the file at once.
+CHARON_FLUSH="filelog { charon-log { flush_line = yes } }"
 peer_start() { # <ns> <dir>
-	if [ "$PEER" = strongswan ]; then charon_start "$1" "$2"; else pluto_up "$1" "$2"; fi
+	if [ "$PEER" = strongswan ]; then charon_start "$1" "$2" "$CHARON_FLUSH ${CHARON_EXTRA:-}"; else pluto_up "$1" "$2"; fi
 }
 peer_sas_ok() { # <ns> <dir>
 	if [ "$PEER" = strongswan ]; then charon_sas_ok "$@"; else pluto_sas_ok "$@"; fi
@@ -246,6 +402,7 @@ before() {
 # peer's). rswan-init: rswand in west initiates; rswan-resp: the peer in west initiates.
 setup_sub() { # rswan-init | rswan-resp
 	local west_seen
+	[ "$AUTH" != pubkey ] || pki_for_sub
 	if [ "$TOPO" = nat ]; then topo_nat; west_seen=$WEST_IP_SEEN; else topo_two_gateways; west_seen=$WEST_IP; fi
 	if [ "$1" = rswan-init ]; then
 		R=$WORK/rswan-init/west S=$WORK/rswan-init/east
@@ -411,9 +568,12 @@ rekeys() {
 
 # Each sub-case in its own subshell so that a failure in the first still lets the second run;
 # `fail` inside records the first failure as the case's verdict. The ERR trap is re-armed because
-# lib.sh's only turns failures of the case's main shell into verdicts.
-run_sub() {
-	local name=$1 rc=0
+# lib.sh's only turns failures of the case's main shell into verdicts. Each sub-case's verdict and
+# duration go to the case log and to $RESULTS/subcases ("<name> PASS|FAIL <seconds>").
+run_sub() { # <name> [<command...>: default sub_<name>]
+	local name=$1 rc=0 t0=$EPOCHREALTIME verdict
+	shift
+	[ $# -gt 0 ] || set -- "sub_$name"
 	log "=== sub-case $name"
 	# Not `( ... ) || rc=$?`: inside a tested command, bash ignores set -e and the ERR trap.
 	trap - ERR
@@ -421,14 +581,16 @@ run_sub() {
 	(
 		set -e
 		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
-		"sub_$name"
+		"$@"
 	)
 	rc=$?
 	set -e
 	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
 	save_logs
 	cleanup_topo
-	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
+	if [ "$rc" = 0 ]; then verdict=PASS; else verdict=FAIL failed+=("$name"); fi
+	log "=== sub-case $name: $verdict ($(elapsed "$t0")s)"
+	echo "$name $verdict $(elapsed "$t0")" >>"$RESULTS/subcases"
 }
 
 # Both sub-cases always run; the case fails if either does.
@@ -436,6 +598,66 @@ interop_main() {
 	failed=()
 	run_sub rswan_init
 	run_sub rswan_resp
+	[ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
+	pass
+}
+
+# --- certificate matrix ---
+
+# One certificate sub-case on a fresh topology:
+#   cert_sub <name> <rswan-init|rswan-resp> <direct|nat> <rswan key> <peer key> <fqdn|dn> [root|inter
+#            [<rswand's settings.fragment_size>]]
+# Besides interop_main's checks (guarded ping before/after, SAs with traffic, ESP-in-UDP behind
+# the NAT, both daemons' views), rswand must name the peer by the expected identity. A case may
+# define cert_extra_checks <role> for more (run after those).
+cert_sub() {
+	local name=$1 role=$2
+	AUTH=pubkey TOPO=$3 RS_KEY=$4 PEER_KEY=$5 ID_KIND=$6 CHAIN=${7:-root} RS_FRAGMENT_SIZE=${8:-}
+	run_sub "$name" cert_sub_body "$name" "$role"
+}
+
+cert_sub_body() { # <name> <role>
+	local role=$2 t0=$EPOCHREALTIME peer_id out
+	# A folder of its own (in this subshell only): setup_sub's folders are named by role, and a
+	# previous sub-case's leftovers (a dead charon's VICI socket, an NSS db) must not be reused.
+	WORK=$WORK/$1
+	pki_for_sub
+	log "$role: test PKI ready after $(elapsed "$t0")s (rswan $RS_KEY, $PEER_NAME $PEER_KEY, ids $ID_KIND, chain $CHAIN, $TOPO)"
+	if [ "$role" = rswan-init ]; then
+		sub_rswan_init
+		peer_id=$(cert_id east.example.org)
+	else
+		sub_rswan_resp
+		peer_id=$(cert_id west.example.org)
+	fi
+	out=$(python3 -c '
+import json, sys
+c = [x for x in json.load(open(sys.argv[1]))["connections"] if x["name"] == "interop"][0]
+print([s["remote_id"] for s in c["ike_sas"] if s["state"] == "established"][0])' "$R/status.json")
+	[ "$out" = "$peer_id" ] || fail "$role: rswand names the peer '$out', expected '$peer_id'"
+	if [ "$PEER" = strongswan ]; then
+		# What charon verified: the certificate rswand sent and its signature scheme.
+		out=$(grep -E "received (end entity|issuer) cert|authentication of .* (successful|failed)" "$S/charon.log" || true)
+		log "charon: ${out//$'\n'/ | }"
+	else
+		out=$(grep -E "authenticated peer|established IKE SA" "$S/pluto.log" || true)
+		log "pluto: ${out//$'\n'/ | }"
+	fi
+	if declare -F cert_extra_checks >/dev/null; then cert_extra_checks "$role"; fi
+}
+
+# Runs the cert_sub lines given on stdin (one per line, `#` comments allowed), each on a fresh
+# topology; every one runs, and the case fails if any does.
+cert_matrix_main() {
+	local line
+	failed=()
+	while read -r line; do
+		line=${line%%#*}
+		[ -n "${line// /}" ] || continue
+		# shellcheck disable=SC2086 # the line is the argument list
+		cert_sub $line </dev/null
+	done
+	log "sub-cases: $(tr '\n' ';' <"$RESULTS/subcases" 2>/dev/null)"
 	[ ${#failed[@]} = 0 ] || fail "sub-cases failed: ${failed[*]} (see log)"
 	pass
 }

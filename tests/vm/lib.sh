@@ -392,7 +392,7 @@ pluto_start() {
 	[ -f "$dir/ipsec.conf" ] || fail "pluto_start: $dir/ipsec.conf missing"
 	[ -f "$dir/ipsec.secrets" ] || fail "pluto_start: $dir/ipsec.secrets missing"
 	mkdir -p "$dir/run" "$dir/nss"
-	must certutil -N -d "sql:$dir/nss" --empty-password
+	[ -e "$dir/nss/cert9.db" ] || must certutil -N -d "sql:$dir/nss" --empty-password # a case may pre-fill it (certutil -N on an existing db loops asking for its password)
 	# pluto runs addconn from the fixed path /usr/libexec/ipsec: overlay the unpacked tree's
 	# usr/libexec there, inside pluto's private mount namespace only.
 	# Read-only overlay (lower layers only): the guest's /tmp is itself an overlay and cannot

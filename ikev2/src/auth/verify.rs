@@ -119,8 +119,8 @@ pub fn verify_signature(
         (Some(alg), _) => UnparsedPublicKey::new(alg, key_bytes)
             .verify(signed_octets, sig)
             .is_ok(),
-        (None, SignatureScheme::Ecdsa(Curve::P521, HashAlg::Sha512)) => {
-            verify_p521(key_bytes, sig, der, signed_octets)
+        (None, SignatureScheme::Ecdsa(curve, hash)) => {
+            verify_ecdsa_prehashed(curve, hash, key_bytes, sig, der, signed_octets)
         }
         (None, _) => {
             return Err(AuthError::UnsupportedMethod {
@@ -136,16 +136,82 @@ pub fn verify_signature(
     }
 }
 
-/// ring has no P-521; the RustCrypto crate already used for the P-521 key exchange verifies it.
-fn verify_p521(point: &[u8], sig: &[u8], der: bool, msg: &[u8]) -> bool {
-    use p521::ecdsa::signature::Verifier;
-    let Ok(vk) = p521::ecdsa::VerifyingKey::from_sec1_bytes(point) else {
-        return false;
+/// ring covers P-256/P-384 with SHA-256/SHA-384 only and has no P-521, while RFC 7427 lets a
+/// peer pair any hash it saw in our SIGNATURE_HASH_ALGORITHMS with any curve (libreswan signs
+/// with SHA-512 whatever the curve). The RustCrypto crates already used for the key exchange
+/// verify the rest over the digest; a digest longer than the curve is truncated to it, as
+/// FIPS 186-4 specifies.
+fn verify_ecdsa_prehashed(
+    curve: Curve,
+    hash: HashAlg,
+    point: &[u8],
+    sig: &[u8],
+    der: bool,
+    msg: &[u8],
+) -> bool {
+    use sha2::Digest;
+    let digest: Vec<u8> = match hash {
+        HashAlg::Sha256 => sha2::Sha256::digest(msg).to_vec(),
+        HashAlg::Sha384 => sha2::Sha384::digest(msg).to_vec(),
+        HashAlg::Sha512 => sha2::Sha512::digest(msg).to_vec(),
+        HashAlg::Sha1 | HashAlg::Identity => return false,
     };
-    let sig = if der {
-        p521::ecdsa::Signature::from_der(sig)
-    } else {
-        p521::ecdsa::Signature::from_slice(sig)
-    };
-    sig.is_ok_and(|s| vk.verify(msg, &s).is_ok())
+    macro_rules! verify {
+        ($c:ident) => {{
+            use $c::ecdsa::signature::hazmat::PrehashVerifier;
+            let Ok(vk) = $c::ecdsa::VerifyingKey::from_sec1_bytes(point) else {
+                return false;
+            };
+            let sig = if der {
+                $c::ecdsa::Signature::from_der(sig)
+            } else {
+                $c::ecdsa::Signature::from_slice(sig)
+            };
+            sig.is_ok_and(|s| vk.verify_prehash(&digest, &s).is_ok())
+        }};
+    }
+    match curve {
+        Curve::P256 => verify!(p256),
+        Curve::P384 => verify!(p384),
+        Curve::P521 => verify!(p521),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::scheme::encode_digital_signature;
+    use sha2::Digest;
+
+    /// What libreswan sends as initiator with an ECDSA key: method 14, ecdsa-with-SHA512.
+    #[test]
+    fn ecdsa_with_any_announced_hash_verifies_on_every_curve() {
+        let msg = b"InitiatorSignedOctets";
+        macro_rules! case {
+            ($c:ident, $curve:expr, $hash:ty, $h:expr) => {{
+                use $c::ecdsa::signature::hazmat::PrehashSigner;
+                // 0x0101...01 is a valid scalar on every curve.
+                let sk =
+                    $c::ecdsa::SigningKey::from_slice(&vec![1u8; $curve.scalar_len()]).unwrap();
+                let point = sk.verifying_key().to_sec1_bytes().to_vec();
+                let sig: $c::ecdsa::Signature = sk.sign_prehash(&<$hash>::digest(msg)).unwrap();
+                let auth =
+                    encode_digital_signature(SigAlg::Ecdsa($h), sig.to_der().as_bytes()).unwrap();
+                let key = PublicKey::Ecdsa($curve, point);
+                let got = verify_signature(&key, AuthMethod::DIGITAL_SIGNATURE, &auth, msg);
+                assert_eq!(got.unwrap(), SignatureScheme::Ecdsa($curve, $h));
+                // The same signature over other octets must not verify.
+                let bad = verify_signature(&key, AuthMethod::DIGITAL_SIGNATURE, &auth, b"other");
+                assert!(
+                    matches!(bad, Err(AuthError::SignatureInvalid { .. })),
+                    "{bad:?}"
+                );
+            }};
+        }
+        case!(p256, Curve::P256, sha2::Sha512, HashAlg::Sha512);
+        case!(p256, Curve::P256, sha2::Sha384, HashAlg::Sha384);
+        case!(p384, Curve::P384, sha2::Sha512, HashAlg::Sha512);
+        case!(p521, Curve::P521, sha2::Sha256, HashAlg::Sha256);
+        case!(p521, Curve::P521, sha2::Sha512, HashAlg::Sha512);
+    }
 }
