@@ -1,5 +1,5 @@
 //! IKE message settings from strongswan.conf: `fragment_size` (RFC 7383) and
-//! `signature_authentication` (RFC 7427), checked down to the protocol core's configuration.
+//! `signature_authentication` and `rsa_pss` (RFC 7427), checked down to the protocol core's configuration.
 
 use std::path::Path;
 
@@ -30,14 +30,18 @@ fn defaults_are_strongswans() {
     let core = to_core(&parse("").unwrap()).unwrap();
     assert_eq!(core.settings.fragment_size, 1280);
     assert!(core.settings.signature_authentication);
+    assert!(!core.settings.rsa_pss);
 }
 
 #[test]
 fn fragment_size_and_signature_authentication_reach_the_core() {
-    let c = parse("settings:\n  fragment_size: 576\n  signature_authentication: no\n").unwrap();
+    let c =
+        parse("settings:\n  fragment_size: 576\n  signature_authentication: no\n  rsa_pss: yes\n")
+            .unwrap();
     let core = to_core(&c).unwrap();
     assert_eq!(core.settings.fragment_size, 576);
     assert!(!core.settings.signature_authentication);
+    assert!(core.settings.rsa_pss);
     let core = to_core(&parse("settings:\n  fragment_size: 0\n").unwrap()).unwrap();
     assert_eq!(core.settings.fragment_size, 0, "0 = never fragment");
 }

@@ -47,6 +47,9 @@ pub struct Settings {
     /// IKE_SA_INIT and sign with AUTH method 14 when the peer announced the hash we need. `false`
     /// limits us to the RFC 7296 / RFC 4754 methods (RSA with SHA-1, ECDSA 9/10/11).
     pub signature_authentication: bool,
+    /// `rsa_pss` (strongswan.conf charon.rsa_pss, default no): sign with RSASSA-PSS instead of
+    /// PKCS#1 v1.5 when RFC 7427 is in use. Verification accepts both either way.
+    pub rsa_pss: bool,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             natt: crate::timer::NattPolicy::default(),
             fragment_size: crate::exchange::fragment::DEFAULT_FRAGMENT_SIZE,
             signature_authentication: true,
+            rsa_pss: false,
         }
     }
 }

@@ -192,6 +192,35 @@ fn rsa_both_sides_use_method_14_when_both_announce_hashes() {
 }
 
 #[test]
+fn rsa_pss_signs_with_pss_and_the_peer_verifies_it() {
+    let ca = root();
+    let (alice, bob) = (
+        issue(&ca, Alg::Rsa1, "alice", setup::A_ID),
+        issue(&ca, Alg::Rsa2, "bob", setup::B_ID),
+    );
+    let mut p = cert_pair(&alice, &bob, &ca);
+    // Only B signs with PSS (strongswan.conf charon.rsa_pss); A keeps PKCS#1 v1.5.
+    p.b_settings.rsa_pss = true;
+    let mut w = world(&p, 3);
+    establish(&mut w);
+    assert_methods(&w.a, 14, 14);
+    let a_logs = auth_logs(&w.a);
+    assert!(
+        a_logs
+            .iter()
+            .any(|l| !l.contains("(myself)") && l.contains("RSASSA-PSS SHA-256")),
+        "A did not verify a PSS signature from B: {a_logs:?}"
+    );
+    let b_logs = auth_logs(&w.b);
+    assert!(
+        b_logs
+            .iter()
+            .any(|l| !l.contains("(myself)") && l.contains("RSA PKCS#1 v1.5 SHA-256")),
+        "B should have verified PKCS#1 v1.5 from A: {b_logs:?}"
+    );
+}
+
+#[test]
 fn rsa_falls_back_to_method_1_when_the_responder_does_not_announce_hashes() {
     let ca = root();
     let (alice, bob) = (

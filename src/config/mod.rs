@@ -384,6 +384,13 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
             &err,
         )?
         .unwrap_or(defaults.signature_authentication),
+        rsa_pss: parse_opt(
+            s.rsa_pss,
+            &["settings", "rsa_pss"],
+            values::parse_bool,
+            &err,
+        )?
+        .unwrap_or(defaults.rsa_pss),
         spdh_thresh_v4: parse_opt(
             s.spdh_thresh_v4,
             &["settings", "spdh_thresh_v4"],

@@ -43,6 +43,8 @@ pub struct Settings {
     pub fragment_size: u32,
     /// Announce and use RFC 7427 signature authentication (charon.signature_authentication).
     pub signature_authentication: bool,
+    /// Sign with RSASSA-PSS rather than PKCS#1 v1.5 under RFC 7427 (charon.rsa_pss).
+    pub rsa_pss: bool,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             spdh_thresh_v6: (64, 64),
             fragment_size: 1280,
             signature_authentication: true,
+            rsa_pss: false,
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct SettingsDoc {
     #[serde(default, deserialize_with = "de_text")]
     pub signature_authentication: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
+    pub rsa_pss: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
     pub spdh_thresh_v4: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub spdh_thresh_v6: Option<String>,

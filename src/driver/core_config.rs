@@ -28,6 +28,7 @@ pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
         half_open_timeout: s.half_open_timeout,
         fragment_size: s.fragment_size as usize,
         signature_authentication: s.signature_authentication,
+        rsa_pss: s.rsa_pss,
         conn_timers: cfg
             .connections
             .iter()

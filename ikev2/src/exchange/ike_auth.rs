@@ -174,7 +174,14 @@ fn authenticate_self<R: Rng>(
         }
         AuthKind::Pubkey(cfg) => {
             let octets = own_signed_octets(sa, id).ok_or_else(no_keys)?;
-            let own = pubkey::sign(cfg, &sa.sig, &octets, cx.rng_dyn()).map_err(|e| {
+            let own = pubkey::sign(
+                cfg,
+                &sa.sig,
+                cx.config.settings.rsa_pss,
+                &octets,
+                cx.rng_dyn(),
+            )
+            .map_err(|e| {
                 // strongSwan's wording: the failure is ours, not the peer's.
                 FailureReason::AuthenticationFailed {
                     peer_id: format!("{} (myself)", id.id),

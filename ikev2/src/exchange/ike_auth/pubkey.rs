@@ -98,11 +98,12 @@ pub(crate) struct OwnSignature {
 pub(crate) fn sign(
     cfg: &PubkeyConfig,
     sig: &SigState,
+    rsa_pss: bool,
     signed_octets: &[u8],
     rng: &mut dyn Rng,
 ) -> Result<OwnSignature, AuthError> {
     let creds = cfg.credentials.as_ref().ok_or(AuthError::NoCredentials)?;
-    let choice = auth::choose_scheme(&creds.key, sig.peer_hashes.as_deref(), false)?;
+    let choice = auth::choose_scheme(&creds.key, sig.peer_hashes.as_deref(), rsa_pss)?;
     let auth = auth::sign(&creds.key, choice, signed_octets, rng)?;
     let certs = if cfg.send_cert.should_send(sig.peer_certreq) {
         creds.cert_payloads()
