@@ -107,6 +107,25 @@ spawn_in() {
 	SPAWNED_PID=$!
 }
 
+# rswand_pair: starts rswand ($D) in west and east with $WORK/<ns>.yaml and the control socket
+# $WORK/<ns>.sock, saves each log into $RESULTS on exit, and waits for both sockets.
+rswand_pair() {
+	local ns
+	for ns in west east; do
+		spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
+		on_exit "kill $SPAWNED_PID 2>/dev/null; cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
+	done
+	wait_for 20 "west control socket" test -S "$WORK/west.sock"
+	wait_for 20 "east control socket" test -S "$WORK/east.sock"
+}
+
+# ctl <ns> <args...>: rswanctl ($C) against the rswand that rswand_pair started in <ns>.
+ctl() {
+	local ns=$1
+	shift
+	in_ns "$ns" "$C" --socket "$WORK/$ns.sock" "$@"
+}
+
 # ---------------------------------------------------------------------------
 # Topologies
 #

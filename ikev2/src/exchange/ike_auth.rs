@@ -75,34 +75,23 @@ fn own_auth_input<'a>(sa: &'a IkeSa, id_body: &'a [u8], sk_p: &'a [u8]) -> AuthI
     }
 }
 
-/// The octets we sign for `id` (RFC 7296 section 2.15); `None` before the keys exist.
-fn own_signed_octets(sa: &IkeSa, id: &IdPayload) -> Option<Vec<u8>> {
+/// The octets signed for `id` (RFC 7296 section 2.15): ours when `own`, else the peer's; `None`
+/// before the keys exist.
+fn signed_octets(sa: &IkeSa, id: &IdPayload, own: bool) -> Option<Vec<u8>> {
     let c = sa.crypto.as_ref()?;
-    let sk_p = if sa.initiator {
+    // Each side's octets end with its own SK_p: the initiator's is SK_pi.
+    let sk_p = if sa.initiator == own {
         &c.keys.sk_pi
     } else {
         &c.keys.sk_pr
     };
     let body = id.body();
-    Some(crypto::signed_octets(
-        c.prf,
-        &own_auth_input(sa, &body, sk_p.as_bytes()),
-    ))
-}
-
-/// The octets the peer signed for its `id`.
-fn peer_signed_octets(sa: &IkeSa, id: &IdPayload) -> Option<Vec<u8>> {
-    let c = sa.crypto.as_ref()?;
-    let sk_p = if sa.initiator {
-        &c.keys.sk_pr
+    let input = if own {
+        own_auth_input(sa, &body, sk_p.as_bytes())
     } else {
-        &c.keys.sk_pi
+        peer_auth_input(sa, &body, sk_p.as_bytes())
     };
-    let body = id.body();
-    Some(crypto::signed_octets(
-        c.prf,
-        &peer_auth_input(sa, &body, sk_p.as_bytes()),
-    ))
+    Some(crypto::signed_octets(c.prf, &input))
 }
 
 /// Computes our PSK AUTH payload for `id`.
@@ -173,7 +162,7 @@ fn authenticate_self<R: Rng>(
             Ok((Vec::new(), auth))
         }
         AuthKind::Pubkey(cfg) => {
-            let octets = own_signed_octets(sa, id).ok_or_else(no_keys)?;
+            let octets = signed_octets(sa, id, true).ok_or_else(no_keys)?;
             let own = pubkey::sign(
                 cfg,
                 &sa.sig,
@@ -234,7 +223,7 @@ fn check_peer<R: Rng>(
         })
         .collect();
     // IKE_AUTH was decrypted, so the keys exist; `None` cannot happen here.
-    let octets = peer_signed_octets(sa, id).ok_or(AuthFailure::MissingPayload)?;
+    let octets = signed_octets(sa, id, false).ok_or(AuthFailure::MissingPayload)?;
     let v = pubkey::verify(cfg, &certs, &id.id, cx.wall_clock(), auth, &octets)
         .map_err(AuthFailure::Certificate)?;
     cx.emit(Event::Log {

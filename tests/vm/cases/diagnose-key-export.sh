@@ -25,17 +25,7 @@ spawn_in west "$WORK/tcpdump.log" tcpdump -i eth0 -n -U -w "$WORK/cap.pcap" 'udp
 tcpdump_pid=$SPAWNED_PID
 wait_for 30 "tcpdump listening" grep -q 'listening on' "$WORK/tcpdump.log"
 
-for ns in west east; do
-	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
-	on_exit "kill $SPAWNED_PID 2>/dev/null; cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
-done
-wait_for 20 "west control socket" test -S "$WORK/west.sock"
-wait_for 20 "east control socket" test -S "$WORK/east.sock"
-ctl() {
-	local ns=$1
-	shift
-	in_ns "$ns" "$C" --socket "$WORK/$ns.sock" "$@"
-}
+rswand_pair
 grep -q 'KEY EXPORT IS ON' "$WORK/west.log" || fail "west did not warn at startup that key export is on"
 if grep -q 'KEY EXPORT IS ON' "$WORK/east.log"; then fail "east warns about key export without the setting"; fi
 

@@ -21,17 +21,7 @@ grep -q 'rekey_time: 8s' "$WORK/west.yaml" && grep -q 'aes256gcm16-x25519' "$WOR
 	fail "west.yaml edit did not apply"
 chmod 600 "$WORK/west.yaml"
 install -m 600 "$EX/east.yaml" "$WORK/east.yaml"
-for ns in west east; do
-	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
-	on_exit "kill $SPAWNED_PID 2>/dev/null; cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
-done
-wait_for 20 "west control socket" test -S "$WORK/west.sock"
-wait_for 20 "east control socket" test -S "$WORK/east.sock"
-ctl() {
-	local ns=$1
-	shift
-	in_ns "$ns" "$C" --socket "$WORK/$ns.sock" "$@"
-}
+rswand_pair
 
 out=$(ctl west up west-east --timeout 30) || fail "up failed: $out"
 assert_ping_ok west

@@ -18,17 +18,7 @@ topo_two_gateways
 EX=$RSWAN_REPO/examples/site-to-site
 install -m 600 "$EX/west.yaml" "$WORK/west.yaml"
 install -m 600 "$EX/east.yaml" "$WORK/east.yaml"
-for ns in west east; do
-	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
-	on_exit "kill $SPAWNED_PID 2>/dev/null; cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
-done
-wait_for 20 "west control socket" test -S "$WORK/west.sock"
-wait_for 20 "east control socket" test -S "$WORK/east.sock"
-ctl() {
-	local ns=$1
-	shift
-	in_ns "$ns" "$C" --socket "$WORK/$ns.sock" "$@"
-}
+rswand_pair
 # diagnose_with_traffic: west's diagnosis (2 s sample) while its LAN pings east's LAN.
 diagnose_with_traffic() {
 	spawn_in west "$WORK/ping.log" ping -n -I "$WEST_LAN_IP" -c 12 -i 0.2 -W 1 "$EAST_LAN_IP"
