@@ -10,17 +10,17 @@
 #
 # Certificate mode (AUTH=pubkey; see cert_sub / cert_matrix_main below): both sides authenticate
 # with certificates from pki.sh's test PKI (root CA "root", intermediate "inter"). Per sub-case:
-#   RS_KEY PEER_KEY  key type of rswand's / the peer's certificate: rsa3072 | p256 | p384
+#   RS_KEY PEER_KEY  key type of rswand's / the peer's certificate: rsa3072 | p256 | p384 | ed25519
 #   ID_KIND          fqdn (ids west.example.org / east.example.org, matched against the SAN) |
 #                    dn (the certificates' subject DNs; rswand's own id left to its default)
 #   CHAIN            root (end-entity certs issued by the root) | inter (issued by the
 #                    intermediate, which each side sends along with its own certificate)
-#   RS_FRAGMENT_SIZE rswand's settings.fragment_size (empty: its default)
+#   RS_SETTINGS  rswand's `settings`, as key=value[,key=value] (e.g. fragment_size=576,rsa_pss=yes)
 
 : "${PEER:?set PEER=strongswan|libreswan before sourcing interop.sh}"
 : "${TOPO:=direct}" "${IKE_RS:=}" "${ESP_RS:=}" "${IKE_SW:=}" "${ESP_SW:=}" "${XFRM_ALG:=}"
 : "${SW_IKE_ALGS:=}" "${SW_ESP_ALGS:=}" "${AUTH:=psk}" "${RS_KEY:=rsa3072}" "${PEER_KEY:=rsa3072}"
-: "${ID_KIND:=fqdn}" "${CHAIN:=root}" "${RS_SEND_CERT:=}" "${RS_FRAGMENT_SIZE:=}"
+: "${ID_KIND:=fqdn}" "${CHAIN:=root}" "${RS_SEND_CERT:=}" "${RS_SETTINGS:=}"
 case $PEER in
 strongswan) PEER_NAME=charon ;;
 libreswan) PEER_NAME=pluto ;;
@@ -53,7 +53,7 @@ on_exit save_logs
 
 rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
 	local lauth rauth secret settings=
-	[ -z "$RS_FRAGMENT_SIZE" ] || settings="settings: {fragment_size: $RS_FRAGMENT_SIZE}"
+	[ -z "$RS_SETTINGS" ] || settings="settings: {$(printf '%s' "$RS_SETTINGS" | sed 's/=/: /g; s/,/, /g')}"
 	if [ "$AUTH" = pubkey ]; then
 		# Our id: FQDN, or (dn) none at all: rswan then uses the certificate's subject DN.
 		lauth="{auth: pubkey, certs: [$(cert_files "$4" "$RS_KEY")]$([ "$ID_KIND" = dn ] || echo ", id: $4")}"
@@ -606,13 +606,13 @@ interop_main() {
 
 # One certificate sub-case on a fresh topology:
 #   cert_sub <name> <rswan-init|rswan-resp> <direct|nat> <rswan key> <peer key> <fqdn|dn> [root|inter
-#            [<rswand's settings.fragment_size>]]
+#            [<rswand's settings as key=value[,key=value]>]]
 # Besides interop_main's checks (guarded ping before/after, SAs with traffic, ESP-in-UDP behind
 # the NAT, both daemons' views), rswand must name the peer by the expected identity. A case may
 # define cert_extra_checks <role> for more (run after those).
 cert_sub() {
 	local name=$1 role=$2
-	AUTH=pubkey TOPO=$3 RS_KEY=$4 PEER_KEY=$5 ID_KIND=$6 CHAIN=${7:-root} RS_FRAGMENT_SIZE=${8:-}
+	AUTH=pubkey TOPO=$3 RS_KEY=$4 PEER_KEY=$5 ID_KIND=$6 CHAIN=${7:-root} RS_SETTINGS=${8:-}
 	run_sub "$name" cert_sub_body "$name" "$role"
 }
 

@@ -15,7 +15,7 @@
 #   pki_dn <fqdn>                               the subject DN of pki_ee's cert, in the
 #                                               "C=.., O=.., CN=.." form swanctl/libreswan/rswan take
 #   pki_ca_dn [<root name>]                     the same for pki_root's cert (default: root)
-# <key>: rsa3072 | p256 | p384. Keys are PKCS#8 PEM ("BEGIN PRIVATE KEY"), mode 0600.
+# <key>: rsa3072 | p256 | p384 | ed25519 (end entities only: the CAs sign with -sha256). Keys are PKCS#8 PEM ("BEGIN PRIVATE KEY"), mode 0600.
 # A function whose output already exists does nothing, so cases call what they need.
 
 PKI=${PKI:-/tmp/rswan-vm/pki}
@@ -30,7 +30,8 @@ _pki_key() { # <file> <key type>
 	rsa3072) (umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$1.tmp" 2>/dev/null) ;;
 	p256) (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve -out "$1.tmp") ;;
 	p384) (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -pkeyopt ec_param_enc:named_curve -out "$1.tmp") ;;
-	*) fail "pki: unknown key type '$2' (rsa3072|p256|p384)" ;;
+	ed25519) (umask 077 && openssl genpkey -algorithm ED25519 -out "$1.tmp") ;;
+	*) fail "pki: unknown key type '$2' (rsa3072|p256|p384|ed25519)" ;;
 	esac
 	mv "$1.tmp" "$1"
 }
