@@ -141,7 +141,8 @@ pub struct PubkeyConfig {
     pub cacerts: crate::auth::TrustAnchors,
     /// Local round: when we send our CERT payloads (swanctl `send_cert`, default ifasked).
     pub send_cert: crate::auth::SendCert,
-    /// Local round: whether we send CERTREQ for the remote round's cacerts (swanctl `send_certreq`, default yes).
+    /// Whether we send CERTREQ for the remote round's cacerts (swanctl `send_certreq`, default
+    /// yes); both rounds carry the connection's value, and either one set to no suppresses it.
     pub send_certreq: bool,
 }
 

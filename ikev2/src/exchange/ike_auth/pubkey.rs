@@ -56,8 +56,8 @@ pub(crate) fn local_identity(conn: &ConnConfig, local_ip: IpAddr) -> Identity {
 }
 
 /// The CERTREQ naming the CAs of the remote rounds of `conns` (deduplicated, in order), for those
-/// whose local round wants to send one (`send_certreq`, on by default; a PSK local round has no
-/// such knob and asks too). `None` when no connection has a pubkey remote round with CAs.
+/// that want to send one (`send_certreq`, on by default, read from both rounds so that a PSK
+/// local round with a pubkey remote round honours it too). `None` when no connection has a pubkey remote round with CAs.
 ///
 /// The responder calls this in IKE_SA_INIT with every connection the addresses allow, since the
 /// connection is only decided by the identities in IKE_AUTH (strongSwan likewise asks for all
@@ -73,6 +73,9 @@ pub(crate) fn certreq<'a>(
         let Some(remote) = c.remote.auth.pubkey() else {
             continue;
         };
+        if !remote.send_certreq {
+            continue;
+        }
         for id in remote.cacerts.key_ids() {
             if !ids.contains(id) {
                 ids.push(*id);
@@ -213,6 +216,20 @@ mod tests {
         assert_eq!(req.authorities, [id(&a), id(&b)].concat());
         assert!(certreq(&conns[1..2]).is_none());
         assert!(certreq(&conns[3..]).is_none());
+        // A PSK local round has no flag of its own: the remote round's `send_certreq: no` counts.
+        let mut psk_local = conn(trusting_without_certreq(&[&a]), true);
+        psk_local.local.auth = AuthKind::Psk;
+        assert!(certreq([&psk_local]).is_none());
+        psk_local.remote.auth = trusting(&[&a]);
+        assert_eq!(certreq([&psk_local]).unwrap().authorities, id(&a));
+    }
+
+    fn trusting_without_certreq(cas: &[&Vec<u8>]) -> AuthKind {
+        AuthKind::Pubkey(Arc::new(PubkeyConfig {
+            cacerts: TrustAnchors::from_der(cas.iter().map(|c| (*c).clone()).collect()).unwrap(),
+            send_certreq: false,
+            ..PubkeyConfig::default()
+        }))
     }
 
     #[test]
