@@ -38,17 +38,6 @@ fi
 
 PSK="plain-ascii interop psk, west and east"
 
-# All daemon logs end up in $RESULTS, named by sub-case: after each sub-case (a case killed by
-# its timeout runs no exit actions) and at exit (on_exit inside a sub-case's subshell is lost).
-save_logs() {
-	local f s
-	# Certificate sub-cases keep theirs one level deeper, in $WORK/<sub-case>/ (see cert_sub_body).
-	for f in "$WORK"/*/*/*.log "$WORK"/*/*/*.out "$WORK"/*/*/*.json "$WORK"/*/*/*/*.log "$WORK"/*/*/*/*.out "$WORK"/*/*/*/*.json; do
-		[ -e "$f" ] || continue
-		s=${f#"$WORK"/}
-		cp "$f" "$RESULTS/${s//\//-}"
-	done
-}
 on_exit save_logs
 
 rswan_conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local ts> <remote ts>
@@ -456,8 +445,6 @@ established_ok() { # <sub-case> <peer ns> <east drops before> <west drops before
 	printf '%s\n' "$out"
 }
 
-elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
-
 # The default sub-cases: first handshake from either side, then every check.
 sub_rswan_init() {
 	local t0 dw de
@@ -566,32 +553,6 @@ rekeys() {
 	log "$out"
 }
 
-# Each sub-case in its own subshell so that a failure in the first still lets the second run;
-# `fail` inside records the first failure as the case's verdict. The ERR trap is re-armed because
-# lib.sh's only turns failures of the case's main shell into verdicts. Each sub-case's verdict and
-# duration go to the case log and to $RESULTS/subcases ("<name> PASS|FAIL <seconds>").
-run_sub() { # <name> [<command...>: default sub_<name>]
-	local name=$1 rc=0 t0=$EPOCHREALTIME verdict
-	shift
-	[ $# -gt 0 ] || set -- "sub_$name"
-	log "=== sub-case $name"
-	# Not `( ... ) || rc=$?`: inside a tested command, bash ignores set -e and the ERR trap.
-	trap - ERR
-	set +e
-	(
-		set -e
-		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
-		"$@"
-	)
-	rc=$?
-	set -e
-	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-	save_logs
-	cleanup_topo
-	if [ "$rc" = 0 ]; then verdict=PASS; else verdict=FAIL failed+=("$name"); fi
-	log "=== sub-case $name: $verdict ($(elapsed "$t0")s)"
-	echo "$name $verdict $(elapsed "$t0")" >>"$RESULTS/subcases"
-}
 
 # Both sub-cases always run; the case fails if either does.
 interop_main() {

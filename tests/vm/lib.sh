@@ -126,6 +126,46 @@ ctl() {
 	in_ns "$ns" "$C" --socket "$WORK/$ns.sock" "$@"
 }
 
+# elapsed <start $EPOCHREALTIME>: seconds since then, two decimals.
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+
+# save_logs: copies the daemons' logs, outputs and JSON below $WORK (sub-case folders included)
+# into $RESULTS, named by their path. Cases call it at exit (on_exit save_logs) and run_sub after
+# each sub-case, since a case killed by its timeout runs no exit actions.
+save_logs() {
+	local f s
+	while IFS= read -r f; do
+		s=${f#"$WORK"/}
+		cp "$f" "$RESULTS/${s//\//-}"
+	done < <(find "$WORK" -mindepth 2 -maxdepth 4 -type f \( -name '*.log' -o -name '*.out' -o -name '*.json' \) 2>/dev/null)
+}
+
+# run_sub <name> [<command...>: default sub_<name>]: one sub-case in a subshell with its own ERR
+# trap, then save_logs and cleanup_topo. A failure is added to $failed and the next sub-case
+# still runs; each verdict and duration also goes to $RESULTS/subcases.
+run_sub() {
+	local name=$1 rc=0 t0=$EPOCHREALTIME verdict
+	shift
+	[ $# -gt 0 ] || set -- "sub_$name"
+	log "=== sub-case $name"
+	# Not `( ... ) || rc=$?`: inside a tested command, bash ignores set -e and the ERR trap.
+	trap - ERR
+	set +e
+	(
+		set -e
+		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
+		"$@"
+	)
+	rc=$?
+	set -e
+	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
+	save_logs
+	cleanup_topo
+	if [ "$rc" = 0 ]; then verdict=PASS; else verdict=FAIL failed+=("$name"); fi
+	log "=== sub-case $name: $verdict ($(elapsed "$t0")s)"
+	echo "$name $verdict $(elapsed "$t0")" >>"$RESULTS/subcases"
+}
+
 # ---------------------------------------------------------------------------
 # Topologies
 #

@@ -15,14 +15,6 @@ D=$RSWAN_BIN/rswand
 C=$RSWAN_BIN/rswanctl
 [ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
 
-save_logs() {
-	local f s
-	for f in "$WORK"/*/*.log; do
-		[ -e "$f" ] || continue
-		s=${f#"$WORK"/}
-		cp "$f" "$RESULTS/${s//\//-}"
-	done
-}
 on_exit save_logs
 
 conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <close_action>
@@ -148,23 +140,6 @@ sub_start_with() {
 sub_start() { sub_start_with "$WORK/start" gw/lan; }
 sub_start_ike() { sub_start_with "$WORK/start-ike" gw; }
 
-run_sub() {
-	local name=$1 rc=0
-	log "=== sub-case $name"
-	trap - ERR
-	set +e
-	(
-		set -e
-		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
-		"sub_$name"
-	)
-	rc=$?
-	set -e
-	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-	save_logs
-	cleanup_topo
-	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
-}
 
 failed=()
 for s in none trap start start_ike; do

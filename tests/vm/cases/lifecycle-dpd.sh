@@ -22,14 +22,6 @@ C=$RSWAN_BIN/rswanctl
 DPD_BUDGET=10
 RETRAP_BUDGET=15
 
-save_logs() {
-	local f s
-	for f in "$WORK"/*/*.log; do
-		[ -e "$f" ] || continue
-		s=${f#"$WORK"/}
-		cp "$f" "$RESULTS/${s//\//-}"
-	done
-}
 on_exit save_logs
 
 conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action> <dpd_action>
@@ -188,23 +180,6 @@ sub_dpdtrap() {
 	[ "$(real_sas west)" = 2 ] || { in_ns west ip xfrm state; fail "west: expected the 2 SAs of the new tunnel"; }
 }
 
-run_sub() {
-	local name=$1 rc=0
-	log "=== sub-case $name"
-	trap - ERR
-	set +e
-	(
-		set -e
-		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
-		"sub_$name"
-	)
-	rc=$?
-	set -e
-	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-	save_logs
-	cleanup_topo
-	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
-}
 
 failed=()
 run_sub clear

@@ -15,14 +15,6 @@ D=$RSWAN_BIN/rswand
 C=$RSWAN_BIN/rswanctl
 [ -x "$D" ] && [ -x "$C" ] || fail "rswand/rswanctl missing in $RSWAN_BIN (cargo build --release -p rswan)"
 
-save_logs() {
-	local f s
-	for f in "$WORK"/*/*.log; do
-		[ -e "$f" ] || continue
-		s=${f#"$WORK"/}
-		cp "$f" "$RESULTS/${s//\//-}"
-	done
-}
 on_exit save_logs
 
 conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action> <keyingtries>
@@ -103,23 +95,6 @@ sub_give_up() {
 	! grep -q '^  IKE ' <<<"$s" || fail "west still has an IKE SA after giving up"
 }
 
-run_sub() {
-	local name=$1 rc=0
-	log "=== sub-case $name"
-	trap - ERR
-	set +e
-	(
-		set -e
-		trap 'fail "$name: line $LINENO: '\''$BASH_COMMAND'\'' exited with $?"' ERR
-		"sub_$name"
-	)
-	rc=$?
-	set -e
-	trap '_lib_on_err $? $LINENO "$BASH_COMMAND"' ERR
-	save_logs
-	cleanup_topo
-	[ "$rc" = 0 ] && log "=== sub-case $name: PASS" || { log "=== sub-case $name: FAIL"; failed+=("$name"); }
-}
 
 failed=()
 run_sub retry
