@@ -247,7 +247,9 @@ impl KeyLog {
                     }
                     self.esp.insert((sa.dst, sa.spi), line);
                 }
-                Err(why) => self.warn_once(why),
+                // Only an operator who turned export on wants to hear what it cannot do.
+                Err(why) if self.dir.is_some() => self.warn_once(why),
+                Err(_) => {}
             },
             KernelOp::DeleteSa { dst, spi, .. } => {
                 self.esp.remove(&(*dst, *spi));
@@ -463,8 +465,15 @@ mod tests {
             icv_bits: Some(128),
             key: Zeroizing::new(vec![0; 36]),
         };
-        let err = esp_line(&sa(chacha, None)).unwrap_err();
+        let err = esp_line(&sa(chacha.clone(), None)).unwrap_err();
         assert!(err.contains("cannot decrypt"), "{err}");
+        // With export off, a ChaCha20 SA is no reason for a warning; with it on, one is noted.
+        let mut off = KeyLog::new(None);
+        off.kernel_op(&KernelOp::AddSa(sa(chacha.clone(), None)));
+        assert!(off.warned.is_empty());
+        let mut on = KeyLog::new(Some(std::env::temp_dir().join("rswan-keylog-unused")));
+        on.kernel_op(&KernelOp::AddSa(sa(chacha, None)));
+        assert_eq!(on.warned.len(), 1);
     }
 
     #[test]
