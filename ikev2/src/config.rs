@@ -27,9 +27,8 @@ pub struct Settings {
     /// Half-open IKE SAs at or above which IKE_SA_INIT requests must carry a valid COOKIE
     /// (`cookie_threshold`, 30). `0` means always demand a cookie.
     pub cookie_threshold: usize,
-    /// Half-open IKE SAs above which new IKE_SA_INIT requests are dropped without an answer
-    /// (`block_threshold`-like hard cap; `None` = unlimited).
-    pub half_open_limit: Option<usize>,
+    /// Bounds on what unauthenticated and authenticated peers can make us hold.
+    pub limits: Limits,
     /// How long a responder keeps an IKE SA that has not completed IKE_AUTH (`half_open_timeout`).
     pub half_open_timeout: Duration,
     /// ESP anti-replay window handed to the kernel for every Child SA (`replay_window`, 32).
@@ -57,7 +56,7 @@ impl Default for Settings {
         Settings {
             retransmit: RetransmitPolicy::default(),
             cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
-            half_open_limit: None,
+            limits: Limits::default(),
             half_open_timeout: DEFAULT_HALF_OPEN_TIMEOUT,
             replay_window: 32,
             conn_timers: std::collections::BTreeMap::new(),
@@ -65,6 +64,44 @@ impl Default for Settings {
             fragment_size: crate::exchange::fragment::DEFAULT_FRAGMENT_SIZE,
             signature_authentication: true,
             rsa_pss: false,
+        }
+    }
+}
+
+/// Every per-peer resource a peer can make us hold, bounded (ARCHITECTURE.md: "every per-peer
+/// resource has a configured bound"). Names follow strongswan.conf where it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Responder half-open IKE SAs in total at which new IKE_SA_INIT requests are dropped
+    /// unanswered (`half_open_limit`, strongSwan's `init_limit_half_open`).
+    pub half_open: usize,
+    /// Responder half-open IKE SAs from one source IP at which further IKE_SA_INIT requests from
+    /// it are dropped (`block_threshold`).
+    pub half_open_per_ip: usize,
+    /// The largest IKE message we accept, as one datagram or reassembled from fragments
+    /// (`max_packet`, strongSwan's default 10,000 octets).
+    pub max_packet: usize,
+    /// How long the fragments of an incomplete message are kept (`fragment_timeout`).
+    pub fragment_timeout: std::time::Duration,
+    /// Traffic selectors per TSi/TSr payload, received or sent (`max_ts`; the wire allows 255).
+    pub ts_per_payload: usize,
+    /// Kernel policies one Child SA may install, after ranges are split into prefixes
+    /// (`max_policies`).
+    pub policies_per_child: usize,
+    /// Child SAs per IKE SA; more are refused with NO_ADDITIONAL_SAS (`max_child_sas`).
+    pub child_sas_per_ike: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            half_open: 1000,
+            half_open_per_ip: 20,
+            max_packet: 10_000,
+            fragment_timeout: std::time::Duration::from_secs(10),
+            ts_per_payload: 64,
+            policies_per_child: 1024,
+            child_sas_per_ike: 64,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The protocol core's one entry point: datagrams, kernel events, commands and time go in through
 //! `handle_*`; datagrams to send, kernel operations and events come out of `poll_output`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -15,6 +15,7 @@ use crate::output::{KernelEvent, Output};
 use crate::rng::Rng;
 use crate::sa::msgid::{RequestVerdict, ResponseMismatch};
 use crate::sa::status::{ChildStatusState, ConnStatus, Status};
+use crate::sa::table::SaTable;
 use crate::sa::{self, IkeSa, Purpose};
 use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
@@ -31,9 +32,11 @@ pub use lifecycle::CounterQuery;
 pub struct Endpoint<R: Rng> {
     cx: Core<R>,
     /// IKE SAs keyed by our own SPI (SPIi if we initiated, SPIr otherwise).
-    sas: BTreeMap<u64, IkeSa>,
-    /// Responder SAs by (peer address, SPIi), to recognise retransmitted IKE_SA_INIT requests.
-    init_index: HashMap<(SocketAddr, u64), u64>,
+    sas: SaTable,
+    /// Responder SAs by (peer IP, SPIi), to recognise retransmitted IKE_SA_INIT requests. Not
+    /// keyed by port: the same request (and its COOKIE) from other ports of the address finds
+    /// the SA it already opened instead of opening more.
+    init_index: HashMap<(IpAddr, u64), u64>,
 }
 
 impl<R: Rng> Endpoint<R> {
@@ -55,7 +58,7 @@ impl<R: Rng> Endpoint<R> {
                 sent: Vec::new(),
                 wall_clock: None,
             },
-            sas: BTreeMap::new(),
+            sas: SaTable::default(),
             init_index: HashMap::new(),
         }
     }
@@ -76,6 +79,8 @@ impl<R: Rng> Endpoint<R> {
     /// others keep running (changed parameters apply to the next negotiation).
     pub fn reload(&mut self, now: Instant, config: Config) {
         self.cx.config = config;
+        // Deadlines derive from the configuration (DPD delays, keepalive interval).
+        self.sas.touch_all();
         let gone: Vec<String> = self
             .sas
             .values()
@@ -85,6 +90,7 @@ impl<R: Rng> Endpoint<R> {
         for conn in gone {
             self.terminate_ike(now, &conn);
         }
+        self.finish_turn(now);
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -93,22 +99,24 @@ impl<R: Rng> Endpoint<R> {
 
     /// The earliest instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas
-            .values()
-            .flat_map(|sa| {
-                [
-                    sa.requests.deadline(),
-                    sa.half_open_deadline,
-                    self.lifecycle_deadline(sa),
-                    self.keepalive_deadline(sa),
-                ]
-            })
-            .flatten()
-            .min()
+        self.sas.next_deadline()
     }
 
     fn half_open_count(&self) -> usize {
-        self.sas.values().filter(|sa| sa.is_half_open()).count()
+        self.sas.half_open()
+    }
+
+    /// Ends every `handle_*`: brings the SA indexes up to date with what the call changed, then
+    /// records the paths we sent on (for NAT keepalives).
+    fn finish_turn(&mut self, now: Instant) {
+        self.settle();
+        self.stamp_sends(now);
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        let cfg = &self.cx.config;
+        self.sas.settle(|sa, sent| sa_deadline(cfg, sa, sent));
     }
 
     fn unused_spi(&mut self) -> u64 {
@@ -132,10 +140,19 @@ impl<R: Rng> Endpoint<R> {
         bytes: &[u8],
     ) {
         self.datagram(now, local, remote, bytes);
-        self.stamp_sends(now);
+        self.finish_turn(now);
     }
 
     fn datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) {
+        let max = self.cx.config.settings.limits.max_packet;
+        if bytes.len() > max {
+            let exchange = Header::peek(bytes).ok().map(|r| r.header.exchange);
+            let reason = DropReason::TooLarge {
+                len: bytes.len(),
+                max,
+            };
+            return self.drop_msg(remote, exchange, reason);
+        }
         let raw = match Header::peek(bytes) {
             Ok(r) => r,
             Err(e) => return self.drop_msg(remote, None, DropReason::Malformed(e.to_string())),
@@ -213,7 +230,7 @@ impl<R: Rng> Endpoint<R> {
         bytes: &[u8],
         h: &Header,
     ) {
-        if let Some(&key) = self.init_index.get(&(remote, h.spi_i)) {
+        if let Some(&key) = self.init_index.get(&(remote.ip(), h.spi_i)) {
             if let Some(sa) = self.sas.get(&key) {
                 match sa.responses.classify(h.message_id, bytes) {
                     RequestVerdict::Retransmit(resp) => {
@@ -233,18 +250,23 @@ impl<R: Rng> Endpoint<R> {
             }
         }
         let half_open = self.half_open_count();
+        let half_open_from_ip = self.sas.half_open_from(remote.ip());
         let spi_r = self.unused_spi();
         let req = InitRequest {
             local,
             remote,
             bytes,
             half_open,
+            half_open_from_ip,
             spi_r,
         };
         match ike_sa_init::respond_ike_sa_init(&mut self.cx, now, req) {
-            InitRequestResult::Created(sa) => {
-                self.init_index.insert((remote, sa.spi_i), sa.spi_r);
+            InitRequestResult::Created(mut sa) => {
+                sa.init_from = Some(remote.ip());
+                self.init_index.insert((remote.ip(), sa.spi_i), sa.spi_r);
                 self.sas.insert(sa.spi_r, *sa);
+                // Counted at once, so that the next request sees it (`block_threshold`).
+                self.finish_turn(now);
             }
             InitRequestResult::Answered => {}
             InitRequestResult::Dropped(reason) => self.drop_msg(remote, Some(h.exchange), reason),
@@ -380,12 +402,7 @@ impl<R: Rng> Endpoint<R> {
                 informational::respond_informational(&mut self.cx, sa, now, &payloads)
             }
             ExchangeType::CREATE_CHILD_SA if state == IkeState::Established => {
-                let new_spi = loop {
-                    let s = self.cx.random_u64();
-                    if s != 0 && !self.sas.contains_key(&s) {
-                        break s;
-                    }
-                };
+                let new_spi = self.unused_spi();
                 let Some(sa) = self.sas.get_mut(&key) else {
                     return;
                 };
@@ -466,24 +483,22 @@ impl<R: Rng> Endpoint<R> {
                 },
             );
         }
-        match exchange::fragment::receive(sa, h.message_id, response, bytes) {
+        let limits = &self.cx.config.settings.limits;
+        match exchange::fragment::receive(sa, now, limits, h.message_id, response, bytes) {
             exchange::fragment::FragmentVerdict::Pending => {}
-            exchange::fragment::FragmentVerdict::Rejected(why) => {
-                let reason = if why.contains("integrity") {
-                    DropReason::IntegrityCheckFailed
-                } else {
-                    DropReason::Malformed(why.into())
-                };
+            exchange::fragment::FragmentVerdict::Rejected(reason) => {
                 self.drop_msg(remote, Some(h.exchange), reason);
             }
             exchange::fragment::FragmentVerdict::Malformed(e) => {
                 self.drop_msg(remote, Some(h.exchange), DropReason::Malformed(e));
             }
-            exchange::fragment::FragmentVerdict::Complete { payloads, raw } => {
+            exchange::fragment::FragmentVerdict::Complete { payloads } => {
                 if response {
                     self.on_response_payloads(now, key, remote, payloads);
                 } else {
-                    self.on_request_payloads(now, key, path, &raw, h, payloads);
+                    // A retransmission of a fragmented request is recognised by its fragments
+                    // (`cached_for` above), so the cache keys it by the datagram that completed it.
+                    self.on_request_payloads(now, key, path, bytes, h, payloads);
                 }
             }
         }
@@ -725,7 +740,11 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         // Keyed by the address IKE_SA_INIT came from, which the SA may have moved away from.
-        self.init_index.retain(|_, k| *k != key);
+        if let Some(ip) = sa.init_from {
+            if self.init_index.get(&(ip, sa.spi_i)) == Some(&key) {
+                self.init_index.remove(&(ip, sa.spi_i));
+            }
+        }
         let spis: Vec<u32> = sa.children.iter().map(|c| c.spi_in).collect();
         for spi in spis {
             exchange::remove_child(&mut self.cx, &mut sa, spi, DownReason::IkeSaGone);
@@ -749,18 +768,27 @@ impl<R: Rng> Endpoint<R> {
     // -----------------------------------------------------------------------------------------
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.timeout(now);
-        self.stamp_sends(now);
-        self.keepalive_timeout(now);
-        self.stamp_sends(now);
+        // Only the SAs whose deadline has come: the cost does not grow with the number of SAs.
+        let due = self.sas.due(now);
+        self.timeout(now, &due);
+        self.finish_turn(now);
+        self.keepalive_timeout(now, &due);
+        self.finish_turn(now);
     }
 
-    fn timeout(&mut self, now: Instant) {
-        let keys: Vec<u64> = self.sas.keys().copied().collect();
-        for key in keys {
+    fn timeout(&mut self, now: Instant, due: &[u64]) {
+        for &key in due {
             let Some(sa) = self.sas.get_mut(&key) else {
                 continue;
             };
+            let frag_timeout = self.cx.config.settings.limits.fragment_timeout;
+            if sa
+                .reassembly
+                .as_ref()
+                .is_some_and(|r| now >= r.deadline(frag_timeout))
+            {
+                sa.reassembly = None;
+            }
             if sa.half_open_deadline.is_some_and(|d| now >= d) && sa.is_half_open() {
                 let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
                 self.cx
@@ -830,7 +858,7 @@ impl<R: Rng> Endpoint<R> {
 
     pub fn handle_kernel(&mut self, now: Instant, ev: KernelEvent) {
         self.kernel(now, ev);
-        self.stamp_sends(now);
+        self.finish_turn(now);
     }
 
     fn kernel(&mut self, now: Instant, ev: KernelEvent) {
@@ -916,6 +944,12 @@ impl<R: Rng> Endpoint<R> {
             connections,
             unmatched_failures: self.cx.unmatched.clone(),
             half_open: self.half_open_count(),
+            reassembly_bytes: self
+                .sas
+                .values()
+                .filter_map(|sa| sa.reassembly.as_ref())
+                .map(|r| r.held())
+                .sum(),
         }
     }
 }
@@ -925,3 +959,20 @@ mod tests;
 
 #[cfg(test)]
 mod capture_tests;
+
+/// The earliest timer of `sa`: retransmission, half-open and fragment timeouts, lifecycle
+/// (rekey, lifetimes, DPD) and NAT keepalive (`path_sent`: when we last sent on its path).
+fn sa_deadline(cfg: &Config, sa: &IkeSa, path_sent: Option<Instant>) -> Option<Instant> {
+    [
+        sa.requests.deadline(),
+        sa.half_open_deadline,
+        sa.reassembly
+            .as_ref()
+            .map(|r| r.deadline(cfg.settings.limits.fragment_timeout)),
+        lifecycle::lifecycle_deadline(cfg, sa),
+        natt::keepalive_deadline(cfg, sa, path_sent),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}

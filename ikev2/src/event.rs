@@ -173,6 +173,12 @@ pub enum FailureReason {
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
     ChildCreateFailed { child: String, detail: String },
+    /// The peer asked for more than a configured limit allows; `setting` names the key.
+    LimitExceeded {
+        child: Option<String>,
+        setting: &'static str,
+        detail: String,
+    },
 }
 
 impl fmt::Display for FailureReason {
@@ -223,6 +229,14 @@ impl fmt::Display for FailureReason {
                 write!(f, "lost after {retransmits} retransmits")
             }
             FailureReason::HalfOpenTimeout => f.write_str("half-open IKE SA timed out"),
+            FailureReason::LimitExceeded {
+                child,
+                setting,
+                detail,
+            } => match child {
+                Some(c) => write!(f, "child '{c}': {detail} (settings.{setting})"),
+                None => write!(f, "{detail} (settings.{setting})"),
+            },
             FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
             FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
             FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
@@ -261,8 +275,14 @@ pub enum DropReason {
     UnexpectedResponse(String),
     /// Integrity check or decryption of SK failed.
     IntegrityCheckFailed,
-    /// An IKE_SA_INIT request was refused for load reasons (half-open limit).
+    /// An IKE_SA_INIT request was refused: `half_open_limit` half-open SAs in total.
     HalfOpenLimit,
+    /// An IKE_SA_INIT request was refused: `block_threshold` half-open SAs from this address.
+    HalfOpenLimitPerIp,
+    /// Larger than `max_packet` (a datagram, or the sum of a message's fragments).
+    TooLarge { len: usize, max: usize },
+    /// An SKF fragment on an IKE SA that did not negotiate fragmentation (RFC 7383 section 2.3).
+    FragmentationNotNegotiated,
     /// A message type that is not valid in the SA's current state.
     UnexpectedExchange(String),
     /// Major version other than 2.
@@ -281,7 +301,18 @@ impl fmt::Display for DropReason {
             }
             DropReason::UnexpectedResponse(d) => write!(f, "unexpected response: {d}"),
             DropReason::IntegrityCheckFailed => f.write_str("integrity check failed"),
-            DropReason::HalfOpenLimit => f.write_str("too many half-open IKE SAs"),
+            DropReason::HalfOpenLimit => {
+                f.write_str("too many half-open IKE SAs (half_open_limit)")
+            }
+            DropReason::HalfOpenLimitPerIp => {
+                f.write_str("too many half-open IKE SAs from this address (block_threshold)")
+            }
+            DropReason::TooLarge { len, max } => {
+                write!(f, "message of {len} octets exceeds max_packet ({max})")
+            }
+            DropReason::FragmentationNotNegotiated => {
+                f.write_str("IKE fragment, but fragmentation was not negotiated")
+            }
             DropReason::UnexpectedExchange(d) => write!(f, "unexpected exchange: {d}"),
             DropReason::UnsupportedVersion(v) => write!(f, "unsupported IKE major version {v}"),
             DropReason::UnsupportedCritical(t) => {

@@ -1,6 +1,6 @@
 //! Transform descriptors, prf+ limits, cookies and NAT-D hashing.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use rswan_ikev2::consts::{EncrId, IntegId, PrfId};
 use rswan_ikev2::crypto::{
@@ -147,15 +147,29 @@ fn child_keys_split_keymat_in_rfc_order() {
 fn cookies_verify_for_their_initiator_only_and_survive_one_rotation() {
     let mut rng = TestRng::new(9);
     let mut jar = CookieJar::new(&mut rng);
-    let ip: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+    let ip: SocketAddr = (Ipv4Addr::new(192, 0, 2, 1), 500).into();
     let spi = [1u8; 8];
     let c = jar.cookie(b"nonce-i", ip, &spi);
     assert_eq!(c.len(), COOKIE_LEN);
     assert!(jar.verify(&c, b"nonce-i", ip, &spi));
     assert!(!jar.verify(&c, b"nonce-x", ip, &spi), "other nonce");
     assert!(
-        !jar.verify(&c, b"nonce-i", Ipv4Addr::new(192, 0, 2, 9).into(), &spi),
+        !jar.verify(
+            &c,
+            b"nonce-i",
+            (Ipv4Addr::new(192, 0, 2, 9), 500).into(),
+            &spi
+        ),
         "other address"
+    );
+    assert!(
+        !jar.verify(
+            &c,
+            b"nonce-i",
+            (Ipv4Addr::new(192, 0, 2, 1), 501).into(),
+            &spi
+        ),
+        "other source port: a cookie cannot be replayed from another port"
     );
     assert!(!jar.verify(&c, b"nonce-i", ip, &[2u8; 8]), "other SPI");
     assert!(

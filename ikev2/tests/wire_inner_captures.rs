@@ -90,7 +90,7 @@ fn check_inner(ctx: &str, p: &InnerPayload, j: &Value) {
             assert_eq!(got, strs("proposals"), "{ctx}");
         }
         InnerPayload::TsI(ts) | InnerPayload::TsR(ts) => {
-            let got: Vec<String> = ts.selectors.iter().map(ts_string).collect();
+            let got: Vec<String> = ts.entries().iter().map(ts_string).collect();
             assert_eq!(got, strs("ts"), "{ctx}");
         }
         InnerPayload::Notify(n) => {

@@ -138,7 +138,7 @@ fn ts_entry() -> impl Strategy<Value = TsEntry> {
 }
 
 fn ts_payload() -> impl Strategy<Value = TsPayload> {
-    vec(ts_entry(), 0..4).prop_map(|selectors| TsPayload { selectors })
+    vec(ts_entry(), 0..4).prop_map(|selectors| TsPayload::from_entries(selectors).unwrap())
 }
 
 fn delete() -> impl Strategy<Value = DeletePayload> {

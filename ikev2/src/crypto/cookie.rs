@@ -1,7 +1,9 @@
 //! Stateless cookies against half-open SA floods (RFC 7296 section 2.6):
-//! Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>), here with SHA-256.
+//! Cookie = <VersionIDofSecret> | Hash(Ni | IPi | port | SPIi | <secret>), here with SHA-256.
+//! The source port is bound too: a cookie obtained once cannot open SAs from other ports of the
+//! same address (a replay that would otherwise multiply half-open state).
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use ring::digest;
 
@@ -38,12 +40,12 @@ impl CookieJar {
     }
 
     /// The COOKIE notification data to send for this initiator.
-    pub fn cookie(&self, ni: &[u8], ip_i: IpAddr, spi_i: &[u8; 8]) -> [u8; COOKIE_LEN] {
-        make(self.version, &self.secret, ni, ip_i, spi_i)
+    pub fn cookie(&self, ni: &[u8], from: SocketAddr, spi_i: &[u8; 8]) -> [u8; COOKIE_LEN] {
+        make(self.version, &self.secret, ni, from, spi_i)
     }
 
     /// Whether the COOKIE the initiator returned is one we made for these Ni, IPi and SPIi.
-    pub fn verify(&self, cookie: &[u8], ni: &[u8], ip_i: IpAddr, spi_i: &[u8; 8]) -> bool {
+    pub fn verify(&self, cookie: &[u8], ni: &[u8], from: SocketAddr, spi_i: &[u8; 8]) -> bool {
         let Some(&version) = cookie.first() else {
             return false;
         };
@@ -55,7 +57,7 @@ impl CookieJar {
                 _ => return false,
             }
         };
-        ct_eq(&make(version, secret, ni, ip_i, spi_i), cookie)
+        ct_eq(&make(version, secret, ni, from, spi_i), cookie)
     }
 }
 
@@ -69,15 +71,16 @@ fn make(
     version: u8,
     secret: &Secret,
     ni: &[u8],
-    ip_i: IpAddr,
+    from: SocketAddr,
     spi_i: &[u8; 8],
 ) -> [u8; COOKIE_LEN] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(ni);
-    match ip_i {
-        IpAddr::V4(ip) => ctx.update(&ip.octets()),
-        IpAddr::V6(ip) => ctx.update(&ip.octets()),
+    match from.ip() {
+        std::net::IpAddr::V4(ip) => ctx.update(&ip.octets()),
+        std::net::IpAddr::V6(ip) => ctx.update(&ip.octets()),
     }
+    ctx.update(&from.port().to_be_bytes());
     ctx.update(spi_i);
     ctx.update(secret.as_bytes());
     let mut out = [0u8; COOKIE_LEN];

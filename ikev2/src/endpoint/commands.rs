@@ -26,7 +26,7 @@ fn unspecified(v4: bool) -> IpAddr {
 impl<R: Rng> Endpoint<R> {
     pub fn handle_command(&mut self, now: Instant, cmd: Command) {
         self.command(now, cmd);
-        self.stamp_sends(now);
+        self.finish_turn(now);
     }
 
     fn command(&mut self, now: Instant, cmd: Command) {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::config::Action;
+use crate::config::{Action, Config};
 use crate::event::{DownReason, FailureReason, IkeState, LogLevel};
 use crate::exchange;
 use crate::output::KernelEvent;
@@ -34,14 +34,55 @@ fn last_activity(sa: &IkeSa, mode: DpdMode) -> Option<Instant> {
     Some(t)
 }
 
-fn dpd_mode<R: Rng>(ep: &Endpoint<R>, conn: &str) -> DpdMode {
-    ep.cx
-        .config
-        .settings
+fn dpd_mode(cfg: &Config, conn: &str) -> DpdMode {
+    cfg.settings
         .conn_timers
         .get(conn)
         .map(|t| t.dpd_mode)
         .unwrap_or_default()
+}
+
+/// When DPD wants to probe `sa` next. Only while the SA is idle on our side: an outstanding
+/// request is itself a liveness check, and its retransmit timer runs instead.
+pub(super) fn dpd_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
+    if !sa.is_established()
+        || sa.rekeyed_to.is_some()
+        || !sa.requests.is_free()
+        || !sa.queue.is_empty()
+    {
+        return None;
+    }
+    let conn = cfg.connection(&sa.conn)?;
+    let mode = dpd_mode(cfg, &sa.conn);
+    timer::dpd_deadline(mode, conn.dpd_delay, last_activity(sa, mode)?)
+}
+
+/// Every lifecycle deadline of `sa` (rekeys, lifetimes, deferred retries, DPD).
+pub(super) fn lifecycle_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
+    if sa.rekeyed_to.is_some() {
+        return sa.expire_at;
+    }
+    if !sa.is_established() {
+        return None;
+    }
+    let busy = sa.create.is_some();
+    let mut ds: Vec<Instant> = Vec::new();
+    if !busy {
+        ds.extend(sa.rekey_at);
+    }
+    ds.extend(sa.reauth_at);
+    ds.extend(sa.expire_at);
+    ds.extend(sa.deferred.iter().map(|(t, _)| *t));
+    for c in &sa.children {
+        if c.state() == ChildStatusState::Installed {
+            ds.extend(c.rekey_at);
+        }
+        if c.state() != ChildStatusState::Deleting {
+            ds.extend(c.expire_at);
+        }
+    }
+    ds.extend(dpd_deadline(cfg, sa));
+    ds.into_iter().min()
 }
 
 /// One ESP SA whose byte counters dead peer detection wants (`KernelEvent::Counters`).
@@ -62,7 +103,7 @@ impl<R: Rng> Endpoint<R> {
             let Some(conn) = self.cx.config.connection(&sa.conn) else {
                 continue;
             };
-            let mode = dpd_mode(self, &sa.conn);
+            let mode = dpd_mode(&self.cx.config, &sa.conn);
             if conn.dpd_delay.is_zero() || mode == DpdMode::Disabled || !sa.is_established() {
                 continue;
             }
@@ -92,53 +133,11 @@ impl<R: Rng> Endpoint<R> {
             .filter(|sa| sa.is_established())
             .filter_map(|sa| {
                 let conn = self.cx.config.connection(&sa.conn)?;
-                let on = !conn.dpd_delay.is_zero() && dpd_mode(self, &sa.conn) != DpdMode::Disabled;
+                let on = !conn.dpd_delay.is_zero()
+                    && dpd_mode(&self.cx.config, &sa.conn) != DpdMode::Disabled;
                 on.then_some(conn.dpd_delay / 2)
             })
             .min()
-    }
-
-    /// When DPD wants to probe `sa` next. Only while the SA is idle on our side: an outstanding
-    /// request is itself a liveness check, and its retransmit timer runs instead.
-    pub(super) fn dpd_deadline(&self, sa: &IkeSa) -> Option<Instant> {
-        if !sa.is_established()
-            || sa.rekeyed_to.is_some()
-            || !sa.requests.is_free()
-            || !sa.queue.is_empty()
-        {
-            return None;
-        }
-        let conn = self.cx.config.connection(&sa.conn)?;
-        let mode = dpd_mode(self, &sa.conn);
-        timer::dpd_deadline(mode, conn.dpd_delay, last_activity(sa, mode)?)
-    }
-
-    /// Every lifecycle deadline of `sa` (rekeys, lifetimes, deferred retries, DPD).
-    pub(super) fn lifecycle_deadline(&self, sa: &IkeSa) -> Option<Instant> {
-        if sa.rekeyed_to.is_some() {
-            return sa.expire_at;
-        }
-        if !sa.is_established() {
-            return None;
-        }
-        let busy = sa.create.is_some();
-        let mut ds: Vec<Instant> = Vec::new();
-        if !busy {
-            ds.extend(sa.rekey_at);
-        }
-        ds.extend(sa.reauth_at);
-        ds.extend(sa.expire_at);
-        ds.extend(sa.deferred.iter().map(|(t, _)| *t));
-        for c in &sa.children {
-            if c.state() == ChildStatusState::Installed {
-                ds.extend(c.rekey_at);
-            }
-            if c.state() != ChildStatusState::Deleting {
-                ds.extend(c.expire_at);
-            }
-        }
-        ds.extend(self.dpd_deadline(sa));
-        ds.into_iter().min()
     }
 
     /// Runs the lifecycle timers of SA `key` at `now`.
@@ -146,7 +145,7 @@ impl<R: Rng> Endpoint<R> {
         let dpd_due = self
             .sas
             .get(&key)
-            .and_then(|sa| self.dpd_deadline(sa))
+            .and_then(|sa| dpd_deadline(&self.cx.config, sa))
             .is_some_and(|d| now >= d);
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
@@ -226,8 +225,8 @@ impl<R: Rng> Endpoint<R> {
         }
         if let Some(r) = h.redundant {
             let k = r.local_spi();
-            if let std::collections::btree_map::Entry::Vacant(e) = self.sas.entry(k) {
-                e.insert(*r);
+            if !self.sas.contains_key(&k) {
+                self.sas.insert(k, *r);
                 self.pump(now, k);
             }
         }

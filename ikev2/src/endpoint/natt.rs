@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::config::Config;
 use crate::event::LogLevel;
 use crate::exchange;
 use crate::rng::Rng;
@@ -17,49 +18,51 @@ use super::Endpoint;
 /// RFC 3948 section 2.3: a NAT-keepalive is one octet 0xFF.
 pub const NAT_KEEPALIVE: [u8; 1] = [0xff];
 
+/// When `sa` sends its next NAT keepalive: `keepalive` after we last sent anything to the peer
+/// (`path_sent`: IKE on the SA's path or, as the driver reports through counters, outbound ESP),
+/// only when we are behind the NAT.
+pub(super) fn keepalive_deadline(
+    cfg: &Config,
+    sa: &IkeSa,
+    path_sent: Option<Instant>,
+) -> Option<Instant> {
+    if !sa.is_established() || sa.rekeyed_to.is_some() {
+        return None;
+    }
+    let last = sa
+        .children
+        .iter()
+        .filter_map(|c| c.last_out)
+        .chain(path_sent)
+        .max();
+    timer::keepalive_deadline(sa.behind_nat(), cfg.settings.natt.keepalive, last)
+}
+
 impl<R: Rng> Endpoint<R> {
-    /// Records when we last sent to each IKE SA's peer, from the datagrams queued since the last
-    /// call (every `handle_*` ends with it).
+    /// Records when we last sent on each path, from the datagrams queued since the last call
+    /// (every `handle_*` ends with it).
     pub(super) fn stamp_sends(&mut self, now: Instant) {
-        if self.cx.sent.is_empty() {
-            return;
+        for path in std::mem::take(&mut self.cx.sent) {
+            self.sas.stamp_sent(path, now);
         }
-        let sent = std::mem::take(&mut self.cx.sent);
-        for sa in self.sas.values_mut() {
-            if sent.contains(&(sa.local, sa.remote)) {
-                sa.last_sent = Some(now);
+    }
+
+    /// Sends a NAT keepalive for each of `due` whose keepalive time has come.
+    pub(super) fn keepalive_timeout(&mut self, now: Instant, due: &[u64]) {
+        let mut paths: Vec<(SocketAddr, SocketAddr)> = Vec::new();
+        for key in due {
+            let Some(sa) = self.sas.get(key) else {
+                continue;
+            };
+            let sent = self.sas.last_sent(sa);
+            if keepalive_deadline(&self.cx.config, sa, sent).is_some_and(|d| now >= d)
+                && !paths.contains(&(sa.local, sa.remote))
+            {
+                paths.push((sa.local, sa.remote));
+                self.sas.touch(*key);
             }
         }
-    }
-
-    /// When `sa` sends its next NAT keepalive: `keepalive` after we last sent anything to the
-    /// peer (IKE or, as the driver reports through counters, outbound ESP), only when we are
-    /// behind the NAT.
-    pub(super) fn keepalive_deadline(&self, sa: &IkeSa) -> Option<Instant> {
-        if !sa.is_established() || sa.rekeyed_to.is_some() {
-            return None;
-        }
-        let last = sa
-            .children
-            .iter()
-            .filter_map(|c| c.last_out)
-            .chain(sa.last_sent)
-            .max();
-        timer::keepalive_deadline(
-            sa.behind_nat(),
-            self.cx.config.settings.natt.keepalive,
-            last,
-        )
-    }
-
-    pub(super) fn keepalive_timeout(&mut self, now: Instant) {
-        let due: Vec<(SocketAddr, SocketAddr)> = self
-            .sas
-            .values()
-            .filter(|sa| self.keepalive_deadline(sa).is_some_and(|d| now >= d))
-            .map(|sa| (sa.local, sa.remote))
-            .collect();
-        for (local, remote) in due {
+        for (local, remote) in paths {
             self.cx.send(local, remote, NAT_KEEPALIVE.to_vec());
         }
     }

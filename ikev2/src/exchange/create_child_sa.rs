@@ -18,6 +18,7 @@ use crate::consts::{KeGroup, NotifyType, ProtocolId, TransformType};
 use crate::crypto::{self, KeyExchange, Secret};
 use crate::endpoint::Core;
 use crate::event::{Event, FailureReason, IkeState, LogLevel};
+use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, transform_name, Algorithms};
 use crate::rng::Rng;
 use crate::sa::child::{is_narrowing_of, ts_list};
@@ -25,7 +26,7 @@ use crate::sa::collision;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeCrypto, IkeSa, PendingChild, PendingCreate, Purpose};
 use crate::timer;
-use crate::wire::{narrow, InnerPayload, KePayload, Notify, SaPayload, TrafficSelector, TsPayload};
+use crate::wire::{InnerPayload, KePayload, Notify, SaPayload, TrafficSelector};
 
 use super::{first_error, has_notify, install_child, notify, ChildAgreement, Reply};
 
@@ -214,8 +215,9 @@ pub(crate) fn request_payloads<R: Rng>(
                 }
                 None => None,
             };
-            payloads.push(InnerPayload::TsI(TsPayload::new(local_ts.clone())));
-            payloads.push(InnerPayload::TsR(TsPayload::new(remote_ts.clone())));
+            let (tsi, tsr) = super::ike_auth::ts_payloads(&cc.name, &local_ts, &remote_ts)?;
+            payloads.push(InnerPayload::TsI(tsi));
+            payloads.push(InnerPayload::TsR(tsr));
             PendingCreate {
                 nonce,
                 ke,
@@ -724,7 +726,6 @@ fn derive_successor<R: Rng>(
     new.nat_remote = old.nat_remote;
     new.force_encap = old.force_encap;
     new.fragmentation = old.fragmentation;
-    new.last_sent = old.last_sent;
     new.local_id = old.local_id.clone();
     new.remote_id = old.remote_id.clone();
     new.psk = old.psk.clone();
@@ -884,32 +885,49 @@ fn respond_child<R: Rng>(
     let old = rekey_of
         .and_then(|s| sa.children.iter().find(|c| c.spi_in == s))
         .cloned();
+    let limits = &cx.config.settings.limits;
+    if old.is_none() && sa.children.len() >= limits.child_sas_per_ike {
+        let reason = FailureReason::LimitExceeded {
+            child: None,
+            setting: "max_child_sas",
+            detail: format!(
+                "peer asked for another Child SA; this IKE SA already has {}",
+                sa.children.len()
+            ),
+        };
+        cx.fail(now, Some(conn_name), sa.remote, reason);
+        return refuse(NotifyType::NO_ADDITIONAL_SAS);
+    }
     // The child: for a rekey the one being replaced (with its selectors); otherwise the first
     // configured child whose selectors overlap the request's.
     let pick = match &old {
         Some(o) => conn
             .child(&o.name)
-            .map(|cc| (cc.clone(), o.local_ts.clone(), o.remote_ts.clone())),
-        None => conn.children.iter().find_map(|cc| {
-            let nl = narrow(&p.tsr, &resolve_ts(&cc.local_ts, sa.local.ip()));
-            let nr = narrow(&p.tsi, &resolve_ts(&cc.remote_ts, sa.remote.ip()));
-            (!nl.is_empty() && !nr.is_empty()).then(|| (cc.clone(), nl, nr))
-        }),
+            .map(|cc| (cc.clone(), o.local_ts.clone(), o.remote_ts.clone()))
+            .ok_or_else(|| FailureReason::ChildCreateFailed {
+                child: o.name.clone(),
+                detail: "the child being rekeyed is no longer configured".into(),
+            }),
+        None => pick_child(
+            limits,
+            &conn.children,
+            &p.tsi,
+            &p.tsr,
+            sa.local.ip(),
+            sa.remote.ip(),
+        )
+        .map(|p| (p.child.clone(), p.local_ts, p.remote_ts)),
     };
-    let Some((cc, local_ts, remote_ts)) = pick else {
-        let reason = FailureReason::TsUnacceptable {
-            child: conn
-                .children
-                .first()
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| "-".into()),
-            ours_local: "configured".into(),
-            ours_remote: "configured".into(),
-            theirs_i: ts_list(&p.tsi),
-            theirs_r: ts_list(&p.tsr),
-        };
-        cx.fail(now, Some(conn_name), sa.remote, reason);
-        return refuse(NotifyType::TS_UNACCEPTABLE);
+    let picked = pick.and_then(|(cc, l, r)| {
+        let payloads = super::ike_auth::ts_payloads(&cc.name, &r, &l)?;
+        Ok((cc, l, r, payloads))
+    });
+    let (cc, local_ts, remote_ts, (ts_i, ts_r)) = match picked {
+        Ok(x) => x,
+        Err(reason) => {
+            cx.fail(now, Some(conn_name), sa.remote, reason);
+            return refuse(NotifyType::TS_UNACCEPTABLE);
+        }
     };
     let selected = match proposal::select(&cc.esp_proposals, &sa_p.proposals) {
         Ok(s) => s,
@@ -1033,8 +1051,8 @@ fn respond_child<R: Rng>(
             data: ke.public_value().to_vec(),
         }));
     }
-    out.push(InnerPayload::TsI(TsPayload::new(remote_ts)));
-    out.push(InnerPayload::TsR(TsPayload::new(local_ts)));
+    out.push(InnerPayload::TsI(ts_i));
+    out.push(InnerPayload::TsR(ts_r));
     (Reply::keep(out), None)
 }
 

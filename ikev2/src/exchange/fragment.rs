@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Limits;
+use crate::event::DropReason;
 
 use crate::consts::{ExchangeType, PayloadType};
 use crate::crypto::sk::FragmentPos;
@@ -117,15 +121,33 @@ pub(crate) fn seal_datagrams(
     Ok(out)
 }
 
-/// The fragments of one message received so far.
-#[derive(Debug, Default)]
+/// The fragments of one message received so far. Only the decrypted shares are kept, and only
+/// up to `max_packet` octets in all: a peer that never sends the last fragment holds at most that
+/// much, for at most `fragment_timeout`.
+#[derive(Debug)]
 pub(crate) struct Reassembly {
     pub message_id: u32,
     pub response: bool,
+    /// When the first fragment arrived; the whole is dropped `fragment_timeout` later.
+    pub started: Instant,
     total: u16,
     first_inner: u8,
-    /// Fragment number -> (decrypted share, datagram as received).
-    parts: BTreeMap<u16, (Vec<u8>, Vec<u8>)>,
+    /// Octets held in `parts`.
+    held: usize,
+    /// Fragment number -> decrypted share.
+    parts: BTreeMap<u16, Vec<u8>>,
+}
+
+impl Reassembly {
+    /// Decrypted octets held.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// When this incomplete message is given up.
+    pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
+        self.started + timeout
+    }
 }
 
 /// What one received fragment led to.
@@ -133,27 +155,30 @@ pub(crate) struct Reassembly {
 pub(crate) enum FragmentVerdict {
     /// Kept (or a duplicate); more are missing.
     Pending,
-    /// All there: the message's inner payloads, and its fragments concatenated in order (to
-    /// recognise a retransmission of the whole request).
-    Complete {
-        payloads: Vec<InnerPayload>,
-        raw: Vec<u8>,
-    },
+    /// All there: the message's inner payloads.
+    Complete { payloads: Vec<InnerPayload> },
     /// Authenticated but its inner payloads do not parse.
     Malformed(String),
-    /// Failed the integrity check, or inconsistent with the fragments before it: dropped.
-    Rejected(&'static str),
+    /// Dropped without effect on the SA.
+    Rejected(DropReason),
 }
 
 /// Verifies, decrypts and files the fragment `bytes` of message `message_id` on `sa`.
 pub(crate) fn receive(
     sa: &mut IkeSa,
+    now: Instant,
+    limits: &Limits,
     message_id: u32,
     response: bool,
     bytes: &[u8],
 ) -> FragmentVerdict {
+    let reject = |why: &str| FragmentVerdict::Rejected(DropReason::Malformed(why.into()));
+    // RFC 7383 section 2.3: without the negotiation a peer has no business sending SKF.
+    if !sa.fragmentation {
+        return FragmentVerdict::Rejected(DropReason::FragmentationNotNegotiated);
+    }
     let Some(c) = sa.crypto.as_ref() else {
-        return FragmentVerdict::Rejected("no keys yet");
+        return reject("fragment before keys");
     };
     let (ek, ak) = if sa.initiator {
         (&c.keys.sk_er, &c.keys.sk_ar)
@@ -161,48 +186,61 @@ pub(crate) fn receive(
         (&c.keys.sk_ei, &c.keys.sk_ai)
     };
     let Ok(f) = crypto::sk::open_fragment(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes) else {
-        return FragmentVerdict::Rejected("fragment failed the integrity check");
+        return FragmentVerdict::Rejected(DropReason::IntegrityCheckFailed);
     };
     if f.pos.total > MAX_FRAGMENTS {
-        return FragmentVerdict::Rejected("too many fragments");
+        return reject("more than 64 fragments");
     }
-    // A newer message replaces what is left of an older one (RFC 7383 section 2.6).
-    let stale = sa
-        .reassembly
-        .as_ref()
-        .is_some_and(|r| r.message_id != message_id || r.response != response);
+    // A newer message replaces what is left of an older one (RFC 7383 section 2.6), and so does
+    // anything after the old one timed out.
+    let stale = sa.reassembly.as_ref().is_some_and(|r| {
+        r.message_id != message_id
+            || r.response != response
+            || now >= r.deadline(limits.fragment_timeout)
+    });
     if stale {
         sa.reassembly = None;
     }
     let r = sa.reassembly.get_or_insert_with(|| Reassembly {
         message_id,
         response,
+        started: now,
         total: f.pos.total,
-        ..Reassembly::default()
+        first_inner: 0,
+        held: 0,
+        parts: BTreeMap::new(),
     });
     if r.total != f.pos.total {
-        return FragmentVerdict::Rejected("Total Fragments differs from earlier fragments");
+        return reject("Total Fragments differs from earlier fragments");
     }
-    if f.pos.number == 1 {
-        r.first_inner = f.next_payload;
+    if !r.parts.contains_key(&f.pos.number) {
+        let held = r.held.saturating_add(f.plaintext.len());
+        if held > limits.max_packet {
+            // The whole message could never be accepted: give it up now rather than hold it.
+            sa.reassembly = None;
+            return FragmentVerdict::Rejected(DropReason::TooLarge {
+                len: held,
+                max: limits.max_packet,
+            });
+        }
+        r.held = held;
+        if f.pos.number == 1 {
+            r.first_inner = f.next_payload;
+        }
+        r.parts.insert(f.pos.number, f.plaintext);
     }
-    r.parts
-        .entry(f.pos.number)
-        .or_insert_with(|| (f.plaintext, bytes.to_vec()));
     if r.parts.len() < usize::from(r.total) {
         return FragmentVerdict::Pending;
     }
     let Some(r) = sa.reassembly.take() else {
         return FragmentVerdict::Pending;
     };
-    let mut plain = Vec::new();
-    let mut raw = Vec::new();
-    for (p, d) in r.parts.values() {
+    let mut plain = Vec::with_capacity(r.held);
+    for p in r.parts.values() {
         plain.extend_from_slice(p);
-        raw.extend_from_slice(d);
     }
     match decode_inner(PayloadType(r.first_inner), &plain) {
-        Ok(payloads) => FragmentVerdict::Complete { payloads, raw },
+        Ok(payloads) => FragmentVerdict::Complete { payloads },
         Err(e) => FragmentVerdict::Malformed(e.to_string()),
     }
 }

@@ -9,18 +9,19 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::config::{resolve_ts, AuthKind, ConnConfig, Mode};
+use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::crypto::{self, AuthInput};
 use crate::endpoint::Core;
 use crate::event::{AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel};
+use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
 use crate::sa::child::{is_narrowing_of, ts_list};
 use crate::sa::{IkeSa, PendingChild, Purpose};
 use crate::wire::{
-    narrow, AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload,
-    TrafficSelector, TsPayload,
+    AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload, TrafficSelector,
+    TsPayload,
 };
 
 use super::{first_error, has_notify, install_child, notify, seal, After, ChildAgreement, Reply};
@@ -370,8 +371,9 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         payloads.push(InnerPayload::Sa(SaPayload {
             proposals: pc.proposals.to_wire(&pc.spi_in.to_be_bytes()),
         }));
-        payloads.push(InnerPayload::TsI(TsPayload::new(pc.local_ts.clone())));
-        payloads.push(InnerPayload::TsR(TsPayload::new(pc.remote_ts.clone())));
+        let (tsi, tsr) = ts_payloads(&pc.name, &pc.local_ts, &pc.remote_ts)?;
+        payloads.push(InnerPayload::TsI(tsi));
+        payloads.push(InnerPayload::TsR(tsr));
     }
     let msg_id = sa.requests.next_id();
     let limit = super::fragment::limit_for(&cx.config.settings, sa);
@@ -748,37 +750,29 @@ fn respond_child<R: Rng>(
     };
     let tsi = selectors(p.tsi);
     let tsr = selectors(p.tsr);
-    let local_ip = sa.local.ip();
-    let remote_ip = sa.remote.ip();
-    let mut pick = None;
-    for child in &conn.children {
-        let ours_local = resolve_ts(&child.local_ts, local_ip);
-        let ours_remote = resolve_ts(&child.remote_ts, remote_ip);
-        let nl = narrow(&tsr, &ours_local);
-        let nr = narrow(&tsi, &ours_remote);
-        if !nl.is_empty() && !nr.is_empty() {
-            pick = Some((child, nl, nr));
-            break;
+    let limits = &cx.config.settings.limits;
+    let picked = match pick_child(
+        limits,
+        &conn.children,
+        &tsi,
+        &tsr,
+        sa.local.ip(),
+        sa.remote.ip(),
+    ) {
+        Ok(p) => p,
+        Err(reason) => {
+            cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
+            return vec![notify(NotifyType::TS_UNACCEPTABLE)];
         }
-    }
-    let Some((child, local_ts, remote_ts)) = pick else {
-        let (ol, or, name) = match conn.children.first() {
-            Some(c) => (
-                ts_list(&resolve_ts(&c.local_ts, local_ip)),
-                ts_list(&resolve_ts(&c.remote_ts, remote_ip)),
-                c.name.clone(),
-            ),
-            None => ("nothing".into(), "nothing".into(), "-".into()),
-        };
-        let reason = FailureReason::TsUnacceptable {
-            child: name,
-            ours_local: ol,
-            ours_remote: or,
-            theirs_i: ts_list(&tsi),
-            theirs_r: ts_list(&tsr),
-        };
-        cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-        return vec![notify(NotifyType::TS_UNACCEPTABLE)];
+    };
+    let (child, local_ts, remote_ts) = (picked.child, picked.local_ts, picked.remote_ts);
+    // Ours are TSr in the response: the peer's TSi narrowed is its remote, i.e. our remote_ts.
+    let (ts_i, ts_r) = match ts_payloads(&child.name, &remote_ts, &local_ts) {
+        Ok(p) => p,
+        Err(reason) => {
+            cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
+            return vec![notify(NotifyType::TS_UNACCEPTABLE)];
+        }
     };
     super::create_child_sa::warn_pfs_prediction(cx, &conn.name, child, &sa_p.proposals);
     // The IKE_AUTH Child SA never does a key exchange (RFC 7296 section 1.2).
@@ -843,7 +837,24 @@ fn respond_child<R: Rng>(
     out.push(InnerPayload::Sa(SaPayload {
         proposals: vec![selected.response_proposal(&spi_in.to_be_bytes())],
     }));
-    out.push(InnerPayload::TsI(TsPayload::new(remote_ts)));
-    out.push(InnerPayload::TsR(TsPayload::new(local_ts)));
+    out.push(InnerPayload::TsI(ts_i));
+    out.push(InnerPayload::TsR(ts_r));
     out
+}
+
+/// The TSi and TSr payloads for `tsi`/`tsr`, or the reason they cannot be sent (more selectors
+/// than a payload holds: a configuration with more than 255 selectors in a child).
+pub(crate) fn ts_payloads(
+    child: &str,
+    tsi: &[TrafficSelector],
+    tsr: &[TrafficSelector],
+) -> Result<(TsPayload, TsPayload), FailureReason> {
+    let one = |ts: &[TrafficSelector]| {
+        TsPayload::new(ts.iter().copied()).map_err(|e| FailureReason::LimitExceeded {
+            child: Some(child.into()),
+            setting: "max_ts",
+            detail: e.to_string(),
+        })
+    };
+    Ok((one(tsi)?, one(tsr)?))
 }

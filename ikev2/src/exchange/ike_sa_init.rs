@@ -480,8 +480,10 @@ pub(crate) struct InitRequest<'a> {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub bytes: &'a [u8],
-    /// Half-open SAs right now (for the COOKIE decision).
+    /// Half-open SAs right now (for the COOKIE decision and `half_open_limit`).
     pub half_open: usize,
+    /// Half-open SAs from `remote`'s address right now (`block_threshold`).
+    pub half_open_from_ip: usize,
     pub spi_r: u64,
 }
 
@@ -496,6 +498,7 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
         remote,
         bytes,
         half_open,
+        half_open_from_ip,
         spi_r,
     } = req;
     let msg = match Message::decode(bytes) {
@@ -546,10 +549,12 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
             ni.len()
         )));
     }
-    if let Some(limit) = cx.config.settings.half_open_limit {
-        if half_open >= limit {
-            return InitRequestResult::Dropped(DropReason::HalfOpenLimit);
-        }
+    let limits = &cx.config.settings.limits;
+    if half_open >= limits.half_open {
+        return InitRequestResult::Dropped(DropReason::HalfOpenLimit);
+    }
+    if half_open_from_ip >= limits.half_open_per_ip {
+        return InitRequestResult::Dropped(DropReason::HalfOpenLimitPerIp);
     }
     if half_open >= cx.config.settings.cookie_threshold {
         cx.rotate_cookie_secret(now);
@@ -559,9 +564,9 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
             Some(Payload::Notify(n)) if n.ntype == NotifyType::COOKIE => Some(&n.data),
             _ => None,
         };
-        let valid = echoed.is_some_and(|c| cx.cookies.verify(c, ni, remote.ip(), &spi_i));
+        let valid = echoed.is_some_and(|c| cx.cookies.verify(c, ni, remote, &spi_i));
         if !valid {
-            let cookie = cx.cookies.cookie(ni, remote.ip(), &spi_i).to_vec();
+            let cookie = cx.cookies.cookie(ni, remote, &spi_i).to_vec();
             cx.send(local, remote, notify_only(&h, Notify::cookie(cookie)));
             cx.emit(Event::Log {
                 level: LogLevel::Info,

@@ -9,6 +9,7 @@ pub(crate) mod fragment;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_sa_init;
 pub(crate) mod informational;
+pub(crate) mod narrowing;
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -64,6 +64,21 @@ pub fn is_narrowing_of(chosen: &[TrafficSelector], proposed: &[TrafficSelector])
             .all(|c| proposed.iter().any(|p| p.contains(c)))
 }
 
+/// How many kernel policies [`policies`] in tunnel mode comes to once the driver splits each
+/// address range into prefixes (XFRM selectors are prefixes), without building them.
+pub fn kernel_policy_count(local_ts: &[TrafficSelector], remote_ts: &[TrafficSelector]) -> usize {
+    let prefixes = |ts: &TrafficSelector| ts.to_prefixes().len();
+    let mut n: usize = 0;
+    for l in local_ts {
+        let pl = prefixes(l);
+        for r in remote_ts.iter().filter(|r| r.is_ipv4() == l.is_ipv4()) {
+            // out, in and fwd for every prefix pair
+            n = n.saturating_add(pl.saturating_mul(prefixes(r)).saturating_mul(3));
+        }
+    }
+    n
+}
+
 /// Tunnel-mode policies out/in/fwd (transport mode: out/in) for every pair of selectors.
 pub fn policies(
     local: SocketAddr,
@@ -221,6 +236,24 @@ impl ChildSa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_count_splits_ranges_into_prefixes() {
+        let t = |s: &str| s.parse::<TrafficSelector>().unwrap();
+        assert_eq!(
+            kernel_policy_count(&[t("10.1.0.0/24")], &[t("10.2.0.0/24")]),
+            3
+        );
+        // 10.0.0.1-10.0.0.6 is four prefixes (/32, /31, /31, /32).
+        let range = t("10.0.0.1-10.0.0.6");
+        assert_eq!(kernel_policy_count(&[range], &[t("10.2.0.0/24")]), 12);
+        assert_eq!(kernel_policy_count(&[range], &[range]), 48);
+        // Families never pair.
+        assert_eq!(
+            kernel_policy_count(&[t("10.1.0.0/24")], &[t("2001:db8::/64")]),
+            0
+        );
+    }
 
     #[test]
     fn tunnel_has_fwd_transport_does_not() {

@@ -4,6 +4,7 @@ pub(crate) mod child;
 pub(crate) mod collision;
 pub mod msgid;
 pub mod status;
+pub(crate) mod table;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -149,8 +150,9 @@ pub(crate) struct IkeSa {
     pub nat_remote: Option<bool>,
     /// `encap = yes`: we faked our NAT_DETECTION_SOURCE_IP and use ESP-in-UDP without a NAT.
     pub force_encap: bool,
-    /// Last time we sent any datagram to the peer on this SA (NAT keepalives fill silences).
-    pub last_sent: Option<Instant>,
+    /// Responder: the address the IKE_SA_INIT request came from, under which the SA counts as
+    /// half-open (`block_threshold`) and is found again by a retransmitted request.
+    pub init_from: Option<std::net::IpAddr>,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
     pub fragmentation: bool,
     /// Fragments of the peer's message being reassembled.
@@ -236,7 +238,7 @@ impl IkeSa {
             nat_local: None,
             nat_remote: None,
             force_encap: false,
-            last_sent: None,
+            init_from: None,
             fragmentation: false,
             reassembly: None,
             local_id: None,

@@ -182,8 +182,16 @@ pub enum RequestVerdict<'a> {
 #[derive(Clone, Debug)]
 struct CachedResponse {
     msg_id: u32,
-    request: Vec<u8>,
+    /// SHA-256 of the request: enough to recognise a retransmission without holding a copy of
+    /// every request a peer sent (up to `max_packet` octets each).
+    request: [u8; 32],
     response: Vec<Vec<u8>>,
+}
+
+fn request_digest(request: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, request).as_ref());
+    out
 }
 
 /// Our side as responder: accepts the peer's requests in order, caches the last response.
@@ -207,7 +215,7 @@ impl ResponseWindow {
         if let Some(c) = &self.cached {
             // A retransmission is the same message again; a different message under the old ID is
             // not one we answered and must not get our cached answer.
-            if c.msg_id == msg_id && c.request == request {
+            if c.msg_id == msg_id && c.request == request_digest(request) {
                 return RequestVerdict::Retransmit(&c.response);
             }
         }
@@ -230,7 +238,7 @@ impl ResponseWindow {
         debug_assert_eq!(msg_id, self.expected);
         self.cached = Some(CachedResponse {
             msg_id,
-            request: request.to_vec(),
+            request: request_digest(request),
             response,
         });
         // At 2^32-1 the window stays put; every further request is dropped, which RFC 7296 allows

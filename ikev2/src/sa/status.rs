@@ -16,6 +16,9 @@ pub struct Status {
     pub unmatched_failures: Vec<FailureRecord>,
     /// Responder IKE SAs that have answered IKE_SA_INIT but not completed IKE_AUTH.
     pub half_open: usize,
+    /// Octets of incomplete fragmented messages held across all IKE SAs (each bounded by
+    /// `max_packet`, dropped after `fragment_timeout`).
+    pub reassembly_bytes: usize,
 }
 
 #[derive(Clone, Debug)]

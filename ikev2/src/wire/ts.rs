@@ -305,6 +305,17 @@ impl TrafficSelector {
 /// permits: every non-empty pairwise intersection, in the peer's order, without duplicates. An empty
 /// result means TS_UNACCEPTABLE.
 pub fn narrow(proposed: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    narrow_capped(proposed, allowed, usize::MAX).unwrap_or_default()
+}
+
+/// [`narrow`], given up (`None`) as soon as the result holds more than `cap` selectors: the
+/// intersections of a peer's selectors with ours multiply, and neither the work nor the result
+/// may grow past what one payload is allowed to carry.
+pub fn narrow_capped(
+    proposed: &[TrafficSelector],
+    allowed: &[TrafficSelector],
+    cap: usize,
+) -> Option<Vec<TrafficSelector>> {
     let mut out: Vec<TrafficSelector> = Vec::new();
     for p in proposed {
         for a in allowed {
@@ -312,11 +323,14 @@ pub fn narrow(proposed: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<
                 if !out.iter().any(|o| o.contains(&i)) {
                     out.retain(|o| !i.contains(o));
                     out.push(i);
+                    if out.len() > cap {
+                        return None;
+                    }
                 }
             }
         }
     }
-    out
+    Some(out)
 }
 
 fn proto_name(p: u8) -> Option<&'static str> {
@@ -440,17 +454,48 @@ pub enum TsEntry {
     },
 }
 
-/// TSi or TSr payload body.
+/// The most selectors one TSi/TSr payload can carry: its count is one octet.
+pub const MAX_TS_PER_PAYLOAD: usize = 255;
+
+/// A TS payload cannot hold this many selectors (more than [`MAX_TS_PER_PAYLOAD`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManySelectors(pub usize);
+
+impl fmt::Display for TooManySelectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} traffic selectors do not fit one TS payload (at most {MAX_TS_PER_PAYLOAD})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TooManySelectors {}
+
+/// TSi or TSr payload body. Holds at most [`MAX_TS_PER_PAYLOAD`] selectors by construction, so
+/// that encoding cannot fail.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct TsPayload {
-    pub selectors: Vec<TsEntry>,
+    selectors: Vec<TsEntry>,
 }
 
 impl TsPayload {
-    pub fn new(selectors: impl IntoIterator<Item = TrafficSelector>) -> Self {
-        TsPayload {
-            selectors: selectors.into_iter().map(TsEntry::Ip).collect(),
+    pub fn new(
+        selectors: impl IntoIterator<Item = TrafficSelector>,
+    ) -> Result<Self, TooManySelectors> {
+        Self::from_entries(selectors.into_iter().map(TsEntry::Ip).collect())
+    }
+
+    pub fn from_entries(selectors: Vec<TsEntry>) -> Result<Self, TooManySelectors> {
+        if selectors.len() > MAX_TS_PER_PAYLOAD {
+            return Err(TooManySelectors(selectors.len()));
         }
+        Ok(TsPayload { selectors })
+    }
+
+    pub fn entries(&self) -> &[TsEntry] {
+        &self.selectors
     }
 
     /// The address-range selectors, skipping types we do not interpret.
@@ -515,7 +560,8 @@ impl TsPayload {
     }
 
     pub fn encode_body(&self, out: &mut Vec<u8>) {
-        out.push(u8::try_from(self.selectors.len()).expect("at most 255 traffic selectors"));
+        // At most 255 by construction (`from_entries`, `decode_body`).
+        out.push(u8::try_from(self.selectors.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&[0, 0, 0]);
         for e in &self.selectors {
             let start = out.len();
@@ -559,9 +605,20 @@ mod tests {
     }
 
     #[test]
+    fn more_than_255_selectors_are_refused_not_encoded() {
+        let many = (0..=255u8).map(|i| ts(&format!("10.0.{i}.0/24")));
+        assert_eq!(TsPayload::new(many), Err(TooManySelectors(256)));
+        let full = TsPayload::new((0..255u8).map(|i| ts(&format!("10.0.{i}.0/24")))).unwrap();
+        let mut out = Vec::new();
+        full.encode_body(&mut out);
+        assert_eq!(out[0], 255);
+        assert_eq!(TsPayload::decode_body(&out).unwrap(), full);
+    }
+
+    #[test]
     fn ipv4_range_layout() {
         // TSi of psk-gcm-ecp256: 10.1.0.0-10.1.0.255, any protocol, all ports.
-        let p = TsPayload::new([ts("10.1.0.0/24")]);
+        let p = TsPayload::new([ts("10.1.0.0/24")]).unwrap();
         let mut out = Vec::new();
         p.encode_body(&mut out);
         assert_eq!(
@@ -597,7 +654,9 @@ mod tests {
     #[test]
     fn bad_lengths_and_counts() {
         let mut out = Vec::new();
-        TsPayload::new([ts("10.1.0.0/24")]).encode_body(&mut out);
+        TsPayload::new([ts("10.1.0.0/24")])
+            .unwrap()
+            .encode_body(&mut out);
         let mut b = out.clone();
         b[7] = 40; // an IPv4 range claiming IPv6 size
         assert!(matches!(
@@ -656,6 +715,16 @@ mod tests {
         );
         assert_eq!(ts("10.0.0.0/8").intersection(&ts("::/0")), None);
         assert!(!ts("0.0.0.0/0").contains(&ts("::1/128")));
+    }
+
+    #[test]
+    fn capped_narrowing_gives_up_past_the_cap() {
+        let peer: Vec<_> = (0..10u8)
+            .map(|i| ts(&format!("10.0.0.{i}/32[udp/{}]", 1000 + u16::from(i))))
+            .collect();
+        let ours = [ts("10.0.0.0/24"), ts("10.0.0.0/28[udp]")];
+        assert_eq!(narrow_capped(&peer, &ours, 10).map(|v| v.len()), Some(10));
+        assert_eq!(narrow_capped(&peer, &ours, 9), None);
     }
 
     #[test]
