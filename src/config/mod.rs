@@ -348,6 +348,15 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
     let s = doc.settings.unwrap_or_default();
     let defaults = Settings::default();
     let dur = values::parse_duration;
+    // A limit of 0 would refuse everything; below `min` a limit is a typo, not a policy.
+    let limit = |v: Option<u32>, key: &str, min: u32, default: u32| match v {
+        None => Ok(default),
+        Some(n) if n >= min => Ok(n),
+        Some(n) => Err(err(
+            &["settings", key],
+            format!("invalid {key} {n}: expected at least {min}"),
+        )),
+    };
     let settings = Settings {
         retransmit_timeout: parse_opt(
             s.retransmit_timeout,
@@ -366,6 +375,29 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
         )?
         .unwrap_or(defaults.half_open_timeout),
         cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
+        half_open_limit: limit(s.half_open_limit, "half_open_limit", 1, defaults.half_open_limit)?,
+        block_threshold: limit(s.block_threshold, "block_threshold", 1, defaults.block_threshold)?,
+        // Below an IPv6 minimum MTU an honest IKE_SA_INIT with a few proposals would not fit.
+        max_packet: limit(s.max_packet, "max_packet", 1280, defaults.max_packet)?,
+        fragment_timeout: parse_opt(
+            s.fragment_timeout,
+            &["settings", "fragment_timeout"],
+            dur,
+            &err,
+        )?
+        .unwrap_or(defaults.fragment_timeout),
+        max_ts: match s.max_ts {
+            None => defaults.max_ts,
+            Some(n) if (1..=255).contains(&n) => n,
+            Some(n) => {
+                return Err(err(
+                    &["settings", "max_ts"],
+                    format!("invalid max_ts {n}: expected 1-255 (a TS payload holds at most 255 selectors)"),
+                ))
+            }
+        },
+        max_policies: limit(s.max_policies, "max_policies", 3, defaults.max_policies)?,
+        max_child_sas: limit(s.max_child_sas, "max_child_sas", 1, defaults.max_child_sas)?,
         key_export: s.key_export,
         fragment_size: match s.fragment_size {
             None => defaults.fragment_size,

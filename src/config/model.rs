@@ -32,6 +32,23 @@ pub struct Settings {
     #[serde(serialize_with = "ser_duration")]
     pub half_open_timeout: Duration,
     pub cookie_threshold: u32,
+    /// Responder half-open IKE SAs in total at which new IKE_SA_INIT requests are dropped
+    /// (charon.init_limit_half_open).
+    pub half_open_limit: u32,
+    /// Responder half-open IKE SAs from one source address at which its further IKE_SA_INIT
+    /// requests are dropped (charon.block_threshold).
+    pub block_threshold: u32,
+    /// Largest IKE message accepted, as one datagram or reassembled (charon.max_packet).
+    pub max_packet: u32,
+    /// How long the fragments of an incomplete IKE message are kept.
+    #[serde(serialize_with = "ser_duration")]
+    pub fragment_timeout: Duration,
+    /// Traffic selectors accepted per TSi/TSr payload, and after narrowing (1-255).
+    pub max_ts: u32,
+    /// Kernel policies one Child SA may install (after ranges are split into prefixes).
+    pub max_policies: u32,
+    /// Child SAs per IKE SA; the peer's next CREATE_CHILD_SA gets NO_ADDITIONAL_SAS.
+    pub max_child_sas: u32,
     /// Folder for Wireshark key tables of every new SA (opt-in; see docs/operations.md).
     pub key_export: Option<PathBuf>,
     /// Prefix lengths (local, remote) from which the kernel hashes policies (strongSwan's
@@ -56,6 +73,13 @@ impl Default for Settings {
             retransmit_tries: 5,
             half_open_timeout: Duration::from_secs(30),
             cookie_threshold: 30,
+            half_open_limit: 1000,
+            block_threshold: 20,
+            max_packet: 10_000,
+            fragment_timeout: Duration::from_secs(10),
+            max_ts: 64,
+            max_policies: 1024,
+            max_child_sas: 64,
             key_export: None,
             spdh_thresh_v4: (24, 24),
             spdh_thresh_v6: (64, 64),

@@ -47,6 +47,20 @@ pub struct SettingsDoc {
     #[serde(default)]
     pub cookie_threshold: Option<u32>,
     #[serde(default)]
+    pub half_open_limit: Option<u32>,
+    #[serde(default)]
+    pub block_threshold: Option<u32>,
+    #[serde(default)]
+    pub max_packet: Option<u32>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub fragment_timeout: Option<String>,
+    #[serde(default)]
+    pub max_ts: Option<u32>,
+    #[serde(default)]
+    pub max_policies: Option<u32>,
+    #[serde(default)]
+    pub max_child_sas: Option<u32>,
+    #[serde(default)]
     pub key_export: Option<std::path::PathBuf>,
     #[serde(default)]
     pub fragment_size: Option<u32>,

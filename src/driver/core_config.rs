@@ -25,6 +25,15 @@ pub fn to_core(cfg: &Config) -> Result<core::Config, String> {
             ..RetransmitPolicy::default()
         },
         cookie_threshold: s.cookie_threshold as usize,
+        limits: core::Limits {
+            half_open: s.half_open_limit as usize,
+            half_open_per_ip: s.block_threshold as usize,
+            max_packet: s.max_packet as usize,
+            fragment_timeout: s.fragment_timeout,
+            ts_per_payload: s.max_ts as usize,
+            policies_per_child: s.max_policies as usize,
+            child_sas_per_ike: s.max_child_sas as usize,
+        },
         half_open_timeout: s.half_open_timeout,
         fragment_size: s.fragment_size as usize,
         signature_authentication: s.signature_authentication,
