@@ -16,10 +16,6 @@ use std::time::{Duration, Instant};
 use rswan_ikev2::consts::ProtocolId;
 use rswan_ikev2::event::{DropReason, Event, FailureReason, LogLevel};
 
-/// Length of one accounting window.
-pub const WINDOW: Duration = Duration::from_secs(10);
-/// Events per topic and window that are still logged one line each.
-pub const BURST: u32 = 5;
 /// Distinct source addresses remembered per topic; beyond this the summary says "more than".
 pub const MAX_SOURCES: usize = 1000;
 /// Topics tracked at once; later topics share one catch-all bucket until a window ends.
@@ -243,12 +239,6 @@ pub struct LogLimiter {
     buckets: HashMap<Topic, Bucket>,
 }
 
-impl Default for LogLimiter {
-    fn default() -> Self {
-        LogLimiter::new(WINDOW, BURST, MAX_SOURCES, MAX_TOPICS)
-    }
-}
-
 impl LogLimiter {
     pub fn new(window: Duration, burst: u32, max_sources: usize, max_topics: usize) -> Self {
         LogLimiter {
@@ -258,6 +248,22 @@ impl LogLimiter {
             max_topics: max_topics.max(2),
             buckets: HashMap::new(),
         }
+    }
+
+    /// Window and burst from `settings.log_drop_interval` / `log_drop_burst`.
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        LogLimiter::new(
+            s.log_drop_interval,
+            s.log_drop_burst,
+            MAX_SOURCES,
+            MAX_TOPICS,
+        )
+    }
+
+    /// A reload's window and burst, from the next event or expiry on.
+    pub fn configure(&mut self, s: &crate::config::Settings) {
+        self.window = s.log_drop_interval;
+        self.burst = s.log_drop_burst;
     }
 
     /// Counts one event; true if it should still get its own line. A window of the same topic

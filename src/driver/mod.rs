@@ -193,6 +193,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
 
     let now = Instant::now();
     let ep = Endpoint::new(core_cfg, OsRng);
+    let log_limit = log_limit::LogLimiter::from_settings(&config.settings);
     let mut d = Daemon {
         opts,
         config,
@@ -208,7 +209,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         extra_traps: Default::default(),
         starts: Default::default(),
         keylog: keylog::KeyLog::default(),
-        log_limit: Default::default(),
+        log_limit,
         datagram_from: None,
     };
     d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
@@ -740,6 +741,7 @@ impl Daemon {
                 let k = self.kernel.kernel_mut();
                 kernel::set_hash_thresholds(k, n.spdh_thresh_v4, n.spdh_thresh_v6);
             }
+            self.log_limit.configure(&new.settings);
             self.config = new;
             for name in changed.iter().chain(&removed) {
                 self.starts.forget(name);
