@@ -37,7 +37,7 @@ report rss_before_kb "$rss0"
 report rss_after_kb "$rss1"
 report rss_growth_kb "$((rss1 - rss0))"
 report elapsed_seconds "$secs"
-grep "dropped" "$WORK/east.log" | head -10
+grep "dropped" "$WORK/east.log" | head -10 || true
 
 [ "$answered" = 0 ] || fail "$answered of the 60,000-octet IKE_SA_INITs were answered"
 [ "$ho" -le 1 ] || fail "$ho half-open SAs after oversized requests"

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# A flood of IKE_SA_INIT requests from spoofed sources (tests/vm/ikeattack.py spoof-init, up to
-# 50,000 in at most 60 s: 198.18.0.0/16 matches a road-warrior connection, half of them with
+# A flood of IKE_SA_INIT requests from spoofed sources (tests/vm/ikeattack.py spoof-init, 50,000
+# at 1,000 a second, cut at 55 s: 198.18.0.0/16 matches a road-warrior connection, half of them with
 # proposals it accepts; 198.19.0.0/16 matches none) at an rswand responder in east, while the
 # legitimate rswand in west brings up its tunnel and passes ESP traffic. The responder must stay
-# up, the tunnel must come up, the flood must cost at most a few hundred log lines (summaries,
+# up, the tunnel must come up while the flood still runs, the flood must cost at most a few hundred log lines (summaries,
 # not a line per packet) and a bounded amount of memory.
 # vm-timeout: 180
 . "$RSWAN_VM_LIB"
 . "${BASH_SOURCE[0]%/*}/../attack.sh"
 
 COUNT=50000
+# Under emulation rswand handles roughly 700 IKE_SA_INIT a second; much faster, and the kernel
+# drops most datagrams (the legitimate ones too) before rswand sees them, which says nothing
+# about rswand. 1,000 a second still overloads it a little.
+RATE=1000
+MIN_SENT=20000
 MAX_LOG_LINES=300
 # Half-open SAs stop at cookie_threshold for spoofed sources (they cannot return a COOKIE); the
 # rest is the receive queue and allocator slack.
@@ -30,12 +35,13 @@ lines0=$(log_lines "$WORK/east.log")
 t0=$EPOCHREALTIME
 
 spawn_in west "$WORK/flood.out" "$PY" "$ATTACK" spoof-init --target 192.0.2.2 \
-	--prefix 198.18.0.0/15 --match mix --count "$COUNT" --seconds 60
+	--prefix 198.18.0.0/15 --match mix --count "$COUNT" --rate "$RATE" --seconds 55
 flood=$SPAWNED_PID
 sleep 3
 out=$(ctl west up west-east --timeout 90) || fail "rswanctl up during the flood failed: $out"
 printf '%s\n' "$out"
 up_secs=$(elapsed "$t0")
+kill -0 "$flood" 2>/dev/null || fail "the flood had ended (${up_secs}s) before the tunnel came up: no proof"
 assert_ping_ok west
 assert_ping_ok east
 assert_sa_traffic west 2
@@ -62,7 +68,7 @@ report half_open_after "$ho"
 log "east log during the flood (first 40 lines):"
 tail -n +"$((lines0 + 1))" "$WORK/east.log" | head -40
 
-[ "$sent" -ge 5000 ] || fail "only $sent spoofed packets sent: the flood proves nothing"
+[ "$sent" -ge "$MIN_SENT" ] || fail "only $sent spoofed packets sent: the flood proves nothing"
 [[ "$st" == *established* ]] || fail "west-east IKE SA not established in east: $st"
 [ "$lines" -le "$MAX_LOG_LINES" ] || fail "$lines log lines for $sent spoofed packets (at most $MAX_LOG_LINES)"
 grep -Eq "IKE_SA_INIT from (more than )?[0-9,]+ sources in the last 10 s" "$WORK/east.log" ||
