@@ -61,3 +61,23 @@ fn unusable_values_are_located_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn log_drop_summaries_default_and_limits() {
+    let c = parse("").unwrap();
+    assert_eq!(
+        c.settings.log_drop_interval,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(c.settings.log_drop_burst, 5);
+    let c = parse("settings:\n  log_drop_interval: 1m\n  log_drop_burst: 0\n").unwrap();
+    assert_eq!(
+        c.settings.log_drop_interval,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(c.settings.log_drop_burst, 0, "0 = summaries only");
+    let e = parse("settings:\n  log_drop_interval: 0s\n").unwrap_err();
+    assert!(e.to_string().contains("settings.log_drop_interval"), "{e}");
+    let e = parse("settings:\n  log_drop_burst: 5000\n").unwrap_err();
+    assert!(e.to_string().contains("settings.log_drop_burst"), "{e}");
+}

@@ -437,7 +437,30 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
             &err,
         )?
         .unwrap_or(defaults.spdh_thresh_v6),
+        log_drop_interval: parse_opt(
+            s.log_drop_interval,
+            &["settings", "log_drop_interval"],
+            dur,
+            &err,
+        )?
+        .unwrap_or(defaults.log_drop_interval),
+        log_drop_burst: s.log_drop_burst.unwrap_or(defaults.log_drop_burst),
     };
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&settings.log_drop_interval) {
+        return Err(err(
+            &["settings", "log_drop_interval"],
+            "out of range: expected 1s to 1h".to_owned(),
+        ));
+    }
+    if settings.log_drop_burst > 1000 {
+        return Err(err(
+            &["settings", "log_drop_burst"],
+            format!(
+                "{} is out of range: expected 0 to 1000 lines",
+                settings.log_drop_burst
+            ),
+        ));
+    }
     if !(1.0..=10.0).contains(&settings.retransmit_base) {
         return Err(err(
             &["settings", "retransmit_base"],

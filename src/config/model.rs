@@ -62,6 +62,11 @@ pub struct Settings {
     pub signature_authentication: bool,
     /// Sign with RSASSA-PSS rather than PKCS#1 v1.5 under RFC 7427 (charon.rsa_pss).
     pub rsa_pss: bool,
+    /// Window of the summaries of log lines about unauthenticated traffic (docs/operations.md).
+    #[serde(serialize_with = "ser_duration")]
+    pub log_drop_interval: Duration,
+    /// Such lines logged one by one per reason and window before the rest are only counted.
+    pub log_drop_burst: u32,
 }
 
 impl Default for Settings {
@@ -86,6 +91,8 @@ impl Default for Settings {
             fragment_size: 1280,
             signature_authentication: true,
             rsa_pss: false,
+            log_drop_interval: Duration::from_secs(10),
+            log_drop_burst: 5,
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct SettingsDoc {
     pub spdh_thresh_v4: Option<String>,
     #[serde(default, deserialize_with = "de_text")]
     pub spdh_thresh_v6: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub log_drop_interval: Option<String>,
+    #[serde(default)]
+    pub log_drop_burst: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

@@ -6,6 +6,7 @@ pub mod core_config;
 mod diagnose_view;
 pub mod kernel;
 mod keylog;
+mod log_limit;
 pub mod logging;
 pub mod notify;
 pub mod sockets;
@@ -112,6 +113,11 @@ struct Daemon {
     starts: starts::Starts,
     /// Wireshark key tables (settings.key_export, `rswanctl export-keys`).
     keylog: keylog::KeyLog,
+    /// Summarises log lines about unauthenticated traffic instead of writing one per packet.
+    log_limit: log_limit::LogLimiter,
+    /// Source of the datagram whose outputs are being performed (events of the core's
+    /// IKE_SA_INIT responder do not all name it).
+    datagram_from: Option<SocketAddr>,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
@@ -187,6 +193,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
 
     let now = Instant::now();
     let ep = Endpoint::new(core_cfg, OsRng);
+    let log_limit = log_limit::LogLimiter::from_settings(&config.settings);
     let mut d = Daemon {
         opts,
         config,
@@ -202,6 +209,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         extra_traps: Default::default(),
         starts: Default::default(),
         keylog: keylog::KeyLog::default(),
+        log_limit,
+        datagram_from: None,
     };
     d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
     tracing::info!(
@@ -236,6 +245,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         match input {
             Input::Datagram(r) => {
                 d.memory.received(now, r.remote, r.local.port());
+                d.datagram_from = Some(r.remote);
                 d.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
             }
             Input::Kernel(ev) => d.kernel_event(now, ev),
@@ -255,6 +265,10 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
             Input::Shutdown => break,
         }
         d.flush(now).await;
+        d.datagram_from = None;
+        for s in d.log_limit.expire(now) {
+            log_summary(&s);
+        }
         d.expire_waiters(now);
         d.finish_diagnoses(now);
     }
@@ -315,6 +329,7 @@ impl Daemon {
             self.waiters.iter().map(|w| w.deadline).min(),
             self.next_counters,
             self.diagnoses.iter().map(|p| p.deadline).min(),
+            self.log_limit.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -383,7 +398,7 @@ impl Daemon {
             Output::Send { from, to, bytes } => {
                 self.memory
                     .sent(now, to, diagnose_view::expects_reply(&bytes));
-                self.send(from, to, &bytes).await
+                self.send(now, from, to, &bytes).await
             }
             Output::Kernel { token, op } => {
                 self.keylog.kernel_op(&op);
@@ -399,7 +414,19 @@ impl Daemon {
             Output::Event(ev) => {
                 let line = describe(&ev, &self.config);
                 self.remember(now, &ev, &line);
-                log_event(&ev, &line);
+                let show = match log_limit::topic(&ev, self.datagram_from) {
+                    Some((topic, source)) => {
+                        let (show, ended) = self.log_limit.admit(now, topic, source, ev.level());
+                        if let Some(s) = ended {
+                            log_summary(&s);
+                        }
+                        show
+                    }
+                    None => true,
+                };
+                if show {
+                    log_event(&ev, &line);
+                }
                 self.starts.observe(&ev);
                 for (i, w) in self.waiters.iter().enumerate() {
                     if let Some(o) = settles(w, &ev, &self.config) {
@@ -430,13 +457,34 @@ impl Daemon {
         }
     }
 
-    async fn send(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        let Some(sock) = self.sockets.for_local(from) else {
-            tracing::warn!(peer = %to, "no socket for local address {from}; datagram dropped");
-            return;
+    /// Sends one datagram. Failures are rate-limited like other per-packet lines: answers to
+    /// spoofed sources fail (no route, ICMP errors) once per packet of a flood.
+    async fn send(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let sockets = self.sockets.clone();
+        // The reason (the local address or the OS error) is what the summary groups by.
+        let (line, reason) = match sockets.for_local(from) {
+            None => (
+                format!("no socket for local address {from}; datagram dropped"),
+                format!("no socket for local address {from}"),
+            ),
+            Some(sock) => match sock.send(from.ip(), to, bytes).await {
+                Ok(()) => return,
+                Err(e) => (format!("send from {from} failed: {e}"), e.to_string()),
+            },
         };
-        if let Err(e) = sock.send(from.ip(), to, bytes).await {
-            tracing::warn!(peer = %to, "send from {from} failed: {e}");
+        let topic = log_limit::Topic {
+            verb: "could not send",
+            noun: "datagrams".to_owned(),
+            reason,
+        };
+        let (show, ended) = self
+            .log_limit
+            .admit(now, topic, Some(to.ip()), CoreLevel::Warn);
+        if let Some(s) = ended {
+            log_summary(&s);
+        }
+        if show {
+            tracing::warn!(peer = %to, "{line}");
         }
     }
 
@@ -693,6 +741,7 @@ impl Daemon {
                 let k = self.kernel.kernel_mut();
                 kernel::set_hash_thresholds(k, n.spdh_thresh_v4, n.spdh_thresh_v6);
             }
+            self.log_limit.configure(&new.settings);
             self.config = new;
             for name in changed.iter().chain(&removed) {
                 self.starts.forget(name);
@@ -1003,6 +1052,16 @@ fn describe(ev: &Event, cfg: &Config) -> String {
         }
     }
     ev.to_string()
+}
+
+/// The line that stands for the events of a window that had no line of their own.
+fn log_summary(s: &log_limit::Summary) {
+    match s.level {
+        CoreLevel::Error => tracing::error!("{s}"),
+        CoreLevel::Warn => tracing::warn!("{s}"),
+        CoreLevel::Info => tracing::info!("{s}"),
+        CoreLevel::Debug => tracing::debug!("{s}"),
+    }
 }
 
 /// One log line per core event, with the fields journald and `rswanctl log --peer` filter on.

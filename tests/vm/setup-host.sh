@@ -22,6 +22,7 @@ APT_PACKAGES=(
 	strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins libstrongswan-extra-plugins
 	tshark # decrypts captures with rswan's exported keys (diagnose-key-export); its debconf question is answered by DEBIAN_FRONTEND above
 	openssl libnss3-tools # pki.sh's test PKI (openssl); pluto's NSS db (certutil, pk12util)
+	python3 python3-cryptography # JSON checks in the cases; tests/vm/ikeattack.py (frag-hold: x25519, AES-GCM)
 )
 
 t_start=$(date +%s)
