@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 pub struct Status {
     pub daemon: DaemonInfo,
     pub connections: Vec<ConnStatus>,
+    /// Responder IKE SAs that answered IKE_SA_INIT but have not authenticated
+    /// (`half_open_limit`, `block_threshold`, `cookie_threshold` count these).
+    #[serde(default)]
+    pub half_open: usize,
+    /// Octets of incomplete fragmented IKE messages held (`max_packet`, `fragment_timeout`).
+    #[serde(default)]
+    pub reassembly_bytes: usize,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -125,6 +132,13 @@ pub fn render_status(s: &Status) -> String {
         s.daemon.config,
         human_secs(s.daemon.uptime_secs)
     );
+    if s.half_open > 0 || s.reassembly_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "unauthenticated: {} half-open IKE SAs, {} octets of fragments held",
+            s.half_open, s.reassembly_bytes
+        );
+    }
     if s.connections.is_empty() {
         out.push_str("no connections loaded\n");
     }

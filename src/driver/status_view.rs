@@ -74,6 +74,8 @@ pub(super) fn build(d: &mut Daemon, now: Instant, only_with_sas: bool) -> Status
             uptime_secs: now.saturating_duration_since(d.started).as_secs(),
         },
         connections,
+        half_open: core.half_open,
+        reassembly_bytes: core.reassembly_bytes,
     }
 }
 
