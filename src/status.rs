@@ -387,7 +387,27 @@ mod tests {
                 }],
                 last_failure: None,
             }],
+            half_open: 0,
+            reassembly_bytes: 0,
         }
+    }
+
+    #[test]
+    fn unauthenticated_state_is_shown_only_when_there_is_some() {
+        let mut s = sample();
+        assert!(!render_status(&s).contains("unauthenticated"));
+        s.half_open = 17;
+        s.reassembly_bytes = 4096;
+        assert!(render_status(&s)
+            .contains("unauthenticated: 17 half-open IKE SAs, 4096 octets of fragments held"));
+        // Older daemons' JSON has no such fields: they read as zero.
+        let v: Status = serde_json::from_str(
+            &serde_json::to_string(&sample())
+                .unwrap()
+                .replace(",\"half_open\":0", ""),
+        )
+        .unwrap();
+        assert_eq!(v.half_open, 0);
     }
 
     #[test]

@@ -69,11 +69,31 @@ fn nonsense_limits_are_located_errors() {
     for (yaml, key, line) in [
         ("settings:\n  max_ts: 300\n", "settings.max_ts", 2),
         ("settings:\n  max_ts: 0\n", "settings.max_ts", 2),
-        ("settings:\n  half_open_limit: 0\n", "settings.half_open_limit", 2),
-        ("settings:\n  block_threshold: 0\n", "settings.block_threshold", 2),
-        ("settings:\n  cookie_threshold: 5\n  max_packet: 500\n", "settings.max_packet", 3),
-        ("settings:\n  max_child_sas: 0\n", "settings.max_child_sas", 2),
-        ("settings:\n  fragment_timeout: soon\n", "settings.fragment_timeout", 2),
+        (
+            "settings:\n  half_open_limit: 0\n",
+            "settings.half_open_limit",
+            2,
+        ),
+        (
+            "settings:\n  block_threshold: 0\n",
+            "settings.block_threshold",
+            2,
+        ),
+        (
+            "settings:\n  cookie_threshold: 5\n  max_packet: 500\n",
+            "settings.max_packet",
+            3,
+        ),
+        (
+            "settings:\n  max_child_sas: 0\n",
+            "settings.max_child_sas",
+            2,
+        ),
+        (
+            "settings:\n  fragment_timeout: soon\n",
+            "settings.fragment_timeout",
+            2,
+        ),
     ] {
         let e = parse(yaml).unwrap_err();
         assert!(e.to_string().contains(key), "{yaml}: {e}");

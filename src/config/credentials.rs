@@ -33,6 +33,9 @@ fn pem_labels(bytes: &[u8]) -> Vec<String> {
 }
 
 /// The certificates in a PEM file (every CERTIFICATE block, in order) or a DER file (one).
+/// The largest DER certificate a CERT payload can carry.
+const MAX_CERT_LEN: usize = 65_535 - 5;
+
 pub fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let ders: Vec<Vec<u8>> = if bytes.first() == Some(&0x30) {
@@ -59,6 +62,15 @@ pub fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         certs.into_iter().map(|c| c.to_vec()).collect()
     };
     for (i, der) in ders.iter().enumerate() {
+        // A CERT payload's length is 16 bits (with its 5-octet header): a larger certificate
+        // could never be sent, and is not a certificate anyone issues.
+        if der.len() > MAX_CERT_LEN {
+            return Err(format!(
+                "{}: certificate of {} octets is larger than a CERT payload holds ({MAX_CERT_LEN})",
+                path.display(),
+                der.len()
+            ));
+        }
         if CertInfo::parse(der).is_none() {
             let which = if ders.len() > 1 {
                 format!(" (certificate {} of {})", i + 1, ders.len())
@@ -152,6 +164,18 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn certificates_too_large_for_a_cert_payload_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.der");
+        // A DER SEQUENCE header claiming 70,000 octets, and those octets.
+        let mut der = vec![0x30, 0x83, 0x01, 0x11, 0x70];
+        der.resize(5 + 70_000, 0);
+        std::fs::write(&p, &der).unwrap();
+        let e = read_certs(&p).unwrap_err();
+        assert!(e.contains("larger than a CERT payload holds"), "{e}");
     }
 
     #[test]
