@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    rswan_ikev2_fuzz::established::run(data);
+    let _ = rswan_ikev2_fuzz::established::run(data);
 });
