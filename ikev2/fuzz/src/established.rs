@@ -285,8 +285,8 @@ pub fn recorded() -> &'static Recorded {
 /// - bit 6: afterwards, 70 s pass and B's timers fire
 ///
 /// Then the payload count (mod [`MAX_PAYLOADS`] + 1), and per payload its type, a big-endian u16
-/// body length and the body; the generic payload headers are written here, so mutations of a body
-/// never break the chain.
+/// body length (one past the end of the input takes the rest) and the body; the generic payload
+/// headers are written here, so mutations of a body never break the chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     pub ctl: u8,
@@ -324,8 +324,10 @@ impl Record {
         Some(r)
     }
 
-    /// The inverse of [`Record::parse`], for writing seeds.
-    pub fn write(&self, out: &mut Vec<u8>) {
+    /// The inverse of [`Record::parse`], for writing seeds. With `open_end` the last payload's
+    /// length is written as 0xffff ("the rest of the input"), so that a mutation can grow that
+    /// payload (add selectors to a TSr) without also having to find its length field.
+    pub fn write(&self, out: &mut Vec<u8>, open_end: bool) {
         out.push(self.ctl);
         if self.ctl & 3 == 3 {
             out.push(self.raw_exchange);
@@ -334,9 +336,14 @@ impl Record {
             out.extend_from_slice(&self.msg_id.to_be_bytes());
         }
         out.push(self.payloads.len() as u8);
-        for (t, body) in &self.payloads {
+        for (i, (t, body)) in self.payloads.iter().enumerate() {
             out.push(*t);
-            out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            let len = if open_end && i + 1 == self.payloads.len() {
+                u16::MAX
+            } else {
+                body.len() as u16
+            };
+            out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(body);
         }
     }

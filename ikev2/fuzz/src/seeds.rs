@@ -73,8 +73,8 @@ fn new_child_payloads(spi: u32, selectors: u16) -> Vec<(u8, Vec<u8>)> {
 
 fn input(setup: u8, records: &[Record]) -> Vec<u8> {
     let mut out = vec![setup];
-    for r in records {
-        r.write(&mut out);
+    for (i, r) in records.iter().enumerate() {
+        r.write(&mut out, i + 1 == records.len());
     }
     out
 }
