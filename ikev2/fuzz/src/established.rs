@@ -286,13 +286,36 @@ pub fn recorded() -> &'static Recorded {
 ///
 /// Then the payload count (mod [`MAX_PAYLOADS`] + 1), and per payload its type, a big-endian u16
 /// body length (one past the end of the input takes the rest) and the body; the generic payload
-/// headers are written here, so mutations of a body never break the chain.
+/// headers are written here, so mutations of a body never break the chain. Types [`GEN_TSI`] and
+/// [`GEN_TSR`] are generated TS payloads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Record {
     pub ctl: u8,
     pub raw_exchange: u8,
     pub msg_id: u32,
     pub payloads: Vec<(u8, Vec<u8>)>,
+}
+
+/// Pseudo payload types: a TSi / TSr generated from a count and one IPv4 selector (see
+/// [`expand_ts`]), so that one mutated octet turns a handful of selectors into hundreds.
+pub const GEN_TSI: u8 = 0xf1;
+pub const GEN_TSR: u8 = 0xf2;
+
+/// A TS payload body of `body[0]` selectors, the i-th being the IPv4 selector in `body[1..17]`
+/// (type, protocol, length, ports, addresses as on the wire) with both ports plus i, so that
+/// narrowing does not merge them. `None` when the body is too short.
+pub fn expand_ts(body: &[u8]) -> Option<Vec<u8>> {
+    let (&count, rest) = body.split_first()?;
+    let tmpl = rest.get(..16)?;
+    let port = |at: usize| u16::from_be_bytes([tmpl[at], tmpl[at + 1]]);
+    let mut out = vec![count, 0, 0, 0];
+    for i in 0..u16::from(count) {
+        out.extend_from_slice(&tmpl[..4]);
+        out.extend_from_slice(&port(4).wrapping_add(i).to_be_bytes());
+        out.extend_from_slice(&port(6).wrapping_add(i).to_be_bytes());
+        out.extend_from_slice(&tmpl[8..16]);
+    }
+    Some(out)
 }
 
 pub const CTL_RESPONSE: u8 = 0x10;
@@ -361,6 +384,15 @@ impl Record {
         let mut first = 0;
         let mut prev_next: Option<usize> = None;
         for (t, body) in &self.payloads {
+            let generated = match *t {
+                GEN_TSI | GEN_TSR => expand_ts(body),
+                _ => None,
+            };
+            let (t, body) = match (&generated, *t) {
+                (Some(b), GEN_TSI) => (&44, b),
+                (Some(b), _) => (&45, b),
+                (None, _) => (t, body),
+            };
             let Ok(len) = u16::try_from(body.len() + 4) else {
                 continue;
             };

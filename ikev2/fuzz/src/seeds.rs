@@ -71,6 +71,16 @@ fn new_child_payloads(spi: u32, selectors: u16) -> Vec<(u8, Vec<u8>)> {
     ]
 }
 
+/// A generated TSr ([`crate::established::GEN_TSR`]): `n` TCP selectors for one port each,
+/// anywhere, from port 2000 up.
+fn generated_tsr(n: u8) -> (u8, Vec<u8>) {
+    let mut b = vec![n, 7, 6, 0, 16];
+    b.extend_from_slice(&2000u16.to_be_bytes());
+    b.extend_from_slice(&2000u16.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 0, 255, 255, 255, 255]);
+    (crate::established::GEN_TSR, b)
+}
+
 fn input(setup: u8, records: &[Record]) -> Vec<u8> {
     let mut out = vec![setup];
     for (i, r) in records.iter().enumerate() {
@@ -156,6 +166,17 @@ pub fn established_peer() -> Vec<(&'static str, Vec<u8>)> {
             input(
                 1,
                 &[rec(0, new_child_payloads(0x0a0b_0c0e, 30)[..].to_vec())],
+            ),
+        ),
+        (
+            "seed-create-child-generated-tsr",
+            input(
+                0,
+                &[rec(CREATE_CHILD_SA, {
+                    let mut p = new_child_payloads(0x0a0b_0c10, 1);
+                    p[3] = generated_tsr(12);
+                    p
+                })],
             ),
         ),
         (
