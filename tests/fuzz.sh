@@ -53,7 +53,6 @@ for t in "${targets[@]}"; do
 	log=$work/$t.log
 	seeds=()
 	[ -d "corpus/$t" ] && seeds=("corpus/$t")
-	before=$(find "artifacts/$t" -type f | sort)
 	extra=()
 	# Its findings need long inputs (hundreds of selectors): allow them from the start rather than
 	# letting libFuzzer grow the length limit slowly from the longest seed.
@@ -71,11 +70,13 @@ for t in "${targets[@]}"; do
 	else
 		fail=$((fail + 1))
 		results+=("$(printf '%-26s FAILED  (exit %s)' "$t" "$rc")")
-		echo "---- fuzz: $t failed; the end of its log:"
+		echo "---- fuzz: $t failed:"
+		grep -m1 -A3 -E 'panicked at|ERROR: libFuzzer|==ERROR' "$log" || true
+		echo "---- fuzz: the end of its log:"
 		tail -n 40 "$log"
-		comm -13 <(echo "$before") <(find "artifacts/$t" -type f | sort) | while read -r a; do
-			[ -n "$a" ] || continue
-			echo "---- fuzz: failing input ikev2/fuzz/$a (base64):"
+		sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | while read -r a; do
+			[ -f "$a" ] || continue
+			echo "---- fuzz: failing input ikev2/fuzz/${a#"$FUZZ"/} (base64):"
 			base64 -w 76 "$a" | head -n 200
 		done
 	fi
