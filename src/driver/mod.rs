@@ -187,11 +187,15 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
 
     let now = Instant::now();
     let ep = Endpoint::new(core_cfg, OsRng);
+    let mut bridge = KernelBridge::new(netlink);
+    // Only now, with the control socket ours (a live rswand would have refused the bind), is
+    // whatever rswan-owned state the kernel holds known to be an earlier run's leftovers.
+    recover_kernel_state(&mut bridge);
     let mut d = Daemon {
         opts,
         config,
         ep,
-        kernel: KernelBridge::new(netlink),
+        kernel: bridge,
         sockets,
         waiters: Vec::new(),
         next_counters: None,
@@ -260,6 +264,29 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     }
     d.shutdown().await;
     Ok(())
+}
+
+/// Removes the SAs and policies a killed rswand left in the kernel (rswan's reqid range), and
+/// says how many. A failure is logged, not fatal: leftover policies are then replaced one by one
+/// as the same selectors are installed again.
+fn recover_kernel_state(bridge: &mut KernelBridge<NetlinkKernel>) {
+    match bridge.recover() {
+        Ok(r) if r.sas == 0 && r.policies == 0 => {
+            tracing::info!("no SAs or policies of an earlier rswand in the kernel")
+        }
+        Ok(r) => tracing::warn!(
+            "found {} SAs and {} policies of an earlier rswand in the kernel (reqids {:#x}-{:#x}), \
+             probably after a crash: removed them",
+            r.sas,
+            r.policies,
+            rswan_xfrm::ownership::REQID_BASE,
+            rswan_xfrm::ownership::REQID_BASE + (rswan_xfrm::ownership::REQID_COUNT - 1)
+        ),
+        Err(e) => tracing::error!(
+            "cannot remove the SAs and policies of an earlier rswand: {e}; \
+             policies left from it are replaced as they are installed again"
+        ),
+    }
 }
 
 fn spawn_signals(tx: mpsc::Sender<Input>) -> std::io::Result<()> {
