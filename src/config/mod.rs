@@ -367,6 +367,15 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
         .unwrap_or(defaults.half_open_timeout),
         cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
         key_export: s.key_export,
+        admin_group: match s.admin_group {
+            Some(g) if g.trim().is_empty() || g.chars().any(|c| c.is_whitespace() || c == ':') => {
+                return Err(err(
+                    &["settings", "admin_group"],
+                    format!("invalid group '{g}': expected a group name or number"),
+                ))
+            }
+            g => g,
+        },
         fragment_size: match s.fragment_size {
             None => defaults.fragment_size,
             Some(n) if n == 0 || (MIN_FRAGMENT_SIZE..=65535).contains(&n) => n,

@@ -34,6 +34,9 @@ pub struct Settings {
     pub cookie_threshold: u32,
     /// Folder for Wireshark key tables of every new SA (opt-in; see docs/operations.md).
     pub key_export: Option<PathBuf>,
+    /// Group (name or number) whose members may change state over the control socket (up,
+    /// down, reload, debug logs) besides root; `None`: root only.
+    pub admin_group: Option<String>,
     /// Prefix lengths (local, remote) from which the kernel hashes policies (strongSwan's
     /// spdh_thresh), set for the network namespace at start-up.
     pub spdh_thresh_v4: (u8, u8),
@@ -57,6 +60,7 @@ impl Default for Settings {
             half_open_timeout: Duration::from_secs(30),
             cookie_threshold: 30,
             key_export: None,
+            admin_group: None,
             spdh_thresh_v4: (24, 24),
             spdh_thresh_v6: (64, 64),
             fragment_size: 1280,

@@ -48,6 +48,8 @@ pub struct SettingsDoc {
     pub cookie_threshold: Option<u32>,
     #[serde(default)]
     pub key_export: Option<std::path::PathBuf>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub admin_group: Option<String>,
     #[serde(default)]
     pub fragment_size: Option<u32>,
     #[serde(default, deserialize_with = "de_text")]

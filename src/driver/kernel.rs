@@ -896,9 +896,16 @@ mod tests {
         let mut foreign = policies_from_spec(&policy(CoreDir::Out), kernel_reqid(1)).unwrap();
         foreign[0].templates.clear();
         b.kernel_mut().add_policy(&foreign[0]).unwrap();
-        let e = b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap_err();
+        let e = b
+            .apply(&CoreOp::AddPolicy(policy(CoreDir::Out)))
+            .unwrap_err();
         assert!(e.contains("exists"), "{e}");
-        assert!(b.kernel_mut().policy(&foreign[0].id()).unwrap().templates.is_empty());
+        assert!(b
+            .kernel_mut()
+            .policy(&foreign[0].id())
+            .unwrap()
+            .templates
+            .is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod core_config;
 mod diagnose_view;
+pub mod dumpable;
 pub mod kernel;
 mod keylog;
 pub mod logging;
@@ -36,6 +37,7 @@ use rswan_ikev2::wire::TrafficSelector;
 
 use crate::config::values::TsSpec;
 use crate::config::{self, Action, Config, Mode};
+use crate::control::access::AccessPolicy;
 use crate::control::protocol::{LogRecord, Outcome, Request};
 use crate::control::server::{self, ControlRequest, SocketFile};
 use kernel::KernelBridge;
@@ -112,6 +114,15 @@ struct Daemon {
     starts: starts::Starts,
     /// Wireshark key tables (settings.key_export, `rswanctl export-keys`).
     keylog: keylog::KeyLog,
+    /// Who may do what on the control socket; follows the configuration on reload.
+    access: tokio::sync::watch::Sender<AccessPolicy>,
+}
+
+fn access_policy(c: &Config) -> AccessPolicy {
+    AccessPolicy {
+        admin_group: c.settings.admin_group.clone(),
+        key_export: c.settings.key_export.is_some(),
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
@@ -172,7 +183,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         ),
     }
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
-    tokio::spawn(server::serve(listener, ctl_tx, logs.clone()));
+    let (access_tx, access_rx) = tokio::sync::watch::channel(access_policy(&config));
+    tokio::spawn(server::serve(listener, ctl_tx, logs.clone(), access_rx));
     {
         let tx = in_tx.clone();
         tokio::spawn(async move {
@@ -206,6 +218,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         extra_traps: Default::default(),
         starts: Default::default(),
         keylog: keylog::KeyLog::default(),
+        access: access_tx,
     };
     d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
     tracing::info!(
@@ -726,6 +739,7 @@ impl Daemon {
                 self.extra_traps.retain(|(c, _)| c != name);
             }
             self.keylog.set_dir(self.config.settings.key_export.clone());
+            self.access.send_replace(access_policy(&self.config));
             Ok::<_, String>((changed, removed))
         }
         .await;
@@ -882,6 +896,13 @@ impl Daemon {
                     deadline: now + wait,
                     first,
                     reply,
+                });
+            }
+            // The control server already refused it without key_export; this keeps it so if a
+            // reload turned key export off between the check and here.
+            Request::ExportKeys if self.config.settings.key_export.is_none() => {
+                let _ = reply.send(Outcome::Error {
+                    message: "export-keys is off: it needs settings.key_export".into(),
                 });
             }
             Request::ExportKeys => keylog::export(self, reply),
