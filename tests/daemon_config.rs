@@ -1196,3 +1196,105 @@ fn unusable_own_certificates_are_refused() {
         rswan::config::values::Identity::Fqdn("anon.example.org".into())
     );
 }
+
+#[test]
+fn duplicate_connection_name_is_refused_at_its_second_line() {
+    // MINIMAL's connection "gw" given twice: YAML alone would keep only the second.
+    let conns = MINIMAL.split("secrets:").next().unwrap();
+    let second = conns.trim_start_matches("connections:\n");
+    let text = format!(
+        "{conns}{second}secrets:{}",
+        MINIMAL.split("secrets:").nth(1).unwrap()
+    );
+    let e = parse_err(&text);
+    let second_line = conns.lines().count() + 1;
+    assert_eq!(e.line, Some(second_line), "{e}");
+    assert_eq!(e.key.as_deref(), Some("connections"), "{e}");
+    assert!(e.message.contains("duplicate connection name 'gw'"), "{e}");
+    assert!(e.message.contains("first given at line 2"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("test.yaml:{second_line}:3: ")),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_child_name_is_refused_with_file_and_line() {
+    let text = MINIMAL.replace(
+        "        remote_ts: [10.2.0.0/16]\n",
+        "        remote_ts: [10.2.0.0/16]\n      net:\n        local_ts: [10.3.0.0/16]\n",
+    );
+    let e = parse_err(&text);
+    assert!(e.message.contains("duplicate child name 'net'"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("connections.gw.children"), "{e}");
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(e.message.contains("first given at line 12"), "{e}");
+    // The same child name in two different connections is fine.
+    let two = MINIMAL.replace(
+        "secrets:",
+        "  gw2:\n    local_addrs: [192.0.2.1]\n    remote_addrs: [192.0.2.3]\n    local: {auth: psk, id: moon}\n    remote: {auth: psk, id: sun}\n    children:\n      net:\n        local_ts: [10.1.0.0/16]\n        remote_ts: [10.3.0.0/16]\nsecrets:",
+    );
+    assert_eq!(parse(&two).unwrap().connections.len(), 2);
+}
+
+#[test]
+fn non_utf8_config_names_line_column_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.yaml");
+    // "id: m\xf6on" in Latin-1 on line 7, column 12.
+    let mut bytes = MINIMAL.as_bytes().to_vec();
+    let at = MINIMAL.find("id: moon").unwrap() + 5;
+    bytes[at] = 0xf6;
+    fs::write(&path, &bytes).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!((e.line, e.column), (Some(7), Some(12)), "{e}");
+    assert!(
+        e.message
+            .contains(&format!("not valid UTF-8: byte 0xf6 at offset {at}")),
+        "{e}"
+    );
+}
+
+#[test]
+fn check_refuses_more_than_255_traffic_selectors_per_child() {
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("10.{}.{}.0/24", 100 + i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let at_limit = MINIMAL.replace(
+        "local_ts: [10.1.0.0/16]",
+        &format!("local_ts: [{}]", many(255)),
+    );
+    assert!(
+        parse(&at_limit).is_ok(),
+        "255 selectors fit in one TS payload"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for key in ["local_ts", "remote_ts"] {
+        let old = if key == "local_ts" {
+            "local_ts: [10.1.0.0/16]"
+        } else {
+            "remote_ts: [10.2.0.0/16]"
+        };
+        let text = MINIMAL.replace(old, &format!("{key}: [{}]", many(300)));
+        let path = dir.path().join(format!("{key}.yaml"));
+        fs::write(&path, &text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rswand"))
+            .args(["--check", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "--check accepted 300 {key}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "connections.gw.children.net.{key}: 300 traffic selectors: at most 255"
+            )),
+            "{err}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
+use super::unique::{de_children, de_connections};
 use super::values::{de_id_list, de_list, de_secret_text, de_text};
 
 #[derive(Deserialize, Default)]
@@ -15,7 +16,7 @@ use super::values::{de_id_list, de_list, de_secret_text, de_text};
 pub struct Document {
     #[serde(default)]
     pub settings: Option<SettingsDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_connections")]
     pub connections: Option<BTreeMap<String, ConnDoc>>,
     #[serde(default)]
     pub secrets: Option<BTreeMap<String, SecretDoc>>,
@@ -103,7 +104,7 @@ pub struct ConnDoc {
     pub local: Option<AuthDoc>,
     #[serde(default)]
     pub remote: Option<AuthDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_children")]
     pub children: Option<BTreeMap<String, ChildDoc>>,
 }
 
