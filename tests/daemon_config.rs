@@ -1298,3 +1298,45 @@ fn check_refuses_more_than_255_traffic_selectors_per_child() {
         );
     }
 }
+
+#[test]
+fn key_file_that_is_a_symbolic_link_is_refused() {
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let key = dir.path().join("private/west.key");
+    let real = dir.path().join("private/real.key");
+    fs::rename(&key, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &key).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert_eq!(
+        e.message,
+        format!(
+            "private key {} is a symbolic link, which is refused: name the file itself",
+            key.display()
+        )
+    );
+    // The file itself, named directly, loads.
+    fs::remove_file(&key).unwrap();
+    fs::rename(&real, &key).unwrap();
+    config::load(&path).unwrap();
+}
+
+#[test]
+fn key_file_owned_by_another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to give the key file away");
+        return;
+    }
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let key = dir.path().join("private/west.key");
+    std::os::unix::fs::chown(&key, Some(1000), None).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert!(
+        e.message
+            .contains("west.key is owned by uid 1000, not by root or rswand's user (uid 0)"),
+        "{e}"
+    );
+    std::os::unix::fs::chown(&key, Some(0), None).unwrap();
+    config::load(&path).unwrap();
+}
