@@ -1340,3 +1340,35 @@ fn key_file_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&key, Some(0), None).unwrap();
     config::load(&path).unwrap();
 }
+
+#[test]
+fn admin_group_and_receive_queue_settings() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert_eq!(
+        cfg.settings.admin_group, None,
+        "root only unless configured"
+    );
+    assert_eq!(cfg.settings.receive_queue_bytes, 4 * 1024 * 1024);
+    let cfg = parse(&format!(
+        "settings:\n  admin_group: 1001\n  receive_queue_bytes: 8m\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(cfg.settings.admin_group.as_deref(), Some("1001"));
+    assert_eq!(cfg.settings.receive_queue_bytes, 8 * 1024 * 1024);
+    let e = parse_err(&format!("settings:\n  receive_queue_bytes: 1k\n{MINIMAL}"));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("settings.receive_queue_bytes"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        e.message
+            .contains("1024 bytes is too small: at least 65535"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "settings:\n  admin_group: \"vpn admins\"\n{MINIMAL}"
+    ));
+    assert_eq!(e.key.as_deref(), Some("settings.admin_group"), "{e}");
+}

@@ -389,6 +389,9 @@ fn parse_list<T>(
 /// is one octet (RFC 7296 3.13), so more could never be sent.
 const MAX_TS_PER_CHILD: usize = 255;
 
+/// The receive queue must hold at least one datagram of the largest size a socket accepts.
+const MIN_RECEIVE_QUEUE: u64 = 65_535;
+
 /// IPv4's minimum reassembly size: a smaller fragment could not carry an IKE header, the SKF
 /// header and some payload after the IP and UDP headers.
 const MIN_FRAGMENT_SIZE: u32 = 576;
@@ -425,6 +428,21 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
                 ))
             }
             g => g,
+        },
+        receive_queue_bytes: match parse_opt(
+            s.receive_queue_bytes,
+            &["settings", "receive_queue_bytes"],
+            values::parse_bytes,
+            &err,
+        )? {
+            None => defaults.receive_queue_bytes,
+            Some(n) if n >= MIN_RECEIVE_QUEUE => n,
+            Some(n) => {
+                return Err(err(
+                    &["settings", "receive_queue_bytes"],
+                    format!("{n} bytes is too small: at least {MIN_RECEIVE_QUEUE} (one largest datagram), e.g. 4m"),
+                ))
+            }
         },
         fragment_size: match s.fragment_size {
             None => defaults.fragment_size,

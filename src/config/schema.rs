@@ -51,6 +51,8 @@ pub struct SettingsDoc {
     pub key_export: Option<std::path::PathBuf>,
     #[serde(default, deserialize_with = "de_text")]
     pub admin_group: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub receive_queue_bytes: Option<String>,
     #[serde(default)]
     pub fragment_size: Option<u32>,
     #[serde(default, deserialize_with = "de_text")]

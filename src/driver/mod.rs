@@ -42,7 +42,7 @@ use crate::control::protocol::{LogRecord, Outcome, Request};
 use crate::control::server::{self, ControlRequest, SocketFile};
 use kernel::KernelBridge;
 use notify::Notifier;
-use sockets::{Received, SocketSet};
+use sockets::{QueueBudget, Received, SocketSet};
 
 /// Core-side reqids of trap policies (mapped into rswan-xfrm's owned range like all others).
 const TRAP_REQID_BASE: u32 = 0xf000;
@@ -114,6 +114,8 @@ struct Daemon {
     starts: starts::Starts,
     /// Wireshark key tables (settings.key_export, `rswanctl export-keys`).
     keylog: keylog::KeyLog,
+    /// Bytes of datagrams between the socket tasks and the loop (settings.receive_queue_bytes).
+    budget: Arc<QueueBudget>,
     /// Who may do what on the control socket; follows the configuration on reload.
     access: tokio::sync::watch::Sender<AccessPolicy>,
 }
@@ -140,13 +142,23 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let _socket_file = SocketFile(opts.socket.clone());
 
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
+    let budget = Arc::new(QueueBudget::new(
+        usize::try_from(config.settings.receive_queue_bytes).unwrap_or(usize::MAX),
+    ));
     for i in 0..sockets.sockets.len() {
-        let (socks, tx) = (sockets.clone(), in_tx.clone());
+        let (socks, tx, budget) = (sockets.clone(), in_tx.clone(), budget.clone());
         tokio::spawn(async move {
-            let s = &socks.sockets[i];
+            let Some(s) = socks.sockets.get(i) else {
+                return;
+            };
+            let mut dropped = DropCount::default();
             loop {
                 match s.recv().await {
                     Ok(r) => {
+                        if !budget.take(r.bytes.len()) {
+                            dropped.note(s.port, budget.queued());
+                            continue;
+                        }
                         if tx.send(Input::Datagram(r)).await.is_err() {
                             return;
                         }
@@ -219,6 +231,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         starts: Default::default(),
         keylog: keylog::KeyLog::default(),
         access: access_tx,
+        budget: budget.clone(),
     };
     d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
     tracing::info!(
@@ -252,6 +265,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         );
         match input {
             Input::Datagram(r) => {
+                budget.release(r.bytes.len());
                 d.memory.received(now, r.remote, r.local.port());
                 d.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
             }
@@ -277,6 +291,33 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     }
     d.shutdown().await;
     Ok(())
+}
+
+/// Datagrams dropped at one socket because the receive queue was full: said once when it
+/// starts and then at most every 10 s with the count, never once per datagram.
+#[derive(Default)]
+struct DropCount {
+    since_report: u64,
+    last_report: Option<Instant>,
+}
+
+impl DropCount {
+    fn note(&mut self, port: u16, queued: usize) {
+        self.since_report = self.since_report.saturating_add(1);
+        let now = Instant::now();
+        if self
+            .last_report
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        tracing::warn!(
+            "receive queue full ({queued} bytes waiting, settings.receive_queue_bytes): dropped {} datagram(s) on UDP {port}",
+            self.since_report
+        );
+        self.since_report = 0;
+        self.last_report = Some(now);
+    }
 }
 
 /// Removes the SAs and policies a killed rswand left in the kernel (rswan's reqid range), and
@@ -740,6 +781,9 @@ impl Daemon {
             }
             self.keylog.set_dir(self.config.settings.key_export.clone());
             self.access.send_replace(access_policy(&self.config));
+            self.budget.set_limit(
+                usize::try_from(self.config.settings.receive_queue_bytes).unwrap_or(usize::MAX),
+            );
             Ok::<_, String>((changed, removed))
         }
         .await;
