@@ -125,7 +125,7 @@ pub fn system_in_group(group: &str, peer: &Peer) -> bool {
         return true;
     }
     match User::from_uid(Uid::from_raw(peer.uid)) {
-        Ok(Some(u)) => u.gid == g.gid || g.mem.iter().any(|m| *m == u.name),
+        Ok(Some(u)) => u.gid == g.gid || g.mem.contains(&u.name),
         _ => false,
     }
 }
