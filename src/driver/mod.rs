@@ -8,6 +8,7 @@ pub mod dumpable;
 pub mod kernel;
 mod keylog;
 pub mod logging;
+mod netns_lock;
 pub mod notify;
 pub mod sockets;
 mod starts;
@@ -15,7 +16,7 @@ mod status_view;
 mod trap;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,7 @@ use crate::control::access::AccessPolicy;
 use crate::control::protocol::{LogRecord, Outcome, Request};
 use crate::control::server::{self, ControlRequest, SocketFile};
 use kernel::KernelBridge;
+use netns_lock::NetnsLock;
 use notify::Notifier;
 use sockets::{QueueBudget, Received, SocketSet};
 
@@ -212,9 +214,27 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let now = Instant::now();
     let ep = Endpoint::new(core_cfg, OsRng);
     let mut bridge = KernelBridge::new(netlink);
-    // Only now, with the control socket ours (a live rswand would have refused the bind), is
-    // whatever rswan-owned state the kernel holds known to be an earlier run's leftovers.
-    recover_kernel_state(&mut bridge);
+    // Held for the daemon's life: rswan-owned state in this namespace is then ours to remove
+    // (what a dead rswand left) unless another live rswand holds the lock.
+    let _netns_lock = match netns_lock::take(Path::new(netns_lock::LOCK_DIR)) {
+        NetnsLock::Held(l) => {
+            recover_kernel_state(&mut bridge);
+            Some(l)
+        }
+        NetnsLock::Busy(path) => {
+            tracing::warn!(
+                "another rswand runs in this network namespace ({} is locked): leaving the \
+                 rswan SAs and policies in the kernel alone (run one rswand per namespace)",
+                path.display()
+            );
+            None
+        }
+        NetnsLock::Unavailable(why) => {
+            tracing::warn!("no network namespace lock ({why}): assuming no other rswand runs here");
+            recover_kernel_state(&mut bridge);
+            None
+        }
+    };
     let mut d = Daemon {
         opts,
         config,
