@@ -69,9 +69,20 @@ pub fn command_name(req: &Request) -> String {
 
 fn target(conn: &str, child: &Option<String>) -> String {
     match child {
-        Some(c) => format!("{conn}/{c}"),
-        None => conn.to_owned(),
+        Some(c) => format!("{}/{}", short(conn), short(c)),
+        None => short(conn),
     }
+}
+
+/// Names as the client sent them, cut short: a request line may be 64 KB, a log line should not.
+fn short(name: &str) -> String {
+    const MAX: usize = 64;
+    if name.chars().count() <= MAX {
+        return name.to_owned();
+    }
+    let mut s: String = name.chars().take(MAX).collect();
+    s.push('…');
+    s
 }
 
 /// Decides whether `peer` may make `req`. `in_group(group, peer)` says whether the peer belongs
@@ -236,6 +247,15 @@ mod tests {
             e,
             "permission denied: 'down' needs root or group vpnadmin (uid 1000 is in neither)"
         );
+    }
+
+    #[test]
+    fn long_names_are_cut_in_messages() {
+        let r = Request::Down {
+            conn: "x".repeat(10_000),
+            child: None,
+        };
+        assert_eq!(command_name(&r).chars().count(), "down ".len() + 65);
     }
 
     #[test]
