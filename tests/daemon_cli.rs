@@ -838,3 +838,97 @@ fn diagnose_of_an_unknown_connection_is_an_error() {
         stderr(&o)
     );
 }
+
+/// rswanctl as another user: uid 1000 with the socket's group (gid 0 here, as the socket is
+/// root:root), a real client over the real socket. Needs root to switch uid.
+fn ctl_as(d: &Daemon, uid: u32, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(RSWANCTL)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(args)
+        .uid(uid)
+        .gid(0)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn control_socket_gives_readers_status_and_keeps_changes_for_root_and_the_admin_group() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run rswanctl as uid 1000");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // uid 1000 must reach the socket inside the test's folder.
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let base = config("a", "b", 27100, 27110, "aes256gcm16-prfsha256-x25519", "k");
+    let d = Daemon::start(dir.path(), "a", &base, 27100);
+
+    let o = ctl_as(&d, 1000, &["status"]);
+    assert!(o.status.success(), "status as uid 1000: {}", stderr(&o));
+    assert!(stdout(&o).contains("ab"), "{}", stdout(&o));
+
+    for (args, verb) in [
+        (&["down", "ab"][..], "down"),
+        (&["up", "ab"][..], "up"),
+        (&["reload"][..], "reload"),
+        (&["log", "--level", "debug"][..], "log"),
+    ] {
+        let o = ctl_as(&d, 1000, args);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{args:?} as uid 1000 was not refused"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "permission denied: '{verb}' needs root (no settings.admin_group is configured)"
+            )),
+            "{err}"
+        );
+    }
+    let log = wait_log(&d, |l| l.contains("refused 'reload' from uid 1000"));
+    assert!(
+        log.contains("refused 'down ab' from uid 1000 (pid "),
+        "{log}"
+    );
+    // Live keys: not for uid 1000, and not even for root while key_export is off.
+    let o = ctl_as(&d, 1000, &["export-keys", "--dir", "/tmp/nowhere"]);
+    assert!(
+        stderr(&o).contains("'export-keys' needs root (uid 1000)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.ctl(&[
+        "export-keys",
+        "--dir",
+        dir.path().join("k").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("settings.key_export"), "{}", stderr(&o));
+    assert!(!dir.path().join("k").exists());
+
+    // Root reloads a configuration that names an admin group uid 1000 belongs to (gid 0 is its
+    // primary group here): from then on uid 1000 may reload, and the log says who did.
+    fs::write(
+        dir.path().join("a.yaml"),
+        format!("settings:\n  admin_group: root\n{base}"),
+    )
+    .unwrap();
+    let o = d.ctl(&["reload"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ctl_as(&d, 1000, &["reload"]);
+    assert!(
+        o.status.success(),
+        "reload as an admin-group member: {}",
+        stderr(&o)
+    );
+    let log = wait_log(&d, |l| l.contains("control: 'reload' from uid 1000 (pid "));
+    assert!(
+        log.contains("control: 'reload' from uid 1000 (pid "),
+        "{log}"
+    );
+    assert!(log.contains("control: 'reload' from uid 0 (pid "), "{log}");
+}

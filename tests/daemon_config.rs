@@ -1196,3 +1196,179 @@ fn unusable_own_certificates_are_refused() {
         rswan::config::values::Identity::Fqdn("anon.example.org".into())
     );
 }
+
+#[test]
+fn duplicate_connection_name_is_refused_at_its_second_line() {
+    // MINIMAL's connection "gw" given twice: YAML alone would keep only the second.
+    let conns = MINIMAL.split("secrets:").next().unwrap();
+    let second = conns.trim_start_matches("connections:\n");
+    let text = format!(
+        "{conns}{second}secrets:{}",
+        MINIMAL.split("secrets:").nth(1).unwrap()
+    );
+    let e = parse_err(&text);
+    let second_line = conns.lines().count() + 1;
+    assert_eq!(e.line, Some(second_line), "{e}");
+    assert_eq!(e.key.as_deref(), Some("connections"), "{e}");
+    assert!(e.message.contains("duplicate connection name 'gw'"), "{e}");
+    assert!(e.message.contains("first given at line 2"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("test.yaml:{second_line}:3: ")),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_child_name_is_refused_with_file_and_line() {
+    let text = MINIMAL.replace(
+        "        remote_ts: [10.2.0.0/16]\n",
+        "        remote_ts: [10.2.0.0/16]\n      net:\n        local_ts: [10.3.0.0/16]\n",
+    );
+    let e = parse_err(&text);
+    assert!(e.message.contains("duplicate child name 'net'"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("connections.gw.children"), "{e}");
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(e.message.contains("first given at line 12"), "{e}");
+    // The same child name in two different connections is fine.
+    let two = MINIMAL.replace(
+        "secrets:",
+        "  gw2:\n    local_addrs: [192.0.2.1]\n    remote_addrs: [192.0.2.3]\n    local: {auth: psk, id: moon}\n    remote: {auth: psk, id: sun}\n    children:\n      net:\n        local_ts: [10.1.0.0/16]\n        remote_ts: [10.3.0.0/16]\nsecrets:",
+    );
+    assert_eq!(parse(&two).unwrap().connections.len(), 2);
+}
+
+#[test]
+fn non_utf8_config_names_line_column_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.yaml");
+    // "id: m\xf6on" in Latin-1 on line 7, column 12.
+    let mut bytes = MINIMAL.as_bytes().to_vec();
+    let at = MINIMAL.find("id: moon").unwrap() + 5;
+    bytes[at] = 0xf6;
+    fs::write(&path, &bytes).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!((e.line, e.column), (Some(7), Some(12)), "{e}");
+    assert!(
+        e.message
+            .contains(&format!("not valid UTF-8: byte 0xf6 at offset {at}")),
+        "{e}"
+    );
+}
+
+#[test]
+fn check_refuses_more_than_255_traffic_selectors_per_child() {
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("10.{}.{}.0/24", 100 + i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let at_limit = MINIMAL.replace(
+        "local_ts: [10.1.0.0/16]",
+        &format!("local_ts: [{}]", many(255)),
+    );
+    assert!(
+        parse(&at_limit).is_ok(),
+        "255 selectors fit in one TS payload"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for key in ["local_ts", "remote_ts"] {
+        let old = if key == "local_ts" {
+            "local_ts: [10.1.0.0/16]"
+        } else {
+            "remote_ts: [10.2.0.0/16]"
+        };
+        let text = MINIMAL.replace(old, &format!("{key}: [{}]", many(300)));
+        let path = dir.path().join(format!("{key}.yaml"));
+        fs::write(&path, &text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rswand"))
+            .args(["--check", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "--check accepted 300 {key}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!(
+                "connections.gw.children.net.{key}: 300 traffic selectors: at most 255"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn key_file_that_is_a_symbolic_link_is_refused() {
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let key = dir.path().join("private/west.key");
+    let real = dir.path().join("private/real.key");
+    fs::rename(&key, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &key).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert_eq!(
+        e.message,
+        format!(
+            "private key {} is a symbolic link, which is refused: name the file itself",
+            key.display()
+        )
+    );
+    // The file itself, named directly, loads.
+    fs::remove_file(&key).unwrap();
+    fs::rename(&real, &key).unwrap();
+    config::load(&path).unwrap();
+}
+
+#[test]
+fn key_file_owned_by_another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to give the key file away");
+        return;
+    }
+    let (dir, path) = cert_dir(&example_text("west.yaml"));
+    let key = dir.path().join("private/west.key");
+    std::os::unix::fs::chown(&key, Some(1000), None).unwrap();
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("secrets.private-west.file"), "{e}");
+    assert!(
+        e.message
+            .contains("west.key is owned by uid 1000, not by root or rswand's user (uid 0)"),
+        "{e}"
+    );
+    std::os::unix::fs::chown(&key, Some(0), None).unwrap();
+    config::load(&path).unwrap();
+}
+
+#[test]
+fn admin_group_and_receive_queue_settings() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert_eq!(
+        cfg.settings.admin_group, None,
+        "root only unless configured"
+    );
+    assert_eq!(cfg.settings.receive_queue_bytes, 4 * 1024 * 1024);
+    let cfg = parse(&format!(
+        "settings:\n  admin_group: 1001\n  receive_queue_bytes: 8m\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(cfg.settings.admin_group.as_deref(), Some("1001"));
+    assert_eq!(cfg.settings.receive_queue_bytes, 8 * 1024 * 1024);
+    let e = parse_err(&format!("settings:\n  receive_queue_bytes: 1k\n{MINIMAL}"));
+    assert_eq!(
+        e.key.as_deref(),
+        Some("settings.receive_queue_bytes"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        e.message
+            .contains("1024 bytes is too small: at least 65535"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "settings:\n  admin_group: \"vpn admins\"\n{MINIMAL}"
+    ));
+    assert_eq!(e.key.as_deref(), Some("settings.admin_group"), "{e}");
+}

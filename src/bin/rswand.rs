@@ -62,7 +62,12 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Before the configuration (PSKs, private keys) is read into memory.
+    let undumpable = driver::dumpable::forbid_dumps();
     let logs = driver::logging::init();
+    if let Err(e) = undumpable {
+        tracing::warn!("cannot make the process non-dumpable (PR_SET_DUMPABLE): {e}");
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
-use rswan_ikev2::auth::{load_private_key, name_string, AuthError, CertInfo, PublicKey};
+use rswan_ikev2::auth::{name_string, AuthError, CertInfo, PublicKey};
 
 /// Resolves a path written in a configuration file against that file's directory, as
 /// `secrets_file` does.
@@ -111,29 +111,79 @@ pub struct KeyEntry {
     pub public: PublicKey,
 }
 
-/// Loads a private key file with the core's loader (which refuses group- or world-readable
-/// files), turning its errors into one line that names the file and says what to do.
+/// Loads a private key file, turning every failure into one line that names the file and says
+/// what to do.
 pub fn load_key(path: &Path) -> Result<rswan_ikev2::auth::PrivateKey, String> {
-    load_private_key(path).map_err(|e| match e {
-        AuthError::KeyFile { .. } if is_encrypted(path) => format!(
-            "private key {} is passphrase-protected, which rswan does not support yet: decrypt it \
-             once with 'openssl pkey -in {} -out NEW.pem', keep NEW.pem mode 0600 and name it in file",
-            path.display(),
-            path.display()
-        ),
-        AuthError::KeyFile { path: shown, reason } if path.exists() => format!(
-            "private key {shown}: {reason} (expected PEM PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or PKCS#8 DER)"
-        ),
-        other => other.to_string(),
+    let bytes = read_key_file(path)?;
+    rswan_ikev2::auth::PrivateKey::from_pem_or_der(&bytes).map_err(|e| {
+        if is_encrypted(&bytes) {
+            format!(
+                "private key {} is passphrase-protected, which rswan does not support yet: decrypt it \
+                 once with 'openssl pkey -in {} -out NEW.pem', keep NEW.pem mode 0600 and name it in file",
+                path.display(),
+                path.display()
+            )
+        } else {
+            format!(
+                "private key {}: {e} (expected PEM PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or PKCS#8 DER)",
+                path.display()
+            )
+        }
     })
 }
 
-/// Whether a key file is an encrypted PKCS#8 or a legacy OpenSSL encrypted PEM.
-fn is_encrypted(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path).map(Zeroizing::new) else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&bytes);
+/// Reads a private key file that only root or this daemon's user could have written and that
+/// nobody else can read. It is opened without following a symbolic link in its last component
+/// (a link could be pointed at another file by whoever owns its folder), and the checks are made
+/// on the opened file itself, so it cannot be swapped between check and read.
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!(
+                "private key {} is a symbolic link, which is refused: name the file itself",
+                path.display()
+            ),
+            _ => format!("private key {}: cannot read: {e}", path.display()),
+        })?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("private key {}: cannot stat: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "private key {} is not a regular file",
+            path.display()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o044 != 0 {
+        return Err(AuthError::KeyFileReadable {
+            path: path.display().to_string(),
+            mode,
+        }
+        .to_string());
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(format!(
+            "private key {} is owned by uid {}, not by root or rswand's user (uid {me}); chown it",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    f.read_to_end(&mut bytes)
+        .map_err(|e| format!("private key {}: cannot read: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+/// Whether key file contents are an encrypted PKCS#8 or a legacy OpenSSL encrypted PEM.
+fn is_encrypted(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
     text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
         || text.contains("Proc-Type: 4,ENCRYPTED")
 }

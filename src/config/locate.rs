@@ -6,6 +6,13 @@
 
 /// 1-based (line, column) of the key at `path`, e.g. `["connections", "west", "local", "auth"]`.
 pub fn key_position(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    key_positions(text, path).into_iter().next()
+}
+
+/// Every (line, column) at which the key path `path` is given, in file order (more than one
+/// when a map repeats a key).
+pub fn key_positions(text: &str, path: &[&str]) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
     let mut stack: Vec<(usize, String)> = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let content = raw.trim_start();
@@ -25,10 +32,10 @@ pub fn key_position(text: &str, path: &[&str]) -> Option<(usize, usize)> {
         }
         stack.push((indent, key));
         if stack.len() == path.len() && stack.iter().zip(path).all(|((_, k), p)| k == p) {
-            return Some((idx + 1, indent + 1));
+            found.push((idx + 1, indent + 1));
         }
     }
-    None
+    found
 }
 
 fn leading_key(content: &str) -> Option<String> {

@@ -9,6 +9,7 @@ mod locate;
 pub mod model;
 mod proposals;
 mod schema;
+mod unique;
 pub mod values;
 
 use std::fmt;
@@ -115,13 +116,36 @@ fn base_dir(path: &Path) -> &Path {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    fs::read_to_string(path).map_err(|e| ConfigError {
+    let bytes = fs::read(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         line: None,
         column: None,
         key: None,
         message: format!("cannot read: {e}"),
-    })
+    })?;
+    String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error()))
+}
+
+/// Where the first byte that is not UTF-8 is: line, column (in bytes, as an editor's hex view
+/// would count) and the offset in the file.
+fn not_utf8(path: &Path, bytes: &[u8], e: std::str::Utf8Error) -> ConfigError {
+    let at = e.valid_up_to();
+    let good = bytes.get(..at).unwrap_or_default();
+    let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = at.saturating_sub(line_start) + 1;
+    let byte = bytes
+        .get(at)
+        .map_or(String::new(), |b| format!(" 0x{b:02x}"));
+    ConfigError {
+        file: path.to_owned(),
+        line: Some(line),
+        column: Some(column),
+        key: None,
+        message: format!(
+            "not valid UTF-8: byte{byte} at offset {at} (line {line}, column {column}); save the file as UTF-8"
+        ),
+    }
 }
 
 /// A file holding secrets must not be readable by anyone but its owner (swanctl has the same
@@ -157,7 +181,29 @@ fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
     if text.trim().is_empty() {
         return Ok(T::default());
     }
-    serde_norway::from_str(text).map_err(|e| yaml_error(&e, path))
+    serde_norway::from_str(text).map_err(|e| locate_duplicate(yaml_error(&e, path), text))
+}
+
+/// serde reports a repeated map key (schema's `unique`) at the start of the map; this moves
+/// the error to the line of the second occurrence and names the first.
+fn locate_duplicate(mut e: ConfigError, text: &str) -> ConfigError {
+    let Some(rest) = e.message.strip_prefix("duplicate ") else {
+        return e;
+    };
+    let Some(name) = rest.split('\'').nth(1) else {
+        return e;
+    };
+    let mut keys: Vec<&str> = e
+        .key
+        .as_deref()
+        .map_or(Vec::new(), |k| k.split('.').collect());
+    keys.push(name);
+    if let [first, second, ..] = locate::key_positions(text, &keys)[..] {
+        e.line = Some(second.0);
+        e.column = Some(second.1);
+        e.message = format!("{} (first given at line {})", e.message, first.0);
+    }
+    e
 }
 
 /// serde_norway's message reads "path.to.key: what went wrong at line L column C"; this splits
@@ -339,6 +385,13 @@ fn parse_list<T>(
     .transpose()
 }
 
+/// Most traffic selectors one side of a child may have: the TSi/TSr payload's "Number of TSs"
+/// is one octet (RFC 7296 3.13), so more could never be sent.
+const MAX_TS_PER_CHILD: usize = 255;
+
+/// The receive queue must hold at least one datagram of the largest size a socket accepts.
+const MIN_RECEIVE_QUEUE: u64 = 65_535;
+
 /// IPv4's minimum reassembly size: a smaller fragment could not carry an IKE header, the SKF
 /// header and some payload after the IP and UDP headers.
 const MIN_FRAGMENT_SIZE: u32 = 576;
@@ -399,6 +452,30 @@ fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Con
         max_policies: limit(s.max_policies, "max_policies", 3, defaults.max_policies)?,
         max_child_sas: limit(s.max_child_sas, "max_child_sas", 1, defaults.max_child_sas)?,
         key_export: s.key_export,
+        admin_group: match s.admin_group {
+            Some(g) if g.trim().is_empty() || g.chars().any(|c| c.is_whitespace() || c == ':') => {
+                return Err(err(
+                    &["settings", "admin_group"],
+                    format!("invalid group '{g}': expected a group name or number"),
+                ))
+            }
+            g => g,
+        },
+        receive_queue_bytes: match parse_opt(
+            s.receive_queue_bytes,
+            &["settings", "receive_queue_bytes"],
+            values::parse_bytes,
+            &err,
+        )? {
+            None => defaults.receive_queue_bytes,
+            Some(n) if n >= MIN_RECEIVE_QUEUE => n,
+            Some(n) => {
+                return Err(err(
+                    &["settings", "receive_queue_bytes"],
+                    format!("{n} bytes is too small: at least {MIN_RECEIVE_QUEUE} (one largest datagram), e.g. 4m"),
+                ))
+            }
+        },
         fragment_size: match s.fragment_size {
             None => defaults.fragment_size,
             Some(n) if n == 0 || (MIN_FRAGMENT_SIZE..=65535).contains(&n) => n,
@@ -628,6 +705,17 @@ fn build_conn(
                 &ck("remote_ts"),
                 "empty list: give a subnet or dynamic".into(),
             ));
+        }
+        for (key, list) in [("local_ts", &local_ts), ("remote_ts", &remote_ts)] {
+            if list.len() > MAX_TS_PER_CHILD {
+                return Err(err(
+                    &ck(key),
+                    format!(
+                        "{} traffic selectors: at most {MAX_TS_PER_CHILD} (an IKEv2 TS payload counts them in one octet)",
+                        list.len()
+                    ),
+                ));
+            }
         }
         let unset = ch.esp_proposals.is_none();
         let esp_proposals = ch.esp_proposals.unwrap_or_default();

@@ -51,6 +51,11 @@ pub struct Settings {
     pub max_child_sas: u32,
     /// Folder for Wireshark key tables of every new SA (opt-in; see docs/operations.md).
     pub key_export: Option<PathBuf>,
+    /// Group (name or number) whose members may change state over the control socket (up,
+    /// down, reload, debug logs) besides root; `None`: root only.
+    pub admin_group: Option<String>,
+    /// Bytes of received IKE datagrams that may wait for the daemon loop; more are dropped.
+    pub receive_queue_bytes: u64,
     /// Prefix lengths (local, remote) from which the kernel hashes policies (strongSwan's
     /// spdh_thresh), set for the network namespace at start-up.
     pub spdh_thresh_v4: (u8, u8),
@@ -86,6 +91,8 @@ impl Default for Settings {
             max_policies: 1024,
             max_child_sas: 64,
             key_export: None,
+            admin_group: None,
+            receive_queue_bytes: 4 * 1024 * 1024,
             spdh_thresh_v4: (24, 24),
             spdh_thresh_v6: (64, 64),
             fragment_size: 1280,

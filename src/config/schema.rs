@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
+use super::unique::{de_children, de_connections};
 use super::values::{de_id_list, de_list, de_secret_text, de_text};
 
 #[derive(Deserialize, Default)]
@@ -15,7 +16,7 @@ use super::values::{de_id_list, de_list, de_secret_text, de_text};
 pub struct Document {
     #[serde(default)]
     pub settings: Option<SettingsDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_connections")]
     pub connections: Option<BTreeMap<String, ConnDoc>>,
     #[serde(default)]
     pub secrets: Option<BTreeMap<String, SecretDoc>>,
@@ -62,6 +63,10 @@ pub struct SettingsDoc {
     pub max_child_sas: Option<u32>,
     #[serde(default)]
     pub key_export: Option<std::path::PathBuf>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub admin_group: Option<String>,
+    #[serde(default, deserialize_with = "de_text")]
+    pub receive_queue_bytes: Option<String>,
     #[serde(default)]
     pub fragment_size: Option<u32>,
     #[serde(default, deserialize_with = "de_text")]
@@ -119,7 +124,7 @@ pub struct ConnDoc {
     pub local: Option<AuthDoc>,
     #[serde(default)]
     pub remote: Option<AuthDoc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_children")]
     pub children: Option<BTreeMap<String, ChildDoc>>,
 }
 

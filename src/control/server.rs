@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::access::{self, AccessPolicy, Peer};
 use super::protocol::{LogLevel, LogRecord, Outcome, Reply, Request, MAX_REQUEST_LINE};
 
 /// A request for the daemon loop, with the channel its outcome goes back on.
@@ -51,19 +52,40 @@ impl Drop for SocketFile {
     }
 }
 
+/// Authorizes one request and logs it: a refusal always, an allowed one when it changes state
+/// or opens a debug log stream, so the log says who asked for every change.
+fn check(request: &Request, peer: &Peer, policy: &AccessPolicy) -> Result<(), String> {
+    let pid = peer.pid.map_or_else(|| "?".to_owned(), |p| p.to_string());
+    let cmd = access::command_name(request);
+    match access::authorize(request, peer, policy, access::system_in_group) {
+        Ok(()) => {
+            if access::need(request) != access::Need::Connect {
+                tracing::info!(uid = peer.uid, pid = %pid, "control: '{cmd}' from uid {} (pid {pid})", peer.uid);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(uid = peer.uid, pid = %pid, "control: refused '{cmd}' from uid {} (pid {pid}): {e}", peer.uid);
+            Err(e)
+        }
+    }
+}
+
 /// Accepts clients forever; each gets its own task.
 pub async fn serve(
     listener: UnixListener,
     to_daemon: mpsc::Sender<ControlRequest>,
     logs: broadcast::Sender<LogRecord>,
+    access: watch::Receiver<AccessPolicy>,
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let to_daemon = to_daemon.clone();
                 let logs = logs.clone();
+                let policy = access.borrow().clone();
                 tokio::spawn(async move {
-                    if let Err(e) = client(stream, to_daemon, logs).await {
+                    if let Err(e) = client(stream, to_daemon, logs, policy).await {
                         tracing::debug!("control client: {e}");
                     }
                 });
@@ -99,7 +121,14 @@ async fn client(
     stream: UnixStream,
     to_daemon: mpsc::Sender<ControlRequest>,
     logs: broadcast::Sender<LogRecord>,
+    policy: AccessPolicy,
 ) -> io::Result<()> {
+    let cred = stream.peer_cred()?;
+    let peer = Peer {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    };
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r.take(MAX_REQUEST_LINE as u64));
     let mut line = String::new();
@@ -111,6 +140,9 @@ async fn client(
             return write_line(&mut w, &Reply::Result(Outcome::Error { message: msg })).await;
         }
     };
+    if let Err(message) = check(&request, &peer, &policy) {
+        return write_line(&mut w, &Reply::Result(Outcome::Error { message })).await;
+    }
     if let Request::Log { peer, level } = &request {
         let level = level.unwrap_or(LogLevel::Info);
         let mut rx = logs.subscribe();

@@ -161,7 +161,7 @@ impl<K: Kernel> KernelBridge<K> {
             }
             let occupied = self.policies.values().flatten().any(|p| *p == id);
             if !occupied {
-                if let Err(e) = self.kernel.add_policy(&policy) {
+                if let Err(e) = self.add_or_adopt_policy(&policy) {
                     errors.push(format!(
                         "trap {}->{}: {e}",
                         policy.selector.src, policy.selector.dst
@@ -178,6 +178,43 @@ impl<K: Kernel> KernelBridge<K> {
             );
         }
         errors
+    }
+
+    /// Adds `policy`; if the kernel already holds a policy with the same selector that is ours
+    /// (an owned reqid: left behind by a killed rswand, or by a failed removal), replaces it in
+    /// place instead of failing with EEXIST. A foreign policy on the selector still fails the
+    /// add, so another daemon's or an operator's policy is never overwritten.
+    fn add_or_adopt_policy(&mut self, policy: &Policy) -> Result<(), rswan_xfrm::Error> {
+        match self.kernel.add_policy(policy) {
+            Err(rswan_xfrm::Error::Kernel(k)) if k.is_exists() => {
+                let id = policy.id();
+                let ours = self.kernel.list_policies()?.iter().any(|p| {
+                    p.policy.id() == id
+                        && p.policy
+                            .templates
+                            .iter()
+                            .any(|t| ownership::is_owned_reqid(t.reqid))
+                });
+                if !ours {
+                    return Err(rswan_xfrm::Error::Kernel(k));
+                }
+                tracing::info!(
+                    "policy {} -> {} ({:?}) left from an earlier run: replaced",
+                    policy.selector.src,
+                    policy.selector.dst,
+                    policy.direction
+                );
+                self.kernel.update_policy(policy)
+            }
+            r => r,
+        }
+    }
+
+    /// Removes every SA and policy of rswan's in the kernel (its reqid range), whoever of us
+    /// installed it: at start, what a killed rswand left behind would otherwise block its own
+    /// policies (EEXIST) and outlive a later clean stop.
+    pub fn recover(&mut self) -> Result<rswan_xfrm::FlushReport, rswan_xfrm::Error> {
+        self.kernel.flush_owned()
     }
 
     /// Performs one core operation; the error text goes back to the core as the op's result.
@@ -212,7 +249,7 @@ impl<K: Kernel> KernelBridge<K> {
                             t.superseded = true;
                             self.kernel.update_policy(pol)
                         }
-                        None => self.kernel.add_policy(pol),
+                        None => self.add_or_adopt_policy(pol),
                     };
                     if let Err(e) = r {
                         // Roll back the part that went in: a half-installed policy set would
@@ -830,6 +867,60 @@ mod tests {
             direction: CoreDir::Out,
         })
         .unwrap();
+        assert_eq!(b.kernel_mut().policy_count(), 0);
+    }
+
+    #[test]
+    fn a_policy_left_by_a_killed_daemon_is_replaced_not_refused() {
+        // What a SIGKILLed rswand leaves: our policy on the selector, unknown to this bridge.
+        let mut b = KernelBridge::new(Recorder::new());
+        let left = policies_from_spec(&policy(CoreDir::Out), kernel_reqid(7)).unwrap();
+        b.kernel_mut().add_policy(&left[0]).unwrap();
+        b.apply(&CoreOp::AddPolicy(policy(CoreDir::Out))).unwrap();
+        let id = left[0].id();
+        assert_eq!(b.kernel_mut().policy_count(), 1);
+        assert_eq!(
+            b.kernel_mut().policy(&id).unwrap().templates[0].reqid,
+            kernel_reqid(1),
+            "the leftover was replaced by the new policy"
+        );
+        // ...and a clean stop removes it, although this bridge never added it.
+        assert_eq!(b.remove_all().policies, 1);
+        assert_eq!(b.kernel_mut().policy_count(), 0);
+    }
+
+    #[test]
+    fn a_foreign_policy_on_the_selector_still_refuses_the_add() {
+        // A template-less (bypass) policy carries no reqid of ours: not ours to replace.
+        let mut b = KernelBridge::new(Recorder::new());
+        let mut foreign = policies_from_spec(&policy(CoreDir::Out), kernel_reqid(1)).unwrap();
+        foreign[0].templates.clear();
+        b.kernel_mut().add_policy(&foreign[0]).unwrap();
+        let e = b
+            .apply(&CoreOp::AddPolicy(policy(CoreDir::Out)))
+            .unwrap_err();
+        assert!(e.contains("exists"), "{e}");
+        assert!(b
+            .kernel_mut()
+            .policy(&foreign[0].id())
+            .unwrap()
+            .templates
+            .is_empty());
+    }
+
+    #[test]
+    fn recovery_removes_what_an_earlier_run_left() {
+        let mut earlier = KernelBridge::new(Recorder::new());
+        for d in [CoreDir::Out, CoreDir::In, CoreDir::Fwd] {
+            earlier.apply(&CoreOp::AddPolicy(policy(d))).unwrap();
+        }
+        earlier.apply(&CoreOp::AddSa(gcm_sa(0x3001))).unwrap();
+        // The process dies: its bookkeeping is lost, the kernel state is not.
+        let mut b = KernelBridge::new(std::mem::take(earlier.kernel_mut()));
+        assert_eq!(b.installed(), (0, 0));
+        let r = b.recover().unwrap();
+        assert_eq!((r.sas, r.policies), (1, 3));
+        assert_eq!(b.kernel_mut().sa_count(), 0);
         assert_eq!(b.kernel_mut().policy_count(), 0);
     }
 }

@@ -348,12 +348,21 @@ pub fn append(dir: &Path, name: &str, line: &str) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let path = dir.join(name);
+    // Not through a symbolic link: whoever can write the folder could otherwise point the table
+    // at any file root can write, and live keys would be appended there.
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!(
+                "{} is a symbolic link: refusing to append keys through it",
+                path.display()
+            ),
+            _ => format!("cannot open {}: {e}", path.display()),
+        })?;
     // An existing file keeps its owner but must not stay readable by others.
     let mode = f.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
     if mode & 0o077 != 0 {
@@ -474,6 +483,19 @@ mod tests {
         let mut on = KeyLog::new(Some(std::env::temp_dir().join("rswan-keylog-unused")));
         on.kernel_op(&KernelOp::AddSa(sa(chacha, None)));
         assert_eq!(on.warned.len(), 1);
+    }
+
+    #[test]
+    fn a_table_that_is_a_symbolic_link_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched\n").unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        std::os::unix::fs::symlink(&victim, keys.join(ESP_TABLE)).unwrap();
+        let e = append(&keys, ESP_TABLE, "secret key line\n").unwrap_err();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched\n");
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 pub mod core_config;
 mod diagnose_view;
+pub mod dumpable;
 pub mod kernel;
 mod keylog;
 mod log_limit;
 pub mod logging;
+mod netns_lock;
 pub mod notify;
 pub mod sockets;
 mod starts;
@@ -15,7 +17,7 @@ mod status_view;
 mod trap;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,11 +39,13 @@ use rswan_ikev2::wire::TrafficSelector;
 
 use crate::config::values::TsSpec;
 use crate::config::{self, Action, Config, Mode};
+use crate::control::access::AccessPolicy;
 use crate::control::protocol::{LogRecord, Outcome, Request};
 use crate::control::server::{self, ControlRequest, SocketFile};
 use kernel::KernelBridge;
+use netns_lock::NetnsLock;
 use notify::Notifier;
-use sockets::{Received, SocketSet};
+use sockets::{QueueBudget, Received, SocketSet};
 
 /// Core-side reqids of trap policies (mapped into rswan-xfrm's owned range like all others).
 const TRAP_REQID_BASE: u32 = 0xf000;
@@ -118,6 +122,17 @@ struct Daemon {
     /// Source of the datagram whose outputs are being performed (events of the core's
     /// IKE_SA_INIT responder do not all name it).
     datagram_from: Option<SocketAddr>,
+    /// Bytes of datagrams between the socket tasks and the loop (settings.receive_queue_bytes).
+    budget: Arc<QueueBudget>,
+    /// Who may do what on the control socket; follows the configuration on reload.
+    access: tokio::sync::watch::Sender<AccessPolicy>,
+}
+
+fn access_policy(c: &Config) -> AccessPolicy {
+    AccessPolicy {
+        admin_group: c.settings.admin_group.clone(),
+        key_export: c.settings.key_export.is_some(),
+    }
 }
 
 /// Runs the daemon until SIGTERM/SIGINT. Errors are startup failures, said in one line.
@@ -135,13 +150,23 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let _socket_file = SocketFile(opts.socket.clone());
 
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
+    let budget = Arc::new(QueueBudget::new(
+        usize::try_from(config.settings.receive_queue_bytes).unwrap_or(usize::MAX),
+    ));
     for i in 0..sockets.sockets.len() {
-        let (socks, tx) = (sockets.clone(), in_tx.clone());
+        let (socks, tx, budget) = (sockets.clone(), in_tx.clone(), budget.clone());
         tokio::spawn(async move {
-            let s = &socks.sockets[i];
+            let Some(s) = socks.sockets.get(i) else {
+                return;
+            };
+            let mut dropped = DropCount::default();
             loop {
                 match s.recv().await {
                     Ok(r) => {
+                        if !budget.take(r.bytes.len()) {
+                            dropped.note(s.port, budget.queued());
+                            continue;
+                        }
                         if tx.send(Input::Datagram(r)).await.is_err() {
                             return;
                         }
@@ -178,7 +203,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         ),
     }
     let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
-    tokio::spawn(server::serve(listener, ctl_tx, logs.clone()));
+    let (access_tx, access_rx) = tokio::sync::watch::channel(access_policy(&config));
+    tokio::spawn(server::serve(listener, ctl_tx, logs.clone(), access_rx));
     {
         let tx = in_tx.clone();
         tokio::spawn(async move {
@@ -194,11 +220,33 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let now = Instant::now();
     let ep = Endpoint::new(core_cfg, OsRng);
     let log_limit = log_limit::LogLimiter::from_settings(&config.settings);
+    let mut bridge = KernelBridge::new(netlink);
+    // Held for the daemon's life: rswan-owned state in this namespace is then ours to remove
+    // (what a dead rswand left) unless another live rswand holds the lock.
+    let _netns_lock = match netns_lock::take(Path::new(netns_lock::LOCK_DIR)) {
+        NetnsLock::Held(l) => {
+            recover_kernel_state(&mut bridge);
+            Some(l)
+        }
+        NetnsLock::Busy(path) => {
+            tracing::warn!(
+                "another rswand runs in this network namespace ({} is locked): leaving the \
+                 rswan SAs and policies in the kernel alone (run one rswand per namespace)",
+                path.display()
+            );
+            None
+        }
+        NetnsLock::Unavailable(why) => {
+            tracing::warn!("no network namespace lock ({why}): assuming no other rswand runs here");
+            recover_kernel_state(&mut bridge);
+            None
+        }
+    };
     let mut d = Daemon {
         opts,
         config,
         ep,
-        kernel: KernelBridge::new(netlink),
+        kernel: bridge,
         sockets,
         waiters: Vec::new(),
         next_counters: None,
@@ -211,6 +259,8 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         keylog: keylog::KeyLog::default(),
         log_limit,
         datagram_from: None,
+        access: access_tx,
+        budget: budget.clone(),
     };
     d.keylog = keylog::KeyLog::new(d.config.settings.key_export.clone());
     tracing::info!(
@@ -244,6 +294,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         );
         match input {
             Input::Datagram(r) => {
+                budget.release(r.bytes.len());
                 d.memory.received(now, r.remote, r.local.port());
                 d.datagram_from = Some(r.remote);
                 d.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
@@ -274,6 +325,56 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     }
     d.shutdown().await;
     Ok(())
+}
+
+/// Datagrams dropped at one socket because the receive queue was full: said once when it
+/// starts and then at most every 10 s with the count, never once per datagram.
+#[derive(Default)]
+struct DropCount {
+    since_report: u64,
+    last_report: Option<Instant>,
+}
+
+impl DropCount {
+    fn note(&mut self, port: u16, queued: usize) {
+        self.since_report = self.since_report.saturating_add(1);
+        let now = Instant::now();
+        if self
+            .last_report
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        tracing::warn!(
+            "receive queue full ({queued} bytes waiting, settings.receive_queue_bytes): dropped {} datagram(s) on UDP {port}",
+            self.since_report
+        );
+        self.since_report = 0;
+        self.last_report = Some(now);
+    }
+}
+
+/// Removes the SAs and policies a killed rswand left in the kernel (rswan's reqid range), and
+/// says how many. A failure is logged, not fatal: leftover policies are then replaced one by one
+/// as the same selectors are installed again.
+fn recover_kernel_state(bridge: &mut KernelBridge<NetlinkKernel>) {
+    match bridge.recover() {
+        Ok(r) if r.sas == 0 && r.policies == 0 => {
+            tracing::info!("no SAs or policies of an earlier rswand in the kernel")
+        }
+        Ok(r) => tracing::warn!(
+            "found {} SAs and {} policies of an earlier rswand in the kernel (reqids {:#x}-{:#x}), \
+             probably after a crash: removed them",
+            r.sas,
+            r.policies,
+            rswan_xfrm::ownership::REQID_BASE,
+            rswan_xfrm::ownership::REQID_BASE + (rswan_xfrm::ownership::REQID_COUNT - 1)
+        ),
+        Err(e) => tracing::error!(
+            "cannot remove the SAs and policies of an earlier rswand: {e}; \
+             policies left from it are replaced as they are installed again"
+        ),
+    }
 }
 
 fn spawn_signals(tx: mpsc::Sender<Input>) -> std::io::Result<()> {
@@ -748,6 +849,10 @@ impl Daemon {
                 self.extra_traps.retain(|(c, _)| c != name);
             }
             self.keylog.set_dir(self.config.settings.key_export.clone());
+            self.access.send_replace(access_policy(&self.config));
+            self.budget.set_limit(
+                usize::try_from(self.config.settings.receive_queue_bytes).unwrap_or(usize::MAX),
+            );
             Ok::<_, String>((changed, removed))
         }
         .await;
@@ -904,6 +1009,13 @@ impl Daemon {
                     deadline: now + wait,
                     first,
                     reply,
+                });
+            }
+            // The control server already refused it without key_export; this keeps it so if a
+            // reload turned key export off between the check and here.
+            Request::ExportKeys if self.config.settings.key_export.is_none() => {
+                let _ = reply.send(Outcome::Error {
+                    message: "export-keys is off: it needs settings.key_export".into(),
                 });
             }
             Request::ExportKeys => keylog::export(self, reply),

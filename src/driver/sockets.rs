@@ -100,7 +100,10 @@ impl IkeSocket {
     }
 
     fn recv_now(&self) -> io::Result<Option<Received>> {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Received into a scratch buffer on the stack and copied out at its own length: a queued
+        // datagram then holds what was sent, not 64 KB (1,024 queued small packets of a flood
+        // would otherwise pin 64 MB).
+        let mut buf = [0u8; MAX_DATAGRAM];
         let fd = self.sock.as_raw_fd();
         let (len, remote, local_ip) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -128,17 +131,19 @@ impl IkeSocket {
         let (Some(remote), Some(local_ip)) = (remote, local_ip) else {
             return Ok(None);
         };
-        buf.truncate(len);
+        let Some(mut data) = buf.get(..len) else {
+            return Ok(None);
+        };
         if self.natt {
-            if buf.get(..4) != Some(&NON_ESP_MARKER[..]) {
-                return Ok(None);
+            match data.strip_prefix(&NON_ESP_MARKER[..]) {
+                Some(ike) => data = ike,
+                None => return Ok(None),
             }
-            buf.drain(..4);
         }
         Ok(Some(Received {
             local: SocketAddr::new(local_ip, self.port),
             remote,
-            bytes: buf,
+            bytes: data.to_vec(),
         }))
     }
 
@@ -242,6 +247,55 @@ fn storage_to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     })
 }
 
+/// Bytes of received datagrams waiting for the daemon loop, with a ceiling
+/// (`settings.receive_queue_bytes`): under a flood the queue holds at most that much, whatever
+/// the datagrams' sizes, and what does not fit is dropped at the socket.
+#[derive(Debug)]
+pub struct QueueBudget {
+    queued: std::sync::atomic::AtomicUsize,
+    limit: std::sync::atomic::AtomicUsize,
+}
+
+impl QueueBudget {
+    pub fn new(limit: usize) -> QueueBudget {
+        QueueBudget {
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            limit: std::sync::atomic::AtomicUsize::new(limit),
+        }
+    }
+
+    /// A reload's new limit; what is queued stays and drains.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit
+            .store(limit, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Reserves room for a datagram of `n` bytes; false if the queue is full.
+    pub fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let limit = self.limit.load(Ordering::Acquire);
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                q.checked_add(n).filter(|t| *t <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the room of a datagram the loop has taken off the queue.
+    pub fn release(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(n))
+            });
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// The sockets of one daemon: IKE port and NAT-T port, each for IPv4 and (if available) IPv6.
 pub struct SocketSet {
     pub sockets: Vec<IkeSocket>,
@@ -304,6 +358,11 @@ mod tests {
             r.bytes, b"\x00\x00\x00\x00IKE",
             "plain IKE socket keeps bytes as they are"
         );
+        assert!(
+            r.bytes.capacity() < 64,
+            "a 7-byte datagram holds {} bytes of buffer",
+            r.bytes.capacity()
+        );
 
         a.send(
             "127.0.0.1".parse().unwrap(),
@@ -338,5 +397,21 @@ mod tests {
             b"\x00\x00\x00\x00IKE",
             "marker added on the NAT-T socket"
         );
+    }
+
+    #[test]
+    fn queue_budget_counts_bytes_and_refuses_past_its_limit() {
+        let b = QueueBudget::new(3000);
+        assert!(b.take(1500));
+        assert!(b.take(1500));
+        assert!(!b.take(1), "full at 3000 bytes");
+        assert_eq!(b.queued(), 3000);
+        b.release(1500);
+        assert!(b.take(1000));
+        assert!(!b.take(usize::MAX), "no overflow");
+        b.set_limit(2500);
+        assert!(!b.take(1), "a lowered limit applies to what comes next");
+        b.release(usize::MAX);
+        assert_eq!(b.queued(), 0);
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Key export decrypts a real capture: tcpdump in west records an rswan negotiation and a guarded
-# LAN ping; west has `settings: key_export` (tables appended as the SAs appear, mode 0600), east
-# exports on demand with `rswanctl export-keys`. tshark (Debian's) with either side's tables
+# LAN ping; both have `settings: key_export` (tables appended as the SAs appear, mode 0600), and
+# east also exports on demand with `rswanctl export-keys` (which needs key_export and root). tshark (Debian's) with either side's tables
 # shows the decrypted IKE_AUTH payloads (IDi with west's identity, AUTH, SA, TSi) and the ICMP
 # inside ESP; without the tables it shows neither (so the assertions depend on the keys).
 # vm-timeout: 300
@@ -19,7 +19,11 @@ EX=$RSWAN_REPO/examples/site-to-site
 	cat "$EX/west.yaml"
 } >"$WORK/west.yaml"
 chmod 600 "$WORK/west.yaml"
-install -m 600 "$EX/east.yaml" "$WORK/east.yaml"
+{
+	printf 'settings:\n  key_export: %s\n' "$WORK/east-auto-keys"
+	cat "$EX/east.yaml"
+} >"$WORK/east.yaml"
+chmod 600 "$WORK/east.yaml"
 
 spawn_in west "$WORK/tcpdump.log" tcpdump -i eth0 -n -U -w "$WORK/cap.pcap" 'udp port 500 or udp port 4500 or ip proto 50'
 tcpdump_pid=$SPAWNED_PID
@@ -27,7 +31,6 @@ wait_for 30 "tcpdump listening" grep -q 'listening on' "$WORK/tcpdump.log"
 
 rswand_pair
 grep -q 'KEY EXPORT IS ON' "$WORK/west.log" || fail "west did not warn at startup that key export is on"
-if grep -q 'KEY EXPORT IS ON' "$WORK/east.log"; then fail "east warns about key export without the setting"; fi
 
 assert_ping_fails west
 out=$(ctl west up west-east --timeout 30) || fail "up failed: $out"
