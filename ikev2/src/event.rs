@@ -426,6 +426,9 @@ pub enum Event {
         peer: SocketAddr,
         reason: FailureReason,
     },
+    /// An IKE_SA_INIT was answered with a COOKIE demand instead of state (RFC 7296 2.6):
+    /// `half_open` SAs had reached `cookie_threshold`.
+    CookieDemanded { from: SocketAddr, half_open: usize },
     /// An inbound datagram was dropped.
     Dropped {
         from: SocketAddr,
@@ -456,6 +459,7 @@ impl Event {
             Event::NatDetected { .. } => LogLevel::Info,
             Event::NegotiationFailed { .. } => LogLevel::Error,
             Event::Dropped { .. } => LogLevel::Debug,
+            Event::CookieDemanded { .. } => LogLevel::Info,
             Event::Log { level, .. } => *level,
         }
     }
@@ -471,7 +475,7 @@ impl Event {
             | Event::ChildSaDown { conn, .. }
             | Event::NatDetected { conn, .. } => Some(conn),
             Event::NegotiationFailed { conn, .. } | Event::Log { conn, .. } => conn.as_deref(),
-            Event::Dropped { .. } => None,
+            Event::Dropped { .. } | Event::CookieDemanded { .. } => None,
         }
     }
 }
@@ -551,6 +555,10 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "<{conn}> CHILD_SA {child}{{{reqid}}} with SPIs {spi_in:08x}_i {spi_out:08x}_o closed: {reason}"
+            ),
+            Event::CookieDemanded { from, half_open } => write!(
+                f,
+                "{half_open} half-open IKE SAs, demanding COOKIE from {from}"
             ),
             Event::NatDetected {
                 conn,

@@ -100,16 +100,7 @@ pub fn topic(ev: &Event, datagram_from: Option<SocketAddr>) -> Option<(Topic, Op
                 .as_deref()
                 .map(|c| format!("<{c}> "))
                 .unwrap_or_default();
-            if message.contains("demanding COOKIE") {
-                Some((
-                    Topic::new(
-                        "answered",
-                        "IKE_SA_INIT",
-                        "demanded a COOKIE (half-open IKE SAs at cookie_threshold)",
-                    ),
-                    from,
-                ))
-            } else if message.starts_with("DH group") && message.contains("unacceptable") {
+            if message.starts_with("DH group") && message.contains("unacceptable") {
                 Some((
                     Topic::new("answered", "IKE_SA_INIT", format!("{conn}{message}")),
                     from,
@@ -123,6 +114,14 @@ pub fn topic(ev: &Event, datagram_from: Option<SocketAddr>) -> Option<(Topic, Op
                 None
             }
         }
+        Event::CookieDemanded { from, .. } => Some((
+            Topic::new(
+                "answered",
+                "IKE_SA_INIT",
+                "demanded a COOKIE (half-open IKE SAs at cookie_threshold)",
+            ),
+            Some(from.ip()),
+        )),
         // Reported for every half-open SA, before anything is authenticated.
         Event::NatDetected { .. } => Some((
             Topic::new("noted", "NAT detection results", ev.to_string()),
@@ -484,14 +483,18 @@ mod tests {
         let (tb, _) = topic(&nm("203.0.113.9:500"), None).unwrap();
         assert_eq!(ta, tb);
         assert_eq!(sa, Some("203.0.113.1".parse().unwrap()));
-        let cookie = Event::Log {
-            level: LogLevel::Info,
-            conn: None,
-            message: "31 half-open IKE SAs, demanding COOKIE from 203.0.113.7:500".into(),
-        };
         let from: SocketAddr = "203.0.113.7:500".parse().unwrap();
-        let (_, src) = topic(&cookie, Some(from)).unwrap();
+        let cookie = Event::CookieDemanded {
+            from,
+            half_open: 31,
+        };
+        let (t, src) = topic(&cookie, None).unwrap();
         assert_eq!(src, Some(from.ip()));
+        let other = Event::CookieDemanded {
+            from: "198.51.100.1:4500".parse().unwrap(),
+            half_open: 90,
+        };
+        assert_eq!(topic(&other, None).unwrap().0, t, "one topic for every COOKIE demand");
     }
 
     #[test]

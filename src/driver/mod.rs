@@ -1182,7 +1182,7 @@ fn log_event(ev: &Event, msg: &str) {
     let peer = match ev {
         Event::IkeSaUp { remote, .. } | Event::IkeSaDown { remote, .. } => Some(remote.to_string()),
         Event::NegotiationFailed { peer, .. } => Some(peer.to_string()),
-        Event::Dropped { from, .. } => Some(from.to_string()),
+        Event::Dropped { from, .. } | Event::CookieDemanded { from, .. } => Some(from.to_string()),
         _ => None,
     };
     let peer = peer.as_deref().unwrap_or("");

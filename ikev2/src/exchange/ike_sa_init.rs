@@ -568,10 +568,9 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
         if !valid {
             let cookie = cx.cookies.cookie(ni, remote, &spi_i).to_vec();
             cx.send(local, remote, notify_only(&h, Notify::cookie(cookie)));
-            cx.emit(Event::Log {
-                level: LogLevel::Info,
-                conn: None,
-                message: format!("{half_open} half-open IKE SAs, demanding COOKIE from {remote}"),
+            cx.emit(Event::CookieDemanded {
+                from: remote,
+                half_open,
             });
             return InitRequestResult::Answered;
         }
