@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rswan_ikev2::consts::{KeGroup, NotifyType, ProtocolId, TransformType};
 use rswan_ikev2::wire::{
     encode_inner, DeletePayload, InnerPayload, KePayload, Notify, Proposal, SaPayload,
-    TrafficSelector, Transform, TsEntry, TsPayload,
+    TrafficSelector, Transform, TsPayload,
 };
 
 use crate::established::{recorded, Record, CTL_TIME_PASSES};
@@ -44,10 +44,9 @@ fn esp_sa(spi: u32) -> InnerPayload {
     })
 }
 
+/// Seeds are ours: at most a few dozen selectors, within what a TS payload holds.
 fn ts(sel: Vec<TrafficSelector>) -> TsPayload {
-    TsPayload {
-        selectors: sel.into_iter().map(TsEntry::Ip).collect(),
-    }
+    TsPayload::new(sel).expect("seed with at most 255 selectors")
 }
 
 /// `n` selectors for TCP to one port each, anywhere: narrowed against each of B's local subnets.
