@@ -494,7 +494,11 @@ mod tests {
             from: "198.51.100.1:4500".parse().unwrap(),
             half_open: 90,
         };
-        assert_eq!(topic(&other, None).unwrap().0, t, "one topic for every COOKIE demand");
+        assert_eq!(
+            topic(&other, None).unwrap().0,
+            t,
+            "one topic for every COOKIE demand"
+        );
     }
 
     #[test]
