@@ -414,7 +414,28 @@ fn rswanctl_says_when_the_daemon_is_not_running() {
         err.starts_with("rswanctl: cannot connect to /nonexistent/rswan.sock: "),
         "{err}"
     );
+    assert!(err.contains("is rswand running?"), "{err}");
     assert_eq!(err.lines().count(), 1);
+}
+
+#[test]
+fn rswanctl_says_when_a_dead_daemon_left_its_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rswan.sock");
+    // Bound and closed: the file stays, nobody accepts (what a killed rswand leaves).
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let o = Command::new(RSWANCTL)
+        .arg("--socket")
+        .arg(&path)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = stderr(&o);
+    assert!(
+        err.contains("rswand stopped and left the socket file"),
+        "{err}"
+    );
 }
 
 #[test]

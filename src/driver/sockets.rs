@@ -227,9 +227,18 @@ fn bind_error(e: nix::Error, family: Family, port: u16) -> io::Error {
         Family::V4 => "IPv4",
         Family::V6 => "IPv6",
     };
+    let hint = match e {
+        nix::Error::EADDRINUSE => {
+            " (another IKE daemon holds it: is charon or pluto running? `ss -lunp 'sport = :500'`)"
+        }
+        nix::Error::EACCES | nix::Error::EPERM => {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE; the systemd unit grants it)"
+        }
+        _ => "",
+    };
     io::Error::new(
         io::Error::from(e).kind(),
-        format!("cannot bind UDP port {port} ({fam}): {e}"),
+        format!("cannot bind UDP port {port} ({fam}): {e}{hint}"),
     )
 }
 
@@ -332,6 +341,21 @@ impl SocketSet {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bind_errors_say_what_holds_the_port() {
+        let e = bind_error(nix::Error::EADDRINUSE, Family::V4, 500).to_string();
+        assert!(e.starts_with("cannot bind UDP port 500 (IPv4): "), "{e}");
+        assert!(e.contains("is charon or pluto running?"), "{e}");
+        let e = bind_error(nix::Error::EACCES, Family::V6, 500).to_string();
+        assert!(e.contains("CAP_NET_BIND_SERVICE"), "{e}");
+        let e = bind_error(nix::Error::EINVAL, Family::V4, 4500).to_string();
+        assert!(
+            !e.contains("charon") && !e.contains("CAP_"),
+            "no hint for others: {e}"
+        );
+    }
+
     use super::*;
 
     /// Two sockets on loopback, one the NAT-T kind: the marker is added on send and stripped
