@@ -380,6 +380,13 @@ fn reload_applies_good_config_and_refuses_broken_one() {
     );
     let o = d.ctl(&["list-conns", "--json"]);
     assert!(stdout(&o).contains("\"ab\""));
+    // The daemon's own log says so too, not only the client that asked.
+    let log = wait_log(&d, |t| t.contains("reload failed"));
+    assert!(
+        log.contains("reload failed, keeping the running configuration")
+            && log.contains("locl_port"),
+        "{log}"
+    );
 
     // A second connection appears; the first is unchanged and reported as such.
     let second = good.replace("connections:\n", "connections:\n  cd:\n    local_addrs: [127.0.0.1]\n    remote_addrs: [127.0.0.1]\n    local: {auth: psk, id: a.example}\n    remote: {auth: psk, id: b.example}\n");

@@ -983,9 +983,13 @@ impl Daemon {
                     Ok(msg) => Outcome::Ok {
                         data: serde_json::Value::String(msg),
                     },
-                    Err(e) => Outcome::Error {
-                        message: format!("reload failed, running configuration kept: {e}"),
-                    },
+                    Err(e) => {
+                        // In the daemon's log too: the journal is where an operator looks later.
+                        tracing::error!("reload failed, keeping the running configuration: {e}");
+                        Outcome::Error {
+                            message: format!("reload failed, running configuration kept: {e}"),
+                        }
+                    }
                 };
                 let _ = reply.send(outcome);
             }
