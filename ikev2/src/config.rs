@@ -13,6 +13,9 @@ use crate::wire::Identity;
 use crate::wire::TrafficSelector;
 
 /// Everything the core needs; the daemon builds it from swanctl.conf / strongswan.conf.
+/// strongSwan's `fragment_size` default: the largest IP datagram we send with a fragment.
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
+
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     pub settings: Settings,
@@ -61,7 +64,7 @@ impl Default for Settings {
             replay_window: 32,
             conn_timers: std::collections::BTreeMap::new(),
             natt: crate::timer::NattPolicy::default(),
-            fragment_size: crate::exchange::fragment::DEFAULT_FRAGMENT_SIZE,
+            fragment_size: DEFAULT_FRAGMENT_SIZE,
             signature_authentication: true,
             rsa_pss: false,
         }

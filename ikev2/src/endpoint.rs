@@ -20,12 +20,12 @@ use crate::sa::{self, IkeSa, Purpose};
 use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
-mod context;
+
 pub mod keylog;
 mod lifecycle;
 mod natt;
 
-pub(crate) use context::Core;
+use crate::context::Core;
 pub use lifecycle::CounterQuery;
 
 /// The sans-IO IKEv2 endpoint: all IKE SAs of one daemon.

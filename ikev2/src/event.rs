@@ -8,7 +8,32 @@ use std::net::SocketAddr;
 use crate::config::Mode;
 use crate::consts::{ExchangeType, NotifyType, ProtocolId};
 use crate::proposal::Mismatch;
-use crate::sa::status::ChildStatusState;
+
+/// A Child SA's state as events and status report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildStatusState {
+    /// Kernel operations issued, not all confirmed.
+    Installing,
+    Installed,
+    /// A Delete is outstanding.
+    Deleting,
+    /// A CREATE_CHILD_SA rekey of this Child SA is in progress; it still carries traffic.
+    Rekeying,
+    /// Its successor is installed; it is kept only until the old SAs are deleted.
+    Rekeyed,
+}
+
+impl ChildStatusState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildStatusState::Installing => "INSTALLING",
+            ChildStatusState::Installed => "INSTALLED",
+            ChildStatusState::Deleting => "DELETING",
+            ChildStatusState::Rekeying => "REKEYING",
+            ChildStatusState::Rekeyed => "REKEYED",
+        }
+    }
+}
 
 /// How loud the driver should log an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod consts;
+pub(crate) mod context;
 pub mod crypto;
 pub mod endpoint;
 pub mod event;

@@ -15,14 +15,14 @@ use std::time::Instant;
 
 use crate::config::{resolve_ts, ChildConfig, Mode};
 use crate::consts::{KeGroup, NotifyType, ProtocolId, TransformType};
+use crate::context::Core;
 use crate::crypto::{self, KeyExchange, Secret};
-use crate::endpoint::Core;
 use crate::event::{Event, FailureReason, IkeState, LogLevel};
+use crate::exchange::collision;
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, transform_name, Algorithms};
 use crate::rng::Rng;
 use crate::sa::child::{is_narrowing_of, ts_list};
-use crate::sa::collision;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeCrypto, IkeSa, PendingChild, PendingCreate, Purpose};
 use crate::timer;

@@ -13,11 +13,9 @@ use crate::consts::{ExchangeType, PayloadType};
 use crate::crypto::sk::FragmentPos;
 use crate::crypto::{self, CryptoError};
 use crate::rng::Rng;
+use crate::sa::reassembly::Reassembly;
 use crate::sa::IkeSa;
 use crate::wire::{decode_inner, encode_inner, Flags, Header, InnerPayload, Message};
-
-/// strongSwan's `fragment_size` default: the largest IP datagram we send with a fragment.
-pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
 
 /// RFC 7383 section 2.5: more fragments than this for one message is not an honest peer.
 const MAX_FRAGMENTS: u16 = 64;
@@ -119,35 +117,6 @@ pub(crate) fn seal_datagrams(
         )?);
     }
     Ok(out)
-}
-
-/// The fragments of one message received so far. Only the decrypted shares are kept, and only
-/// up to `max_packet` octets in all: a peer that never sends the last fragment holds at most that
-/// much, for at most `fragment_timeout`.
-#[derive(Debug)]
-pub(crate) struct Reassembly {
-    pub message_id: u32,
-    pub response: bool,
-    /// When the first fragment arrived; the whole is dropped `fragment_timeout` later.
-    pub started: Instant,
-    total: u16,
-    first_inner: u8,
-    /// Octets held in `parts`.
-    held: usize,
-    /// Fragment number -> decrypted share.
-    parts: BTreeMap<u16, Vec<u8>>,
-}
-
-impl Reassembly {
-    /// Decrypted octets held.
-    pub fn held(&self) -> usize {
-        self.held
-    }
-
-    /// When this incomplete message is given up.
-    pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
-        self.started + timeout
-    }
 }
 
 /// What one received fragment led to.

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
+use crate::context::Core;
 use crate::crypto::{self, AuthInput};
-use crate::endpoint::Core;
 use crate::event::{AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel};
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, Algorithms};
@@ -28,8 +28,8 @@ use super::{first_error, has_notify, install_child, notify, seal, After, ChildAg
 
 mod pubkey;
 
+pub(crate) use pubkey::certreq;
 use pubkey::local_identity;
-pub(crate) use pubkey::{certreq, SigState};
 
 /// Our identity when `id` is not configured: the IKE SA's own address (strongSwan's default).
 pub fn ip_identity(ip: IpAddr) -> Identity {

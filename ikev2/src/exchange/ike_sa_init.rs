@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::config::ConnConfig;
 use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
+use crate::context::Core;
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
-use crate::endpoint::Core;
 use crate::event::{DropReason, Event, FailureReason, LogLevel};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;

@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use crate::consts::{ExchangeType, NotifyType, ProtocolId};
-use crate::endpoint::Core;
+use crate::context::Core;
 use crate::event::{DownReason, Event, FailureReason, LogLevel};
+use crate::exchange::collision;
 use crate::rng::Rng;
-use crate::sa::collision;
 use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeSa, Purpose};
 use crate::wire::{DeletePayload, InnerPayload};

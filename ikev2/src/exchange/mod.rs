@@ -4,6 +4,7 @@
 //! This module holds what they share: protecting and unprotecting messages with the IKE SA's keys,
 //! and installing a negotiated Child SA.
 
+pub(crate) mod collision;
 pub(crate) mod create_child_sa;
 pub(crate) mod fragment;
 pub(crate) mod ike_auth;
@@ -16,8 +17,8 @@ use std::time::Instant;
 
 use crate::config::Mode;
 use crate::consts::{EncrId, ExchangeType, PayloadType};
+use crate::context::Core;
 use crate::crypto::{self, CryptoError, Encr, Integ, Secret};
-use crate::endpoint::Core;
 use crate::event::{DownReason, Event, FailureReason};
 use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec, UdpEncap};
 use crate::proposal::ChildAlgorithms;

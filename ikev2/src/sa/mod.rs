@@ -3,6 +3,8 @@
 pub(crate) mod child;
 pub(crate) mod collision;
 pub mod msgid;
+pub(crate) mod pending_auth;
+pub(crate) mod reassembly;
 pub mod status;
 pub(crate) mod table;
 
@@ -156,12 +158,12 @@ pub(crate) struct IkeSa {
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
     pub fragmentation: bool,
     /// Fragments of the peer's message being reassembled.
-    pub reassembly: Option<crate::exchange::fragment::Reassembly>,
+    pub reassembly: Option<reassembly::Reassembly>,
     pub local_id: Option<Identity>,
     pub remote_id: Option<Identity>,
     pub psk: Option<Psk>,
-    /// Signature authentication state from IKE_SA_INIT to IKE_AUTH (helper "certs-core").
-    pub sig: crate::exchange::ike_auth::SigState,
+    /// Signature authentication state from IKE_SA_INIT to IKE_AUTH.
+    pub sig: pending_auth::SigState,
     pub pending_child: Option<PendingChild>,
     /// Our outstanding CREATE_CHILD_SA, if any.
     pub create: Option<PendingCreate>,

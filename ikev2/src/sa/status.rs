@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::Mode;
+pub use crate::event::ChildStatusState;
 use crate::event::{FailureReason, IkeSpis};
 
 #[derive(Clone, Debug, Default)]
@@ -90,31 +91,6 @@ pub struct IkeSaStatus {
     /// Last authenticated (or, before keys exist, well-formed) message from the peer.
     pub last_peer_message: Option<Instant>,
     pub children: Vec<ChildSaStatus>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChildStatusState {
-    /// Kernel operations issued, not all confirmed.
-    Installing,
-    Installed,
-    /// A Delete is outstanding.
-    Deleting,
-    /// A CREATE_CHILD_SA rekey of this Child SA is in progress; it still carries traffic.
-    Rekeying,
-    /// Its successor is installed; it is kept only until the old SAs are deleted.
-    Rekeyed,
-}
-
-impl ChildStatusState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChildStatusState::Installing => "INSTALLING",
-            ChildStatusState::Installed => "INSTALLED",
-            ChildStatusState::Deleting => "DELETING",
-            ChildStatusState::Rekeying => "REKEYING",
-            ChildStatusState::Rekeyed => "REKEYED",
-        }
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -16,23 +16,23 @@ use crate::timer::COOKIE_SECRET_LIFETIME;
 /// Everything an exchange handler may touch besides the IKE SA it works on.
 pub(crate) struct Core<R: Rng> {
     pub config: Config,
-    pub(super) rng: R,
-    pub(super) out: VecDeque<Output>,
-    pub(super) next_uid: u32,
-    pub(super) next_reqid: u32,
-    pub(super) next_token: u64,
+    pub(crate) rng: R,
+    pub(crate) out: VecDeque<Output>,
+    pub(crate) next_uid: u32,
+    pub(crate) next_reqid: u32,
+    pub(crate) next_token: u64,
     /// Kernel operation token -> (IKE SA key, Child SA inbound SPI) for results that matter.
-    pub(super) tokens: HashMap<u64, (u64, u32)>,
+    pub(crate) tokens: HashMap<u64, (u64, u32)>,
     pub cookies: CookieJar,
-    pub(super) cookie_rotated: Option<Instant>,
-    pub(super) failures: HashMap<String, FailureRecord>,
-    pub(super) unmatched: Vec<FailureRecord>,
+    pub(crate) cookie_rotated: Option<Instant>,
+    pub(crate) failures: HashMap<String, FailureRecord>,
+    pub(crate) unmatched: Vec<FailureRecord>,
     /// (from, to) of datagrams queued since the last `Endpoint::stamp_sends`, so that the
     /// NAT keepalive timer knows when we last sent to each peer.
-    pub(super) sent: Vec<(SocketAddr, SocketAddr)>,
+    pub(crate) sent: Vec<(SocketAddr, SocketAddr)>,
     /// Seconds since the Unix epoch as last told by the driver (`Endpoint::set_wall_clock`);
     /// certificate validity is judged against it. `None` until the driver sets it.
-    pub(super) wall_clock: Option<u64>,
+    pub(crate) wall_clock: Option<u64>,
 }
 
 impl<R: Rng> Core<R> {
