@@ -789,7 +789,7 @@ impl<R: Rng> Endpoint<R> {
             {
                 sa.reassembly = None;
             }
-            if sa.half_open_deadline.is_some_and(|d| now >= d) && sa.is_half_open() {
+            if sa.is_half_open() && crate::timer::take_due(&mut sa.deadlines.half_open, now) {
                 let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
                 self.cx
                     .fail(now, conn, remote, FailureReason::HalfOpenTimeout);
@@ -965,7 +965,7 @@ mod capture_tests;
 fn sa_deadline(cfg: &Config, sa: &IkeSa, path_sent: Option<Instant>) -> Option<Instant> {
     [
         sa.requests.deadline(),
-        sa.half_open_deadline,
+        sa.deadlines.half_open,
         sa.reassembly
             .as_ref()
             .map(|r| r.deadline(cfg.settings.limits.fragment_timeout)),

@@ -1,9 +1,14 @@
 //! Every timer policy of the core in one place.
 //!
-//! The rest of the core never computes a deadline itself: it asks this module ("when do I retransmit
-//! next?", "when does this half-open SA expire?") so that the whole timing behaviour can be read, and
-//! tuned, here: retransmission, half-open expiry, cookie rotation, Child and IKE SA lifetimes with
-//! their random jitter, TEMPORARY_FAILURE retries and dead peer detection.
+//! The rest of the core never computes or writes a deadline itself. It tells this module what
+//! happened, by name, as WireGuard's `timers.c` is told (`on_half_open_created`,
+//! `on_ike_established`, `on_ike_superseded`, `on_child_installed`, `on_temporary_failure`, ...),
+//! and the hook arms or clears the deadlines in [`IkeDeadlines`] and [`ChildDeadlines`]; when a
+//! deadline has come, [`take_due`] clears it for the one handler that acts on it. Deadlines
+//! that follow from other state (retransmission, DPD, NAT keepalive, counter polls) are asked for
+//! ("when do I retransmit next?"). So the whole timing behaviour can be read, and tuned, here:
+//! retransmission, half-open expiry, cookie rotation, Child and IKE SA lifetimes with their random
+//! jitter, TEMPORARY_FAILURE retries, dead peer detection and the ESP counter reads it needs.
 
 use std::time::{Duration, Instant};
 
@@ -281,6 +286,153 @@ pub fn dpd_deadline(mode: DpdMode, delay: Duration, last_activity: Instant) -> O
         return None;
     }
     Some(last_activity + delay)
+}
+
+/// The deadlines one IKE SA carries. Only the hooks in this module set them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IkeDeadlines {
+    /// Responder: the SA is dropped if IKE_AUTH has not completed by then.
+    pub half_open: Option<Instant>,
+    /// IKE SA rekey (jittered `rekey_time`); `None` when disabled, under way or done.
+    pub rekey: Option<Instant>,
+    /// The IKE SA is deleted if no rekey succeeded by then (`rekey_time + over_time`).
+    pub rekey_overdue: Option<Instant>,
+    /// Break-before-make reauthentication (`reauth_time`).
+    pub reauth: Option<Instant>,
+    /// A rekeyed or redundant IKE SA is removed by then without waiting further for its Delete.
+    pub retire: Option<Instant>,
+}
+
+impl IkeDeadlines {
+    /// Every armed deadline, for the SA's earliest one.
+    pub fn all(&self) -> impl Iterator<Item = Instant> {
+        [
+            self.half_open,
+            self.rekey,
+            self.rekey_overdue,
+            self.reauth,
+            self.retire,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// The deadlines one Child SA carries. Only the hooks in this module set them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildDeadlines {
+    /// Jittered rekey deadline (`rekey_time - rand`), `None` when disabled or started.
+    pub rekey: Option<Instant>,
+    /// Hard lifetime (`life_time`): deleted then if not rekeyed.
+    pub hard_expire: Option<Instant>,
+}
+
+/// Clears `deadline` and says so if it has come: the handler that acts on it runs once.
+pub fn take_due(deadline: &mut Option<Instant>, now: Instant) -> bool {
+    if deadline.is_some_and(|d| now >= d) {
+        *deadline = None;
+        return true;
+    }
+    false
+}
+
+/// A responder answered IKE_SA_INIT: the SA is half-open until IKE_AUTH completes.
+pub fn on_half_open_created(d: &mut IkeDeadlines, now: Instant, timeout: Duration) {
+    d.half_open = Some(half_open_deadline(now, timeout));
+}
+
+/// IKE_AUTH completed: no longer half-open; rekey, give-up and (for a side that can initiate)
+/// reauthentication deadlines are armed. `rand` is drawn once for the rekey jitter and once more
+/// for the reauthentication jitter when `can_reauth`.
+pub fn on_ike_established(
+    d: &mut IkeDeadlines,
+    now: Instant,
+    rekey_time: Option<Duration>,
+    timers: Option<&ConnTimers>,
+    can_reauth: bool,
+    mut rand: impl FnMut() -> u64,
+) {
+    d.half_open = None;
+    let Some(rekey_time) = rekey_time else {
+        return;
+    };
+    (d.rekey, d.rekey_overdue) = ike_rekey_deadlines(now, rekey_time, timers, rand());
+    if can_reauth {
+        d.reauth = reauth_deadline(now, timers, rand());
+    }
+}
+
+/// The IKE SA `d` was created by rekeying `old`: its own rekey deadlines start now; a rekey does
+/// not reauthenticate, so the reauthentication deadline carries over.
+pub fn on_ike_rekeyed(
+    d: &mut IkeDeadlines,
+    old: &IkeDeadlines,
+    now: Instant,
+    rekey_time: Duration,
+    timers: Option<&ConnTimers>,
+    rand: u64,
+) {
+    (d.rekey, d.rekey_overdue) = ike_rekey_deadlines(now, rekey_time, timers, rand);
+    d.reauth = old.reauth;
+}
+
+/// A new IKE SA took over from this one: it only waits for its Delete, and goes on its own
+/// should that never come (the peer's Delete lost for good).
+pub fn on_ike_superseded(d: &mut IkeDeadlines, now: Instant, retransmit_budget: Duration) {
+    d.rekey = None;
+    d.rekey_overdue = None;
+    d.retire = Some(now + retransmit_budget + REKEYED_IKE_SA_GRACE);
+}
+
+/// A new IKE SA lost a rekey collision (RFC 7296 section 2.8.2): ours is deleted by us at once
+/// (`deleting_it`); the peer's waits for the peer's Delete, at most a grace period.
+pub fn on_ike_redundant(d: &mut IkeDeadlines, now: Instant, deleting_it: bool) {
+    d.rekey = None;
+    d.reauth = None;
+    d.rekey_overdue = None;
+    d.retire = if deleting_it {
+        None
+    } else {
+        Some(now + REKEYED_IKE_SA_GRACE)
+    };
+}
+
+/// A Child SA was installed at `now` with these lifetimes.
+pub fn on_child_installed(limits: &ChildLifetimes, now: Instant) -> ChildDeadlines {
+    ChildDeadlines {
+        rekey: limits.rekey_at(now),
+        hard_expire: limits.expire_at(now),
+    }
+}
+
+/// A rekey of the Child SA started on the kernel's soft lifetime instead of our own timer.
+pub fn on_child_soft_expired(d: &mut ChildDeadlines) {
+    d.rekey = None;
+}
+
+/// The Child SA lost a rekey collision (RFC 7296 section 2.8.1): it is deleted, never rekeyed
+/// or expired.
+pub fn on_child_redundant(d: &mut ChildDeadlines) {
+    *d = ChildDeadlines::default();
+}
+
+/// The peer answered `what` with TEMPORARY_FAILURE: it is retried after a random delay (RFC 7296
+/// section 2.25), which is returned for the log.
+pub fn on_temporary_failure<P>(
+    deferred: &mut Vec<(Instant, P)>,
+    what: P,
+    now: Instant,
+    rand: u64,
+) -> Duration {
+    let delay = temporary_failure_retry(rand);
+    deferred.push((now + delay, what));
+    delay
+}
+
+/// How often the driver reads the ESP counters of the SAs DPD watches (`dpd_delay`): twice per
+/// delay, so that a rise is noticed before a probe would be due, at most once a second.
+pub fn counter_poll_interval(dpd_delay: Duration) -> Duration {
+    (dpd_delay / 2).max(Duration::from_secs(1))
 }
 
 /// The IANA port for IKE and ESP-in-UDP after NAT detection (RFC 3948, RFC 7296 section 2.23):

@@ -59,8 +59,9 @@ pub(super) fn dpd_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
 
 /// Every lifecycle deadline of `sa` (rekeys, lifetimes, deferred retries, DPD).
 pub(super) fn lifecycle_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
+    let d = &sa.deadlines;
     if sa.rekeyed_to.is_some() {
-        return sa.expire_at;
+        return d.retire;
     }
     if !sa.is_established() {
         return None;
@@ -68,17 +69,17 @@ pub(super) fn lifecycle_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
     let busy = sa.create.is_some();
     let mut ds: Vec<Instant> = Vec::new();
     if !busy {
-        ds.extend(sa.rekey_at);
+        ds.extend(d.rekey);
     }
-    ds.extend(sa.reauth_at);
-    ds.extend(sa.expire_at);
+    ds.extend(d.reauth);
+    ds.extend(d.rekey_overdue);
     ds.extend(sa.deferred.iter().map(|(t, _)| *t));
     for c in &sa.children {
         if c.state() == ChildStatusState::Installed {
-            ds.extend(c.rekey_at);
+            ds.extend(c.deadlines.rekey);
         }
         if c.state() != ChildStatusState::Deleting {
-            ds.extend(c.expire_at);
+            ds.extend(c.deadlines.hard_expire);
         }
     }
     ds.extend(dpd_deadline(cfg, sa));
@@ -151,7 +152,7 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         if sa.rekeyed_to.is_some() {
-            if sa.expire_at.is_some_and(|d| now >= d) {
+            if timer::take_due(&mut sa.deadlines.retire, now) {
                 self.destroy(key, DownReason::Rekeyed);
             }
             return;
@@ -159,8 +160,7 @@ impl<R: Rng> Endpoint<R> {
         if !sa.is_established() {
             return;
         }
-        if sa.expire_at.is_some_and(|d| now >= d) {
-            sa.expire_at = None;
+        if timer::take_due(&mut sa.deadlines.rekey_overdue, now) {
             let conn = sa.conn.clone();
             self.log(
                 LogLevel::Warn,
@@ -169,8 +169,7 @@ impl<R: Rng> Endpoint<R> {
             );
             return self.delete_ike_key(now, key);
         }
-        if sa.reauth_at.is_some_and(|d| now >= d) {
-            sa.reauth_at = None;
+        if timer::take_due(&mut sa.deadlines.reauth, now) {
             return self.reauthenticate(now, key);
         }
         let mut due = Vec::new();
@@ -185,19 +184,18 @@ impl<R: Rng> Endpoint<R> {
         for p in due {
             sa.queue.push_back(p);
         }
-        if sa.rekey_at.is_some_and(|d| now >= d) && sa.create.is_none() {
-            sa.rekey_at = None;
+        if sa.create.is_none() && timer::take_due(&mut sa.deadlines.rekey, now) {
             sa.queue.push_back(Purpose::RekeyIke);
         }
         let mut expired = Vec::new();
         for c in sa.children.iter_mut() {
-            if c.expire_at.is_some_and(|d| now >= d) && c.state() != ChildStatusState::Deleting {
-                c.expire_at = None;
-                expired.push(c.spi_in);
-            } else if c.rekey_at.is_some_and(|d| now >= d)
-                && c.state() == ChildStatusState::Installed
+            if c.state() != ChildStatusState::Deleting
+                && timer::take_due(&mut c.deadlines.hard_expire, now)
             {
-                c.rekey_at = None;
+                expired.push(c.spi_in);
+            } else if c.state() == ChildStatusState::Installed
+                && timer::take_due(&mut c.deadlines.rekey, now)
+            {
                 sa.queue.push_back(Purpose::RekeyChild { spi_in: c.spi_in });
             }
         }
@@ -386,7 +384,7 @@ impl<R: Rng> Endpoint<R> {
                     );
                     if let Some(sa) = self.sas.get_mut(&key) {
                         if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == spi_in) {
-                            c.rekey_at = None;
+                            timer::on_child_soft_expired(&mut c.deadlines);
                         }
                         sa.queue.push_back(Purpose::RekeyChild { spi_in });
                     }

@@ -68,9 +68,11 @@ pub(crate) fn take_over<R: Rng>(cx: &mut Core<R>, old: &mut IkeSa, new: &mut Ike
     old.rekeyed_to = Some(new.local_spi());
     old.temp_failures = 0;
     // The old SA only waits for its Delete; should that never come, it goes on its own.
-    let budget = cx.config.settings.retransmit.budget();
-    old.expire_at = Some(now + budget + timer::REKEYED_IKE_SA_GRACE);
-    old.rekey_at = None;
+    timer::on_ike_superseded(
+        &mut old.deadlines,
+        now,
+        cx.config.settings.retransmit.budget(),
+    );
     cx.emit(new.created_event());
     cx.emit(Event::Log {
         level: LogLevel::Info,
@@ -95,22 +97,18 @@ fn retire_redundant<R: Rng>(
     now: Instant,
 ) {
     sa.rekeyed_to = Some(winner);
-    sa.rekey_at = None;
-    sa.reauth_at = None;
+    timer::on_ike_redundant(&mut sa.deadlines, now, ours);
     sa.queue.clear();
     // Announced like any IKE SA so that its removal (IkeSaDown Rekeyed) pairs with an up.
     cx.emit(sa.created_event());
     cx.emit(up_event(sa));
+    // As strongSwan, the peer deletes its redundant SA as soon as its response arrived; should
+    // that response have been lost and the peer abandoned the exchange (our Delete of the old
+    // SA reached it first), nobody else will: hence the grace period in `on_ike_redundant`.
     if ours {
-        sa.expire_at = None;
         let ev = sa.transition(IkeState::Deleting);
         cx.emit(ev);
         sa.queue.push_back(Purpose::DeleteIke);
-    } else {
-        // As strongSwan: the peer deletes it as soon as its response arrived; should that
-        // response have been lost and the peer abandoned the exchange (our Delete of the old
-        // SA reached it first), nobody else will.
-        sa.expire_at = Some(now + timer::REKEYED_IKE_SA_GRACE);
     }
 }
 

@@ -398,7 +398,8 @@ pub(crate) fn handle_response_i<R: Rng>(
                 if let Some(old) = rekey_of {
                     unmark_rekeying(cx, sa, old);
                 }
-                let delay = timer::temporary_failure_retry(cx.random_u64());
+                let delay =
+                    timer::on_temporary_failure(&mut sa.deferred, purpose, now, cx.random_u64());
                 cx.emit(Event::Log {
                     level: LogLevel::Info,
                     conn: Some(sa.conn.clone()),
@@ -407,7 +408,6 @@ pub(crate) fn handle_response_i<R: Rng>(
                         delay.as_millis()
                     ),
                 });
-                sa.deferred.push((now + delay, purpose));
                 return CreateOutcome::Keep;
             }
             NotifyType::INVALID_KE_PAYLOAD => {
@@ -645,8 +645,7 @@ fn finish_child_i<R: Rng>(
         });
         if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == loser) {
             c.redundant = true;
-            c.rekey_at = None;
-            c.expire_at = None;
+            timer::on_child_redundant(&mut c.deadlines);
             if we_lost {
                 let ev = c.transition(&sa.conn, ChildStatusState::Rekeyed);
                 cx.emit(ev);
@@ -738,12 +737,15 @@ fn derive_successor<R: Rng>(
     let conn = cx.config.connection(&new.conn).cloned();
     if let Some(c) = &conn {
         let timers = cx.config.settings.conn_timers.get(&c.name).cloned();
-        let (r, e) =
-            timer::ike_rekey_deadlines(now, c.rekey_time, timers.as_ref(), cx.random_u64());
-        new.rekey_at = r;
-        new.expire_at = e;
-        // A rekey does not reauthenticate: the reauth deadline carries over.
-        new.reauth_at = old.reauth_at;
+        let rand = cx.random_u64();
+        timer::on_ike_rekeyed(
+            &mut new.deadlines,
+            &old.deadlines,
+            now,
+            c.rekey_time,
+            timers.as_ref(),
+            rand,
+        );
     }
     Ok(new)
 }

@@ -279,24 +279,20 @@ fn selectors(p: Option<&TsPayload>) -> Vec<TrafficSelector> {
 
 fn established<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
     sa.established_at = Some(now);
-    sa.half_open_deadline = None;
-    let found = cx.config.connection(&sa.conn).map(|c| {
-        (
-            c.rekey_time,
-            cx.config.settings.conn_timers.get(&c.name).cloned(),
-            // Reauthentication needs the addresses to initiate to.
-            c.initiate_to().is_some() && c.initiate_from().is_some(),
-        )
-    });
-    if let Some((rekey_time, timers, can_initiate)) = found {
-        let (r, e) =
-            crate::timer::ike_rekey_deadlines(now, rekey_time, timers.as_ref(), cx.random_u64());
-        sa.rekey_at = r;
-        sa.expire_at = e;
-        if can_initiate {
-            sa.reauth_at = crate::timer::reauth_deadline(now, timers.as_ref(), cx.random_u64());
-        }
-    }
+    let conn = cx.config.connection(&sa.conn);
+    let rekey_time = conn.map(|c| c.rekey_time);
+    let timers = conn.and_then(|c| cx.config.settings.conn_timers.get(&c.name).cloned());
+    // Reauthentication needs the addresses to initiate to.
+    let can_initiate =
+        conn.is_some_and(|c| c.initiate_to().is_some() && c.initiate_from().is_some());
+    crate::timer::on_ike_established(
+        &mut sa.deadlines,
+        now,
+        rekey_time,
+        timers.as_ref(),
+        can_initiate,
+        || cx.random_u64(),
+    );
     let ev = sa.transition(IkeState::Established);
     cx.emit(ev);
     cx.emit(Event::IkeSaUp {

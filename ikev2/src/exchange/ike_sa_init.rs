@@ -732,10 +732,11 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     sa.init_response = response.clone();
     sa.responses.answered(0, bytes, vec![response.clone()]);
     sa.last_peer_message = Some(now);
-    sa.half_open_deadline = Some(crate::timer::half_open_deadline(
+    crate::timer::on_half_open_created(
+        &mut sa.deadlines,
         now,
         cx.config.settings.half_open_timeout,
-    ));
+    );
     cx.emit(sa.created_event());
     cx.emit(Event::Log {
         level: LogLevel::Info,

@@ -33,10 +33,8 @@ pub struct ChildSa {
     pub remote_ts: Vec<TrafficSelector>,
     pub installed_at: Instant,
     pub pending_ops: u32,
-    /// Jittered rekey deadline (`rekey_time - rand`), `None` when disabled.
-    pub rekey_at: Option<Instant>,
-    /// Hard lifetime (`life_time`): deleted then if not rekeyed.
-    pub expire_at: Option<Instant>,
+    /// Rekey and hard-lifetime deadlines; set only by the hooks in `timer`.
+    pub deadlines: crate::timer::ChildDeadlines,
     /// Responder of a rekey: the outbound SA, installed once the peer deleted the old Child SA
     /// (RFC 7296 section 2.8: the responder sends on the new SA only after that).
     pub pending_out: Option<crate::output::SaSpec>,

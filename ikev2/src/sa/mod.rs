@@ -16,6 +16,7 @@ use crate::config::{Mode, Psk};
 use crate::crypto::{IkeKeys, KeyExchange, Prf, Secret, SkCipher};
 use crate::event::{Event, IkeSpis, IkeState};
 use crate::proposal::ProposalSet;
+use crate::timer::IkeDeadlines;
 use crate::wire::Identity;
 
 use crate::wire::TrafficSelector;
@@ -169,12 +170,9 @@ pub(crate) struct IkeSa {
     pub create: Option<PendingCreate>,
     /// Requests put off until a deadline (after TEMPORARY_FAILURE, RFC 7296 section 2.25).
     pub deferred: Vec<(Instant, Purpose)>,
-    /// IKE SA rekey deadline (jittered `rekey_time`), `None` when disabled or done.
-    pub rekey_at: Option<Instant>,
-    /// The IKE SA is closed if no rekey succeeded by then (`rekey_time + over_time`).
-    pub expire_at: Option<Instant>,
-    /// Break-before-make reauthentication deadline (`reauth_time`).
-    pub reauth_at: Option<Instant>,
+    /// Half-open, rekey, give-up, reauthentication and retirement deadlines; set only by the
+    /// hooks in `timer`.
+    pub deadlines: IkeDeadlines,
     /// Last time we sent a request on this SA (DPD on-idle counts it as traffic).
     pub last_request_sent: Option<Instant>,
     /// TEMPORARY_FAILURE answers in a row to our CREATE_CHILD_SA requests.
@@ -198,8 +196,6 @@ pub(crate) struct IkeSa {
     pub queue: VecDeque<Purpose>,
     pub established_at: Option<Instant>,
     pub last_peer_message: Option<Instant>,
-    /// Responder: drop the SA if IKE_AUTH has not completed by then.
-    pub half_open_deadline: Option<Instant>,
 }
 
 impl IkeSa {
@@ -250,9 +246,7 @@ impl IkeSa {
             pending_child: None,
             create: None,
             deferred: Vec::new(),
-            rekey_at: None,
-            expire_at: None,
-            reauth_at: None,
+            deadlines: IkeDeadlines::default(),
             last_request_sent: None,
             temp_failures: 0,
             retry_ke: None,
@@ -266,7 +260,6 @@ impl IkeSa {
             queue: VecDeque::new(),
             established_at: None,
             last_peer_message: None,
-            half_open_deadline: None,
         }
     }
 
