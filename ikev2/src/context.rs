@@ -33,6 +33,8 @@ pub(crate) struct Core<R: Rng> {
     /// Seconds since the Unix epoch as last told by the driver (`Endpoint::set_wall_clock`);
     /// certificate validity is judged against it. `None` until the driver sets it.
     pub(crate) wall_clock: Option<u64>,
+    /// When the driver last read ESP counters for us (`Endpoint::counter_poll`).
+    pub(crate) counters_read: Option<Instant>,
 }
 
 impl<R: Rng> Core<R> {

@@ -57,6 +57,7 @@ impl<R: Rng> Endpoint<R> {
                 unmatched: Vec::new(),
                 sent: Vec::new(),
                 wall_clock: None,
+                counters_read: None,
             },
             sas: SaTable::default(),
             init_index: HashMap::new(),

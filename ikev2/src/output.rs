@@ -58,7 +58,7 @@ pub enum KernelEvent {
     /// (XFRM_MSG_EXPIRE). Soft starts a rekey of its Child SA, hard deletes the Child SA.
     Expire { dst: IpAddr, spi: u32, hard: bool },
     /// Current byte/packet counters of the SA `dst`/`spi` (as read with XFRM_MSG_GETSA). The
-    /// driver feeds these for the SAs it installed, at least every `dpd_delay / 2`; dead peer
+    /// driver feeds these for the SAs `Endpoint::counter_poll` names, when the core asks; dead peer
     /// detection treats a rise of an inbound SA's counters as a sign of life from the peer
     /// (on-idle mode counts outbound too). Unknown SAs are ignored.
     Counters {

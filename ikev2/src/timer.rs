@@ -435,6 +435,16 @@ pub fn counter_poll_interval(dpd_delay: Duration) -> Duration {
     (dpd_delay / 2).max(Duration::from_secs(1))
 }
 
+/// When the driver reads ESP counters next: `interval` after the last read, or after `needed_since`
+/// (the first IKE SA that needs them) before any read. `None` if that is beyond the clock's range.
+pub fn counter_poll_deadline(
+    last_read: Option<Instant>,
+    needed_since: Instant,
+    interval: Duration,
+) -> Option<Instant> {
+    last_read.unwrap_or(needed_since).checked_add(interval)
+}
+
 /// The IANA port for IKE and ESP-in-UDP after NAT detection (RFC 3948, RFC 7296 section 2.23):
 /// the port a floating initiator sends to.
 pub const NATT_PORT: u16 = 4500;

@@ -232,3 +232,35 @@ fn counter_queries_follow_the_dpd_mode() {
         assert!(w.b.ep.counter_queries().is_empty());
     }
 }
+
+#[test]
+fn the_core_says_when_to_read_which_counters() {
+    let mut w = Pair::default().build(67);
+    dpd(&mut w, Side::A, DpdMode::OnDemand, 30);
+    establish(&mut w);
+    let ike = established_ike(&w.a)[0].clone();
+    let up = ike.established_at.expect("established");
+    let first = w.a.ep.poll_counter_timeout().expect("DPD needs counters");
+    assert_eq!(first, up + Duration::from_secs(15));
+    // Not yet due: nothing to read, and the deadline stays.
+    assert!(w
+        .a
+        .ep
+        .counter_poll(first - Duration::from_secs(1))
+        .is_empty());
+    assert_eq!(w.a.ep.poll_counter_timeout(), Some(first));
+    // Due: the inbound SA of the Child SA, and the next read half a dpd_delay later.
+    let q = w.a.ep.counter_poll(first);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(
+        (q[0].dst, q[0].spi),
+        (w.a.addr.ip(), ike.children[0].spi_in)
+    );
+    assert_eq!(
+        w.a.ep.poll_counter_timeout(),
+        Some(first + Duration::from_secs(15))
+    );
+    // B has no DPD: it never asks.
+    assert_eq!(w.b.ep.poll_counter_timeout(), None);
+    assert!(w.b.ep.counter_poll(first).is_empty());
+}

@@ -293,11 +293,6 @@ impl<K: Kernel> KernelBridge<K> {
         }
     }
 
-    /// The SAs this daemon installed (for periodic counter reads).
-    pub fn installed_sas(&self) -> Vec<SaId> {
-        self.sas.iter().copied().collect()
-    }
-
     /// Whether the SA `dst`/`spi` is one of ours (kernel notifications cover every SA).
     pub fn owns_sa(&self, dst: IpAddr, spi: u32) -> bool {
         self.sas.contains(&SaId {

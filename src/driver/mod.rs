@@ -1,6 +1,9 @@
 //! The daemon: a thin tokio loop around the sans-IO core. Datagrams, kernel notifications,
-//! control requests, signals and the core's next deadline come in; the core's outputs (datagrams,
-//! kernel operations, events) go out. Nothing here decides protocol behaviour.
+//! control requests, signals and the core's next deadlines come in; the core's outputs (datagrams,
+//! kernel operations, events, the ESP counters it wants read) go out. Protocol behaviour (what to
+//! send, when to probe, rekey or give up) is the core's; what the driver decides itself is the
+//! daemon's own policy around it: start actions and keyingtries, trap policies, close_action and
+//! dpd_action=trap, control and status requests, log rate limits.
 
 pub mod core_config;
 mod diagnose_view;
@@ -103,8 +106,6 @@ struct Daemon {
     kernel: KernelBridge<NetlinkKernel>,
     sockets: Arc<SocketSet>,
     waiters: Vec<Waiter>,
-    /// When to next read the SA counters for the core's dead peer detection.
-    next_counters: Option<Instant>,
     started: Instant,
     notifier: Notifier,
     /// Failures and IKE traffic per connection/peer, for `rswanctl diagnose`.
@@ -249,7 +250,6 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
         kernel: bridge,
         sockets,
         waiters: Vec::new(),
-        next_counters: None,
         started: now,
         notifier,
         memory: Default::default(),
@@ -275,7 +275,6 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let s = &d.config.settings;
     kernel::set_hash_thresholds(d.kernel.kernel_mut(), s.spdh_thresh_v4, s.spdh_thresh_v6);
     d.sync_traps();
-    d.next_counters = d.counter_interval().map(|i| now + i);
     d.start_actions(now, None).await;
     d.notifier.ready(&d.summary());
 
@@ -308,9 +307,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
                 }
             }
             Input::Timeout => {
-                if d.next_counters.is_some_and(|t| t <= now) {
-                    d.feed_counters(now);
-                }
+                d.feed_counters(now);
                 d.ep.handle_timeout(now);
             }
             Input::Shutdown => break,
@@ -428,7 +425,7 @@ impl Daemon {
         [
             self.ep.poll_timeout(),
             self.waiters.iter().map(|w| w.deadline).min(),
-            self.next_counters,
+            self.ep.poll_counter_timeout(),
             self.diagnoses.iter().map(|p| p.deadline).min(),
             self.log_limit.next_deadline(),
         ]
@@ -437,34 +434,22 @@ impl Daemon {
         .min()
     }
 
-    /// How often the core wants SA counters: half the shortest `dpd_delay` (the core counts a
-    /// rise of inbound counters as a sign of life), or not at all without DPD.
-    fn counter_interval(&self) -> Option<Duration> {
-        self.config
-            .connections
-            .iter()
-            .map(|c| c.dpd_delay)
-            .filter(|d| !d.is_zero())
-            .min()
-            .map(|d| (d / 2).max(Duration::from_secs(1)))
-    }
-
-    /// Reads the counters of every SA we installed and hands them to the core.
+    /// Reads the counters of the SAs the core asks for, when it asks (it decides which and how
+    /// often: dead peer detection and NAT keepalives), and hands them back.
     fn feed_counters(&mut self, now: Instant) {
-        for id in self.kernel.installed_sas() {
-            if let Some(c) = self.kernel.counters(id.dst, id.spi) {
+        for q in self.ep.counter_poll(now) {
+            if let Some(c) = self.kernel.counters(q.dst, q.spi) {
                 self.ep.handle_kernel(
                     now,
                     CoreKernelEvent::Counters {
-                        dst: id.dst,
-                        spi: id.spi,
+                        dst: q.dst,
+                        spi: q.spi,
                         bytes: c.bytes,
                         packets: c.packets,
                     },
                 );
             }
         }
-        self.next_counters = self.counter_interval().map(|i| now + i);
     }
 
     /// Performs every output the core has queued, feeding kernel results straight back.
@@ -860,7 +845,6 @@ impl Daemon {
             Ok((changed, removed)) => {
                 self.flush(now).await;
                 self.sync_traps();
-                self.next_counters = self.counter_interval().map(|i| now + i);
                 self.start_actions(now, Some(&changed)).await;
                 let msg = format!(
                     "configuration reloaded: {} connection(s); changed or new: {}; removed: {}",

@@ -86,7 +86,8 @@ pub(super) fn lifecycle_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
     ds.into_iter().min()
 }
 
-/// One ESP SA whose byte counters dead peer detection wants (`KernelEvent::Counters`).
+/// One ESP SA whose byte counters the core wants (`KernelEvent::Counters`): for dead peer
+/// detection, and for NAT keepalives (outbound ESP counts as sending to the peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CounterQuery {
     pub src: std::net::IpAddr,
@@ -95,26 +96,33 @@ pub struct CounterQuery {
 }
 
 impl<R: Rng> Endpoint<R> {
-    /// The installed ESP SAs whose counters DPD uses (inbound for on-demand, both directions
-    /// for on-idle), so that the driver reads only those with XFRM_MSG_GETSA and answers with
-    /// `KernelEvent::Counters`.
+    /// The IKE SAs with DPD on, as (SA, dpd_delay, mode).
+    fn dpd_sas(&self) -> impl Iterator<Item = (&IkeSa, std::time::Duration, DpdMode)> {
+        self.sas
+            .values()
+            .filter(|sa| sa.is_established())
+            .filter_map(|sa| {
+                let conn = self.cx.config.connection(&sa.conn)?;
+                let mode = dpd_mode(&self.cx.config, &sa.conn);
+                let on = !conn.dpd_delay.is_zero() && mode != DpdMode::Disabled;
+                on.then_some((sa, conn.dpd_delay, mode))
+            })
+    }
+
+    /// The installed ESP SAs whose counters the core uses: inbound for DPD, outbound too for
+    /// on-idle DPD and for the side behind a NAT (outbound ESP defers its keepalives).
     pub fn counter_queries(&self) -> Vec<CounterQuery> {
+        let keepalive = !self.cx.config.settings.natt.keepalive.is_zero();
         let mut out = Vec::new();
-        for sa in self.sas.values() {
-            let Some(conn) = self.cx.config.connection(&sa.conn) else {
-                continue;
-            };
-            let mode = dpd_mode(&self.cx.config, &sa.conn);
-            if conn.dpd_delay.is_zero() || mode == DpdMode::Disabled || !sa.is_established() {
-                continue;
-            }
+        for (sa, _, mode) in self.dpd_sas() {
+            let outbound = mode == DpdMode::OnIdle || (keepalive && sa.behind_nat());
             for c in &sa.children {
                 out.push(CounterQuery {
                     src: sa.remote.ip(),
                     dst: sa.local.ip(),
                     spi: c.spi_in,
                 });
-                if mode == DpdMode::OnIdle && c.pending_out.is_none() {
+                if outbound && c.pending_out.is_none() {
                     out.push(CounterQuery {
                         src: sa.local.ip(),
                         dst: sa.remote.ip(),
@@ -126,19 +134,35 @@ impl<R: Rng> Endpoint<R> {
         out
     }
 
-    /// How often the driver should feed counters: half the shortest `dpd_delay` of a connection
-    /// with an established IKE SA and DPD on (`None`: not needed).
+    /// How often the counters are read: half the shortest `dpd_delay` of an established IKE SA
+    /// with DPD on (`None`: not needed).
     pub fn counter_interval(&self) -> Option<std::time::Duration> {
-        self.sas
-            .values()
-            .filter(|sa| sa.is_established())
-            .filter_map(|sa| {
-                let conn = self.cx.config.connection(&sa.conn)?;
-                let on = !conn.dpd_delay.is_zero()
-                    && dpd_mode(&self.cx.config, &sa.conn) != DpdMode::Disabled;
-                on.then_some(conn.dpd_delay / 2)
-            })
+        self.dpd_sas()
+            .map(|(_, delay, _)| timer::counter_poll_interval(delay))
             .min()
+    }
+
+    /// When the driver should next read ESP counters (then call [`Endpoint::counter_poll`]);
+    /// `None` while no IKE SA needs them. Separate from `poll_timeout`: it is the driver's
+    /// errand, and nothing in the core is due then.
+    pub fn poll_counter_timeout(&self) -> Option<Instant> {
+        let interval = self.counter_interval()?;
+        let since = self
+            .dpd_sas()
+            .filter_map(|(sa, _, _)| sa.established_at)
+            .min()?;
+        timer::counter_poll_deadline(self.cx.counters_read, since, interval)
+    }
+
+    /// The ESP SAs whose counters the driver should read (XFRM_MSG_GETSA) and report with
+    /// `KernelEvent::Counters` now; empty before [`Endpoint::poll_counter_timeout`]. Calling it
+    /// when due arms the next read.
+    pub fn counter_poll(&mut self, now: Instant) -> Vec<CounterQuery> {
+        if self.poll_counter_timeout().is_none_or(|t| now < t) {
+            return Vec::new();
+        }
+        self.cx.counters_read = Some(now);
+        self.counter_queries()
     }
 
     /// Runs the lifecycle timers of SA `key` at `now`.
