@@ -16,7 +16,7 @@ use crate::rng::Rng;
 use crate::sa::msgid::{RequestVerdict, ResponseMismatch};
 use crate::sa::status::{ChildStatusState, ConnStatus, Status};
 use crate::sa::table::SaTable;
-use crate::sa::{self, IkeSa, Purpose};
+use crate::sa::{self, Purpose};
 use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
@@ -24,6 +24,7 @@ mod commands;
 pub mod keylog;
 mod lifecycle;
 mod natt;
+mod timeouts;
 
 use crate::context::Core;
 pub use lifecycle::CounterQuery;
@@ -117,7 +118,8 @@ impl<R: Rng> Endpoint<R> {
 
     fn settle(&mut self) {
         let cfg = &self.cx.config;
-        self.sas.settle(|sa, sent| sa_deadline(cfg, sa, sent));
+        self.sas
+            .settle(|sa, sent| timeouts::sa_deadline(cfg, sa, sent));
     }
 
     fn unused_spi(&mut self) -> u64 {
@@ -765,95 +767,6 @@ impl<R: Rng> Endpoint<R> {
     }
 
     // -----------------------------------------------------------------------------------------
-    // Time
-    // -----------------------------------------------------------------------------------------
-
-    pub fn handle_timeout(&mut self, now: Instant) {
-        // Only the SAs whose deadline has come: the cost does not grow with the number of SAs.
-        let due = self.sas.due(now);
-        self.timeout(now, &due);
-        self.finish_turn(now);
-        self.keepalive_timeout(now, &due);
-        self.finish_turn(now);
-    }
-
-    fn timeout(&mut self, now: Instant, due: &[u64]) {
-        for &key in due {
-            let Some(sa) = self.sas.get_mut(&key) else {
-                continue;
-            };
-            let frag_timeout = self.cx.config.settings.limits.fragment_timeout;
-            if sa
-                .reassembly
-                .as_ref()
-                .is_some_and(|r| now >= r.deadline(frag_timeout))
-            {
-                sa.reassembly = None;
-            }
-            if sa.is_half_open() && crate::timer::take_due(&mut sa.deadlines.half_open, now) {
-                let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
-                self.cx
-                    .fail(now, conn, remote, FailureReason::HalfOpenTimeout);
-                self.destroy(key, DownReason::Failed(FailureReason::HalfOpenTimeout));
-                continue;
-            }
-            let policy = self.cx.config.settings.retransmit.clone();
-            match sa.requests.on_timeout(now, &policy) {
-                None => {}
-                Some(Ok(datagrams)) => {
-                    let msg_id = sa.requests.outstanding().map(|o| o.msg_id).unwrap_or(0);
-                    let n = sa
-                        .requests
-                        .outstanding()
-                        .map(|o| o.timer.retransmits())
-                        .unwrap_or(0);
-                    let (l, r, conn) = (sa.local, sa.remote, sa.conn.clone());
-                    self.cx.emit(Event::Log {
-                        level: LogLevel::Info,
-                        conn: Some(conn),
-                        message: format!("retransmit {n} of request with message ID {msg_id}"),
-                    });
-                    for b in datagrams {
-                        self.cx.send(l, r, b);
-                    }
-                }
-                Some(Err(retransmits)) => {
-                    let purpose = sa.requests.outstanding().map(|o| o.purpose.clone());
-                    match purpose {
-                        // Our Delete went unanswered: the SA is gone on our side regardless.
-                        Some(Purpose::DeleteIke) => {
-                            let reason = if sa.rekeyed_to.is_some() {
-                                DownReason::Rekeyed
-                            } else {
-                                DownReason::LocalDelete
-                            };
-                            self.destroy(key, reason);
-                        }
-                        Some(Purpose::Dpd) => {
-                            self.peer_dead(now, key, FailureReason::DpdTimeout { retransmits })
-                        }
-                        _ if sa.is_established() => {
-                            self.peer_dead(now, key, FailureReason::PeerLost { retransmits })
-                        }
-                        _ => {
-                            let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
-                            self.cx.fail(
-                                now,
-                                conn,
-                                remote,
-                                FailureReason::PeerLost { retransmits },
-                            );
-                            self.destroy(key, DownReason::PeerLost { retransmits });
-                        }
-                    }
-                    continue;
-                }
-            }
-            self.lifecycle_timeout(now, key);
-        }
-    }
-
-    // -----------------------------------------------------------------------------------------
     // Kernel
     // -----------------------------------------------------------------------------------------
 
@@ -960,20 +873,3 @@ mod tests;
 
 #[cfg(test)]
 mod capture_tests;
-
-/// The earliest timer of `sa`: retransmission, half-open and fragment timeouts, lifecycle
-/// (rekey, lifetimes, DPD) and NAT keepalive (`path_sent`: when we last sent on its path).
-fn sa_deadline(cfg: &Config, sa: &IkeSa, path_sent: Option<Instant>) -> Option<Instant> {
-    [
-        sa.requests.deadline(),
-        sa.deadlines.half_open,
-        sa.reassembly
-            .as_ref()
-            .map(|r| r.deadline(cfg.settings.limits.fragment_timeout)),
-        lifecycle::lifecycle_deadline(cfg, sa),
-        natt::keepalive_deadline(cfg, sa, path_sent),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-}

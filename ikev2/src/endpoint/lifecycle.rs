@@ -1,11 +1,11 @@
-//! Everything that happens to an established IKE SA over time: Child SA and IKE SA rekeying on
-//! their (jittered) deadlines, hard lifetimes, retries after TEMPORARY_FAILURE, dead peer
-//! detection with its dpd_action, and the kernel's lifetime and counter reports. The policies
-//! (when) live in `timer.rs`; this file only applies them.
+//! What follows from a lifecycle event of an established IKE SA: reauthentication, a Child SA's
+//! hard lifetime, deleting an IKE SA nobody rekeyed, a lost peer with its dpd_action, a resolved
+//! rekey collision's handover, the kernel's lifetime and counter reports, and which ESP counters
+//! the core wants read. When deadlines are armed is `timer.rs`'s; when they fire, `timeouts.rs`.
 
 use std::time::Instant;
 
-use crate::config::{Action, Config};
+use crate::config::Action;
 use crate::event::{DownReason, FailureReason, IkeState, LogLevel};
 use crate::exchange;
 use crate::output::KernelEvent;
@@ -14,77 +14,8 @@ use crate::sa::status::ChildStatusState;
 use crate::sa::{IkeSa, Purpose};
 use crate::timer::{self, DpdMode};
 
+use super::timeouts::dpd_mode;
 use super::Endpoint;
-
-/// The instant from which DPD counts silence for `mode`.
-fn last_activity(sa: &IkeSa, mode: DpdMode) -> Option<Instant> {
-    let mut t = [sa.established_at, sa.last_peer_message]
-        .into_iter()
-        .flatten()
-        .max()?;
-    for c in &sa.children {
-        t = t.max(c.last_in.unwrap_or(t));
-        if mode == DpdMode::OnIdle {
-            t = t.max(c.last_out.unwrap_or(t));
-        }
-    }
-    if mode == DpdMode::OnIdle {
-        t = t.max(sa.last_request_sent.unwrap_or(t));
-    }
-    Some(t)
-}
-
-fn dpd_mode(cfg: &Config, conn: &str) -> DpdMode {
-    cfg.settings
-        .conn_timers
-        .get(conn)
-        .map(|t| t.dpd_mode)
-        .unwrap_or_default()
-}
-
-/// When DPD wants to probe `sa` next. Only while the SA is idle on our side: an outstanding
-/// request is itself a liveness check, and its retransmit timer runs instead.
-pub(super) fn dpd_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
-    if !sa.is_established()
-        || sa.rekeyed_to.is_some()
-        || !sa.requests.is_free()
-        || !sa.queue.is_empty()
-    {
-        return None;
-    }
-    let conn = cfg.connection(&sa.conn)?;
-    let mode = dpd_mode(cfg, &sa.conn);
-    timer::dpd_deadline(mode, conn.dpd_delay, last_activity(sa, mode)?)
-}
-
-/// Every lifecycle deadline of `sa` (rekeys, lifetimes, deferred retries, DPD).
-pub(super) fn lifecycle_deadline(cfg: &Config, sa: &IkeSa) -> Option<Instant> {
-    let d = &sa.deadlines;
-    if sa.rekeyed_to.is_some() {
-        return d.retire;
-    }
-    if !sa.is_established() {
-        return None;
-    }
-    let busy = sa.create.is_some();
-    let mut ds: Vec<Instant> = Vec::new();
-    if !busy {
-        ds.extend(d.rekey);
-    }
-    ds.extend(d.reauth);
-    ds.extend(d.rekey_overdue);
-    ds.extend(sa.deferred.iter().map(|(t, _)| *t));
-    for c in &sa.children {
-        if c.state() == ChildStatusState::Installed {
-            ds.extend(c.deadlines.rekey);
-        }
-        if c.state() != ChildStatusState::Deleting {
-            ds.extend(c.deadlines.hard_expire);
-        }
-    }
-    ds.extend(dpd_deadline(cfg, sa));
-    ds.into_iter().min()
-}
 
 /// One ESP SA whose byte counters the core wants (`KernelEvent::Counters`): for dead peer
 /// detection, and for NAT keepalives (outbound ESP counts as sending to the peer).
@@ -165,75 +96,6 @@ impl<R: Rng> Endpoint<R> {
         self.counter_queries()
     }
 
-    /// Runs the lifecycle timers of SA `key` at `now`.
-    pub(super) fn lifecycle_timeout(&mut self, now: Instant, key: u64) {
-        let dpd_due = self
-            .sas
-            .get(&key)
-            .and_then(|sa| dpd_deadline(&self.cx.config, sa))
-            .is_some_and(|d| now >= d);
-        let Some(sa) = self.sas.get_mut(&key) else {
-            return;
-        };
-        if sa.rekeyed_to.is_some() {
-            if timer::take_due(&mut sa.deadlines.retire, now) {
-                self.destroy(key, DownReason::Rekeyed);
-            }
-            return;
-        }
-        if !sa.is_established() {
-            return;
-        }
-        if timer::take_due(&mut sa.deadlines.rekey_overdue, now) {
-            let conn = sa.conn.clone();
-            self.log(
-                LogLevel::Warn,
-                Some(&conn),
-                "IKE SA not rekeyed within rekey_time + over_time: deleting it".into(),
-            );
-            return self.delete_ike_key(now, key);
-        }
-        if timer::take_due(&mut sa.deadlines.reauth, now) {
-            return self.reauthenticate(now, key);
-        }
-        let mut due = Vec::new();
-        sa.deferred.retain(|(t, p)| {
-            if now >= *t {
-                due.push(p.clone());
-                false
-            } else {
-                true
-            }
-        });
-        for p in due {
-            sa.queue.push_back(p);
-        }
-        if sa.create.is_none() && timer::take_due(&mut sa.deadlines.rekey, now) {
-            sa.queue.push_back(Purpose::RekeyIke);
-        }
-        let mut expired = Vec::new();
-        for c in sa.children.iter_mut() {
-            if c.state() != ChildStatusState::Deleting
-                && timer::take_due(&mut c.deadlines.hard_expire, now)
-            {
-                expired.push(c.spi_in);
-            } else if c.state() == ChildStatusState::Installed
-                && timer::take_due(&mut c.deadlines.rekey, now)
-            {
-                sa.queue.push_back(Purpose::RekeyChild { spi_in: c.spi_in });
-            }
-        }
-        for spi in expired {
-            self.expire_child(key, spi);
-        }
-        if dpd_due {
-            if let Some(sa) = self.sas.get_mut(&key) {
-                sa.queue.push_back(Purpose::Dpd);
-            }
-        }
-        self.pump(now, key);
-    }
-
     /// Applies what a resolved IKE SA rekey collision left on SA `key` (RFC 7296 section 2.8.2):
     /// the surviving new IKE SA takes over like any successor (kernel results of its Child SAs
     /// follow it), a redundant one enters the table so that its Delete can be sent or answered,
@@ -260,7 +122,7 @@ impl<R: Rng> Endpoint<R> {
     /// Break-before-make reauthentication (strongSwan's `reauth_time` without make_before_break):
     /// the IKE SA is deleted (one Delete, not awaited) and the connection initiated afresh, its
     /// first Child SA in IKE_AUTH and every other one by CREATE_CHILD_SA once that is up.
-    fn reauthenticate(&mut self, now: Instant, key: u64) {
+    pub(super) fn reauthenticate(&mut self, now: Instant, key: u64) {
         let Some(sa) = self.sas.get(&key) else {
             return;
         };
@@ -292,7 +154,7 @@ impl<R: Rng> Endpoint<R> {
 
     /// Hard lifetime: the Child SA goes now (the kernel drops its SAs anyway) and the peer is
     /// told.
-    fn expire_child(&mut self, key: u64, spi_in: u32) {
+    pub(super) fn expire_child(&mut self, key: u64, spi_in: u32) {
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
         };
@@ -306,7 +168,7 @@ impl<R: Rng> Endpoint<R> {
     }
 
     /// Deletes an IKE SA with an INFORMATIONAL Delete (the `TerminateIke` path for one SA).
-    fn delete_ike_key(&mut self, now: Instant, key: u64) {
+    pub(super) fn delete_ike_key(&mut self, now: Instant, key: u64) {
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
         };

@@ -1,42 +1,20 @@
-//! NAT traversal over time (RFC 3948, RFC 7296 section 2.23): keepalives from the side behind a
-//! NAT, and following the peer when its NAT changes the mapping (learned from an authenticated
-//! IKE message or from the kernel's XFRM_MSG_MAPPING). Detection and floating to the NAT-T
+//! NAT traversal over time (RFC 3948, RFC 7296 section 2.23): when we last sent on each path (for
+//! the keepalives `timeouts.rs` sends from the side behind a NAT), and following the peer when its
+//! NAT changes the mapping (learned from an authenticated IKE message or from the kernel's
+//! XFRM_MSG_MAPPING). Detection and floating to the NAT-T
 //! port happen in the exchanges; the non-ESP marker is the driver's (it owns the sockets).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use crate::config::Config;
 use crate::event::LogLevel;
 use crate::exchange;
 use crate::rng::Rng;
-use crate::sa::IkeSa;
-use crate::timer;
 
 use super::Endpoint;
 
 /// RFC 3948 section 2.3: a NAT-keepalive is one octet 0xFF.
 pub const NAT_KEEPALIVE: [u8; 1] = [0xff];
-
-/// When `sa` sends its next NAT keepalive: `keepalive` after we last sent anything to the peer
-/// (`path_sent`: IKE on the SA's path or, as the driver reports through counters, outbound ESP),
-/// only when we are behind the NAT.
-pub(super) fn keepalive_deadline(
-    cfg: &Config,
-    sa: &IkeSa,
-    path_sent: Option<Instant>,
-) -> Option<Instant> {
-    if !sa.is_established() || sa.rekeyed_to.is_some() {
-        return None;
-    }
-    let last = sa
-        .children
-        .iter()
-        .filter_map(|c| c.last_out)
-        .chain(path_sent)
-        .max();
-    timer::keepalive_deadline(sa.behind_nat(), cfg.settings.natt.keepalive, last)
-}
 
 impl<R: Rng> Endpoint<R> {
     /// Records when we last sent on each path, from the datagrams queued since the last call
@@ -44,26 +22,6 @@ impl<R: Rng> Endpoint<R> {
     pub(super) fn stamp_sends(&mut self, now: Instant) {
         for path in std::mem::take(&mut self.cx.sent) {
             self.sas.stamp_sent(path, now);
-        }
-    }
-
-    /// Sends a NAT keepalive for each of `due` whose keepalive time has come.
-    pub(super) fn keepalive_timeout(&mut self, now: Instant, due: &[u64]) {
-        let mut paths: Vec<(SocketAddr, SocketAddr)> = Vec::new();
-        for key in due {
-            let Some(sa) = self.sas.get(key) else {
-                continue;
-            };
-            let sent = self.sas.last_sent(sa);
-            if keepalive_deadline(&self.cx.config, sa, sent).is_some_and(|d| now >= d)
-                && !paths.contains(&(sa.local, sa.remote))
-            {
-                paths.push((sa.local, sa.remote));
-                self.sas.touch(*key);
-            }
-        }
-        for (local, remote) in paths {
-            self.cx.send(local, remote, NAT_KEEPALIVE.to_vec());
         }
     }
 
