@@ -8,7 +8,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::proposal::ProposalSet;
-use crate::timer::{RetransmitPolicy, DEFAULT_COOKIE_THRESHOLD, DEFAULT_HALF_OPEN_TIMEOUT};
+use crate::timer::{
+    ChildLifetimes, RetransmitPolicy, DEFAULT_COOKIE_THRESHOLD, DEFAULT_HALF_OPEN_TIMEOUT,
+};
 use crate::wire::Identity;
 use crate::wire::TrafficSelector;
 
@@ -264,6 +266,24 @@ pub struct ChildConfig {
     /// the hard one deletes the Child SA.
     pub rekey_bytes: u64,
     pub life_bytes: u64,
+}
+
+impl ChildConfig {
+    /// This child's lifetimes, the rekey jittered by `rand` within the `rand_time` configured for
+    /// connection `conn`.
+    pub fn lifetimes(&self, settings: &Settings, conn: &str, rand: u64) -> ChildLifetimes {
+        let configured = ChildLifetimes {
+            rekey_after: self.rekey_time,
+            life: self.life_time,
+            rekey_bytes: self.rekey_bytes,
+            life_bytes: self.life_bytes,
+        };
+        let rand_time = settings
+            .conn_timers
+            .get(conn)
+            .and_then(|t| t.child_rand_time);
+        configured.with_jitter(rand_time, rand)
+    }
 }
 
 /// `connections.<conn>`.

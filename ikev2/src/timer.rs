@@ -186,28 +186,19 @@ pub fn jittered(base: Duration, range: Duration, rand: u64) -> Duration {
 }
 
 impl ChildLifetimes {
-    pub fn new(
-        cc: &crate::config::ChildConfig,
-        settings: &crate::config::Settings,
-        conn: &str,
-        rand: u64,
-    ) -> Self {
-        let range = settings
-            .conn_timers
-            .get(conn)
-            .and_then(|t| t.child_rand_time)
-            .unwrap_or_else(|| cc.life_time.saturating_sub(cc.rekey_time));
-        let rekey_after = if cc.rekey_time.is_zero() {
+    /// The configured lifetimes (`rekey_after` = `rekey_time`, not yet jittered) with the rekey
+    /// moved earlier by up to `rand_time` (default: `life_time - rekey_time`).
+    pub fn with_jitter(self, rand_time: Option<Duration>, rand: u64) -> Self {
+        let range = rand_time.unwrap_or_else(|| self.life.saturating_sub(self.rekey_after));
+        let rekey_after = if self.rekey_after.is_zero() {
             Duration::ZERO
         } else {
             // Never jitter down to zero, which would mean "never".
-            jittered(cc.rekey_time, range, rand).max(Duration::from_secs(1))
+            jittered(self.rekey_after, range, rand).max(Duration::from_secs(1))
         };
         ChildLifetimes {
             rekey_after,
-            life: cc.life_time,
-            rekey_bytes: cc.rekey_bytes,
-            life_bytes: cc.life_bytes,
+            ..self
         }
     }
 
@@ -618,7 +609,7 @@ mod tests {
         let cc = child(3600, 3960);
         let mut seen = std::collections::BTreeSet::new();
         for rand in [0u64, 1, 359_999, 360_000, u64::MAX, 123_456_789] {
-            let l = ChildLifetimes::new(&cc, &settings, "c", rand);
+            let l = cc.lifetimes(&settings, "c", rand);
             assert!(l.rekey_after <= Duration::from_secs(3600));
             assert!(
                 l.rekey_after > Duration::from_secs(3240),
@@ -629,7 +620,7 @@ mod tests {
             seen.insert(l.rekey_after);
         }
         assert!(seen.len() > 3, "jitter does not vary: {seen:?}");
-        let k = ChildLifetimes::new(&cc, &settings, "c", 7).kernel();
+        let k = cc.lifetimes(&settings, "c", 7).kernel();
         assert_eq!((k.soft_bytes, k.hard_bytes), (500, 1000));
         assert_eq!(k.hard_time, Duration::from_secs(3960));
     }
@@ -638,7 +629,7 @@ mod tests {
     fn zero_lifetimes_mean_never_and_rand_time_override_applies() {
         let mut settings = crate::config::Settings::default();
         let t0 = Instant::now();
-        let never = ChildLifetimes::new(&child(0, 0), &settings, "c", 99);
+        let never = child(0, 0).lifetimes(&settings, "c", 99);
         assert_eq!((never.rekey_at(t0), never.expire_at(t0)), (None, None));
         settings.conn_timers.insert(
             "c".into(),
@@ -647,7 +638,7 @@ mod tests {
                 ..ConnTimers::default()
             },
         );
-        let exact = ChildLifetimes::new(&child(60, 90), &settings, "c", 12_345);
+        let exact = child(60, 90).lifetimes(&settings, "c", 12_345);
         assert_eq!(exact.rekey_at(t0), Some(t0 + Duration::from_secs(60)));
     }
 

@@ -237,7 +237,7 @@ pub(crate) fn install_child<R: Rng>(
     let jitter = cx.random_u64();
     let limits = child_cfg
         .as_ref()
-        .map(|cc| timer::ChildLifetimes::new(cc, &cx.config.settings, &sa.conn, jitter))
+        .map(|cc| cc.lifetimes(&cx.config.settings, &sa.conn, jitter))
         .unwrap_or_default();
     let lifetime = limits.kernel();
     let old = ag
