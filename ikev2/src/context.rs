@@ -11,7 +11,7 @@ use crate::event::{Event, FailureReason};
 use crate::output::{KernelOp, Output};
 use crate::rng::Rng;
 use crate::sa::status::FailureRecord;
-use crate::timer::COOKIE_SECRET_LIFETIME;
+use crate::timer::cookie_secret_expired;
 
 /// Everything an exchange handler may touch besides the IKE SA it works on.
 pub(crate) struct Core<R: Rng> {
@@ -135,7 +135,7 @@ impl<R: Rng> Core<R> {
     /// Replaces the cookie secret when it is older than its lifetime.
     pub fn rotate_cookie_secret(&mut self, now: Instant) {
         match self.cookie_rotated {
-            Some(t) if now.saturating_duration_since(t) < COOKIE_SECRET_LIFETIME => {}
+            Some(t) if !cookie_secret_expired(t, now) => {}
             Some(_) => {
                 self.cookies.rotate(&mut self.rng);
                 self.cookie_rotated = Some(now);

@@ -134,6 +134,17 @@ pub fn half_open_deadline(created: Instant, timeout: Duration) -> Instant {
 /// client that fetched a cookie just before the change is not rejected).
 pub const COOKIE_SECRET_LIFETIME: Duration = Duration::from_secs(120);
 
+/// Whether the cookie secret generated at `rotated` is due for replacement at `now`.
+pub fn cookie_secret_expired(rotated: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(rotated) >= COOKIE_SECRET_LIFETIME
+}
+
+/// When an incomplete fragmented message whose first fragment came at `started` is given up
+/// (`fragment_timeout`).
+pub fn reassembly_deadline(started: Instant, timeout: Duration) -> Instant {
+    started + timeout
+}
+
 /// Dead peer detection mode (`dpd_mode`; `dpd_delay = 0` disables it whatever the mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DpdMode {

@@ -28,6 +28,6 @@ impl Reassembly {
 
     /// When this incomplete message is given up.
     pub fn deadline(&self, timeout: std::time::Duration) -> Instant {
-        self.started + timeout
+        crate::timer::reassembly_deadline(self.started, timeout)
     }
 }
