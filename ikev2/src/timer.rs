@@ -685,4 +685,50 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_deadline_fires_once_and_only_when_due() {
+        let t0 = Instant::now();
+        let mut d = Some(t0 + Duration::from_secs(5));
+        assert!(!take_due(&mut d, t0));
+        assert!(d.is_some());
+        assert!(take_due(&mut d, t0 + Duration::from_secs(5)));
+        assert_eq!(d, None);
+        assert!(!take_due(&mut d, t0 + Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn hooks_arm_and_clear_the_ike_sa_deadlines() {
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut d = IkeDeadlines::default();
+        on_half_open_created(&mut d, t0, DEFAULT_HALF_OPEN_TIMEOUT);
+        assert_eq!(d.half_open, Some(t0 + DEFAULT_HALF_OPEN_TIMEOUT));
+        let mut draws = 0;
+        on_ike_established(&mut d, t0, Some(hour), None, false, || {
+            draws += 1;
+            0
+        });
+        assert_eq!(draws, 1, "no reauthentication, no second draw");
+        assert_eq!(d.half_open, None);
+        assert_eq!(d.rekey, Some(t0 + hour));
+        assert_eq!(d.rekey_overdue, Some(t0 + hour + hour / 10));
+        let budget = Duration::from_secs(10);
+        on_ike_superseded(&mut d, t0, budget);
+        assert_eq!((d.rekey, d.rekey_overdue), (None, None));
+        assert_eq!(d.retire, Some(t0 + budget + REKEYED_IKE_SA_GRACE));
+        on_ike_redundant(&mut d, t0, true);
+        assert_eq!(d, IkeDeadlines::default());
+        on_ike_redundant(&mut d, t0, false);
+        assert_eq!(d.retire, Some(t0 + REKEYED_IKE_SA_GRACE));
+    }
+
+    #[test]
+    fn a_temporary_failure_is_retried_within_one_to_four_seconds() {
+        let t0 = Instant::now();
+        let mut deferred = Vec::new();
+        let delay = on_temporary_failure(&mut deferred, "rekey", t0, 2_500);
+        assert_eq!(delay, Duration::from_millis(3_500));
+        assert_eq!(deferred, vec![(t0 + delay, "rekey")]);
+    }
 }
