@@ -143,7 +143,7 @@ impl<R: Rng> Endpoint<R> {
             {
                 sa.reassembly = None;
             }
-            if sa.is_half_open() && crate::timer::take_due(&mut sa.deadlines.half_open, now) {
+            if sa.is_half_open() && timer::take_due(&mut sa.deadlines.half_open, now) {
                 let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
                 self.cx
                     .fail(now, conn, remote, FailureReason::HalfOpenTimeout);
