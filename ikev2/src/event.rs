@@ -435,6 +435,19 @@ pub enum Event {
         exchange: Option<ExchangeType>,
         reason: DropReason,
     },
+    /// The proposal chosen for an IKE or Child SA, in strongSwan's "selected proposal" form.
+    ProposalSelected {
+        conn: Option<String>,
+        protocol: ProtocolId,
+        algorithms: String,
+    },
+    /// Responder: the peer's KE payload is for another group than the selected one, so it was
+    /// answered with INVALID_KE_PAYLOAD naming `requested`.
+    KeGroupRequested {
+        conn: String,
+        proposed: crate::consts::KeGroup,
+        requested: crate::consts::KeGroup,
+    },
     /// Free-form diagnostic (e.g. "retransmit 2 of request 1").
     Log {
         level: LogLevel,
@@ -460,6 +473,7 @@ impl Event {
             Event::NegotiationFailed { .. } => LogLevel::Error,
             Event::Dropped { .. } => LogLevel::Debug,
             Event::CookieDemanded { .. } => LogLevel::Info,
+            Event::ProposalSelected { .. } | Event::KeGroupRequested { .. } => LogLevel::Info,
             Event::Log { level, .. } => *level,
         }
     }
@@ -473,8 +487,11 @@ impl Event {
             | Event::IkeSaDown { conn, .. }
             | Event::ChildSaUp { conn, .. }
             | Event::ChildSaDown { conn, .. }
-            | Event::NatDetected { conn, .. } => Some(conn),
-            Event::NegotiationFailed { conn, .. } | Event::Log { conn, .. } => conn.as_deref(),
+            | Event::NatDetected { conn, .. }
+            | Event::KeGroupRequested { conn, .. } => Some(conn),
+            Event::NegotiationFailed { conn, .. }
+            | Event::ProposalSelected { conn, .. }
+            | Event::Log { conn, .. } => conn.as_deref(),
             Event::Dropped { .. } | Event::CookieDemanded { .. } => None,
         }
     }
@@ -596,6 +613,24 @@ impl fmt::Display for Event {
                 Some(x) => write!(f, "dropped {x} from {from}: {reason}"),
                 None => write!(f, "dropped datagram from {from}: {reason}"),
             },
+            Event::ProposalSelected {
+                conn,
+                protocol,
+                algorithms,
+            } => {
+                if let Some(c) = conn {
+                    write!(f, "<{c}> ")?;
+                }
+                write!(f, "selected proposal: {protocol}:{algorithms}")
+            }
+            Event::KeGroupRequested {
+                conn,
+                proposed,
+                requested,
+            } => write!(
+                f,
+                "<{conn}> DH group {proposed} unacceptable, requesting {requested}"
+            ),
             Event::Log { conn, message, .. } => match conn {
                 Some(c) => write!(f, "<{c}> {message}"),
                 None => f.write_str(message),

@@ -93,26 +93,13 @@ pub fn topic(ev: &Event, datagram_from: Option<SocketAddr>) -> Option<(Topic, Op
             };
             Some((t, Some(peer.ip())))
         }
-        // The core's lines for a responder's IKE_SA_INIT carry no peer field; the datagram being
-        // processed is the one they answer. The lines themselves hold no per-packet data.
-        Event::Log { message, conn, .. } => {
-            let conn = conn
-                .as_deref()
-                .map(|c| format!("<{c}> "))
-                .unwrap_or_default();
-            if message.starts_with("DH group") && message.contains("unacceptable") {
-                Some((
-                    Topic::new("answered", "IKE_SA_INIT", format!("{conn}{message}")),
-                    from,
-                ))
-            } else if message.starts_with("selected proposal: IKE:") {
-                Some((
-                    Topic::new("accepted", "IKE_SA_INIT", format!("{conn}{message}")),
-                    from,
-                ))
-            } else {
-                None
-            }
+        // The core's reports for a responder's IKE_SA_INIT carry no peer field; the datagram
+        // being processed is the one they answer. They hold no per-packet data.
+        Event::KeGroupRequested { .. } => {
+            Some((Topic::new("answered", "IKE_SA_INIT", ev.to_string()), from))
+        }
+        Event::ProposalSelected { protocol, .. } if *protocol == ProtocolId::IKE => {
+            Some((Topic::new("accepted", "IKE_SA_INIT", ev.to_string()), from))
         }
         Event::CookieDemanded { from, .. } => Some((
             Topic::new(

@@ -575,10 +575,10 @@ fn finish_child_i<R: Rng>(
         });
         return;
     }
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: conn.clone(),
-        message: format!("selected proposal: ESP:{algs}"),
+        protocol: ProtocolId::ESP,
+        algorithms: algs.to_string(),
     });
     let ag = ChildAgreement {
         name: pc.name.clone(),
@@ -808,10 +808,10 @@ fn respond_child<R: Rng>(
             Mode::Tunnel
         };
     let spi_in = cx.alloc_esp_spi();
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: Some(conn.name.clone()),
-        message: format!("selected proposal: ESP:{algs}"),
+        protocol: ProtocolId::ESP,
+        algorithms: algs.to_string(),
     });
     let ag = ChildAgreement {
         name: child.name.clone(),
