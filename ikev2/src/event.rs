@@ -3,10 +3,10 @@
 //! operator message the driver logs.
 
 use core::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Mode;
-use crate::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::proposal::Mismatch;
 use crate::sa::status::ChildStatusState;
 
@@ -112,6 +112,90 @@ impl fmt::Display for AuthFailure {
     }
 }
 
+/// Why no configured connection accepts a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoConnection {
+    /// IKE_SA_INIT: no connection has this pair of addresses.
+    Addresses { local: IpAddr, remote: IpAddr },
+    /// IKE_AUTH: no connection for these addresses accepts the peer's identity.
+    Identity { peer_id: String, remote: IpAddr },
+    /// An initiate command for a connection without a single local and remote address.
+    NoSingleAddress { conn: String },
+}
+
+impl fmt::Display for NoConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoConnection::Addresses { local, remote } => {
+                write!(f, "no connection for {local} ... {remote}")
+            }
+            NoConnection::Identity { peer_id, remote } => {
+                write!(f, "no connection for peer '{peer_id}' at {remote}")
+            }
+            NoConnection::NoSingleAddress { conn } => write!(
+                f,
+                "connection '{conn}' needs a single address in local_addrs and remote_addrs to initiate"
+            ),
+        }
+    }
+}
+
+/// What the two sides of a failed PFS (KE in CREATE_CHILD_SA) negotiation want. An empty list
+/// is "no PFS".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PfsConflict {
+    /// The groups the peer offers or requires against the child's own.
+    Groups {
+        peer: Vec<KeGroup>,
+        ours: Vec<KeGroup>,
+    },
+    /// The peer answered NO_PROPOSAL_CHOSEN to a rekey whose algorithms it accepted before: it
+    /// refused (or demanded) the key exchange; only our side is known.
+    PeerRefused { ours: Vec<KeGroup> },
+}
+
+impl PfsConflict {
+    /// Both sides in words, naming `child`.
+    pub fn describe(&self, child: &str) -> String {
+        match self {
+            PfsConflict::Groups { peer, ours } => match (peer.is_empty(), ours.is_empty()) {
+                (true, _) => format!(
+                    "peer offers no PFS, child '{child}' requires {}",
+                    group_names(ours)
+                ),
+                (false, true) => format!(
+                    "peer requires {}, child '{child}' has no PFS group",
+                    group_names(peer)
+                ),
+                (false, false) => format!(
+                    "peer requires {}, child '{child}' accepts only {}",
+                    group_names(peer),
+                    group_names(ours)
+                ),
+            },
+            PfsConflict::PeerRefused { ours } if ours.is_empty() => {
+                format!("peer requires PFS, child '{child}' has no PFS group (NO_PROPOSAL_CHOSEN)")
+            }
+            PfsConflict::PeerRefused { ours } => format!(
+                "child '{child}' requires {}, peer has no matching PFS group (NO_PROPOSAL_CHOSEN)",
+                group_names(ours)
+            ),
+        }
+    }
+}
+
+/// KE groups by their IANA names, "no PFS" for none.
+pub fn group_names(groups: &[KeGroup]) -> String {
+    if groups.is_empty() {
+        return "no PFS".into();
+    }
+    groups
+        .iter()
+        .map(|g| crate::proposal::transform_name(crate::consts::TransformType::KE, g.0, 0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Why a negotiation failed, typed, so that the control plane can act on it and the operator gets a
 /// message naming the parameter at fault.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,7 +231,7 @@ pub enum FailureReason {
         got: Mode,
     },
     /// No configured connection accepts the peer (addresses or identity).
-    NoMatchingConnection { detail: String },
+    NoMatchingConnection { why: NoConnection },
     /// The peer asked for a KE group we do not offer (or asked twice).
     InvalidKeRefused { group: crate::consts::KeGroup },
     /// Retransmission budget spent.
@@ -166,9 +250,12 @@ pub enum FailureReason {
         child: Option<String>,
         detail: String,
     },
-    /// A Child SA rekey failed because the two sides disagree on PFS; `detail` names both sides,
-    /// e.g. "peer requires MODP_2048, child 'net' has no PFS group".
-    PfsMismatch { child: String, detail: String },
+    /// A Child SA rekey failed because the two sides disagree on PFS; `Display` names both
+    /// sides, e.g. "peer requires MODP_2048, child 'net' has no PFS group".
+    PfsMismatch {
+        child: String,
+        conflict: PfsConflict,
+    },
     /// Dead peer detection: the liveness check went unanswered for the whole retransmit budget.
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
@@ -219,8 +306,8 @@ impl fmt::Display for FailureReason {
             FailureReason::ModeMismatch { child, wanted, got } => {
                 write!(f, "child '{child}': wanted mode {wanted}, peer negotiated {got}")
             }
-            FailureReason::NoMatchingConnection { detail } => {
-                write!(f, "no matching connection: {detail}")
+            FailureReason::NoMatchingConnection { why } => {
+                write!(f, "no matching connection: {why}")
             }
             FailureReason::InvalidKeRefused { group } => {
                 write!(f, "peer requested KE group {group}, which we do not offer")
@@ -248,8 +335,12 @@ impl fmt::Display for FailureReason {
                 child: None,
                 detail,
             } => write!(f, "IKE SA rekey failed: {detail}"),
-            FailureReason::PfsMismatch { detail, .. } => {
-                write!(f, "Child SA rekey failed: PFS mismatch: {detail}")
+            FailureReason::PfsMismatch { child, conflict } => {
+                write!(
+                    f,
+                    "Child SA rekey failed: PFS mismatch: {}",
+                    conflict.describe(child)
+                )
             }
             FailureReason::DpdTimeout { retransmits } => {
                 write!(f, "lost after {retransmits} retransmits (DPD)")

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use rswan_ikev2::consts::NotifyType;
-use rswan_ikev2::event::{AuthFailure, FailureReason};
+use rswan_ikev2::event::{AuthFailure, FailureReason, PfsConflict};
 use rswan_ikev2::proposal::Mismatch;
 
 /// A failed negotiation, classified for the verdict.
@@ -44,9 +44,10 @@ pub enum FailureKind {
     /// Traffic selectors do not overlap (either side found it).
     TsMismatch,
     /// A Child SA rekey failed because one side requires a KE group (PFS) and the other offers
-    /// none or another; the core's words name both sides.
+    /// none or another.
     PfsMismatch {
-        detail: String,
+        child: String,
+        conflict: PfsConflict,
     },
     /// No connection matched the peer.
     NoConnection,
@@ -100,8 +101,9 @@ impl FailureMemo {
                 FailureKind::PeerRejectedAuth
             }
             FailureReason::TsUnacceptable { .. } => FailureKind::TsMismatch,
-            FailureReason::PfsMismatch { detail, .. } => FailureKind::PfsMismatch {
-                detail: detail.clone(),
+            FailureReason::PfsMismatch { child, conflict } => FailureKind::PfsMismatch {
+                child: child.clone(),
+                conflict: conflict.clone(),
             },
             FailureReason::NoMatchingConnection { .. } => FailureKind::NoConnection,
             FailureReason::PeerLost { retransmits } => FailureKind::Unreachable {

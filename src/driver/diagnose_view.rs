@@ -106,9 +106,9 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
         FailureKind::PeerNoProposal { ike: true } => Cause::PeerNoProposalIke,
         FailureKind::PeerNoProposal { ike: false } => Cause::PeerNoProposalEsp,
         FailureKind::TsMismatch => Cause::TsMismatch,
-        FailureKind::PfsMismatch { detail } => {
+        FailureKind::PfsMismatch { child, conflict } => {
             view.parameter = Some("PFS (KE group in esp_proposals)".to_owned());
-            view.detail = Some(detail.clone());
+            view.detail = Some(conflict.describe(child));
             Cause::PfsMismatch
         }
         FailureKind::NoConnection => Cause::NoMatchingConnection,

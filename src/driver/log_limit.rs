@@ -325,6 +325,7 @@ impl LogLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rswan_ikev2::event::NoConnection;
     use std::net::Ipv4Addr;
 
     fn ip(n: u32) -> Option<IpAddr> {
@@ -463,7 +464,10 @@ mod tests {
             conn: None,
             peer: peer.parse().unwrap(),
             reason: FailureReason::NoMatchingConnection {
-                detail: format!("no connection for 192.0.2.1 ... {peer}"),
+                why: NoConnection::Addresses {
+                    local: "192.0.2.1".parse().unwrap(),
+                    remote: peer.parse::<std::net::SocketAddr>().unwrap().ip(),
+                },
             },
         };
         let (ta, sa) = topic(&nm("203.0.113.1:500"), None).unwrap();

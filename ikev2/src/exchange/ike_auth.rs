@@ -13,7 +13,9 @@ use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::crypto::{self, AuthInput};
 use crate::endpoint::Core;
-use crate::event::{AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel};
+use crate::event::{
+    AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection,
+};
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
@@ -668,7 +670,10 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
     let picked = pick_connection(&cx.config.connections, sa, &peer_id, p.idr.map(|i| &i.id));
     let Some(conn) = picked.cloned() else {
         let reason = FailureReason::NoMatchingConnection {
-            detail: format!("no connection for peer '{peer_id}' at {}", sa.remote.ip()),
+            why: NoConnection::Identity {
+                peer_id: peer_id.to_string(),
+                remote: sa.remote.ip(),
+            },
         };
         cx.fail(now, None, sa.remote, reason.clone());
         return AuthVerdict::Reject(Reply {

@@ -9,7 +9,7 @@ use crate::config::ConnConfig;
 use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
 use crate::endpoint::Core;
-use crate::event::{DropReason, Event, FailureReason, LogLevel};
+use crate::event::{DropReason, Event, FailureReason, LogLevel, NoConnection};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
 use crate::sa::status::IkeAlgorithms as StatusAlgorithms;
@@ -588,7 +588,10 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
             notify_only(&h, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN)),
         );
         let reason = FailureReason::NoMatchingConnection {
-            detail: format!("no connection for {} ... {}", local.ip(), remote.ip()),
+            why: NoConnection::Addresses {
+                local: local.ip(),
+                remote: remote.ip(),
+            },
         };
         cx.fail(now, None, remote, reason);
         return InitRequestResult::Answered;
