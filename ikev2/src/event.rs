@@ -196,6 +196,57 @@ pub fn group_names(groups: &[KeGroup]) -> String {
         .join(", ")
 }
 
+/// Which configured bound a peer's request ran into, with the numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitHit {
+    /// `max_child_sas`: the peer asked for another Child SA on an IKE SA that has `have`.
+    ChildSas { have: usize },
+    /// `max_ts`: the peer proposed more selectors per payload than `cap`.
+    TsProposed { tsi: usize, tsr: usize, cap: usize },
+    /// `max_ts`: narrowing leaves more than `cap` selectors on a side.
+    TsNarrowed { cap: usize },
+    /// `max_ts`: the narrowed selectors do not fit one TS payload.
+    TsPayload(crate::wire::ts::TooManySelectors),
+    /// `max_policies`: the selectors need `need` kernel policies, more than `max`.
+    Policies { need: usize, max: usize },
+}
+
+impl LimitHit {
+    /// The settings key of the bound.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            LimitHit::ChildSas { .. } => "max_child_sas",
+            LimitHit::TsProposed { .. } | LimitHit::TsNarrowed { .. } | LimitHit::TsPayload(_) => {
+                "max_ts"
+            }
+            LimitHit::Policies { .. } => "max_policies",
+        }
+    }
+}
+
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitHit::ChildSas { have } => write!(
+                f,
+                "peer asked for another Child SA; this IKE SA already has {have}"
+            ),
+            LimitHit::TsProposed { tsi, tsr, cap } => write!(
+                f,
+                "peer proposed {tsi} TSi and {tsr} TSr selectors, more than {cap} per payload"
+            ),
+            LimitHit::TsNarrowed { cap } => {
+                write!(f, "narrowing leaves more than {cap} selectors per side")
+            }
+            LimitHit::TsPayload(e) => write!(f, "{e}"),
+            LimitHit::Policies { need, max } => write!(
+                f,
+                "these selectors need {need} kernel policies, more than {max}"
+            ),
+        }
+    }
+}
+
 /// Why a negotiation failed, typed, so that the control plane can act on it and the operator gets a
 /// message naming the parameter at fault.
 #[derive(Clone, Debug, PartialEq)]
@@ -260,11 +311,10 @@ pub enum FailureReason {
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
     ChildCreateFailed { child: String, detail: String },
-    /// The peer asked for more than a configured limit allows; `setting` names the key.
+    /// The peer asked for more than a configured limit allows; `limit.setting()` names the key.
     LimitExceeded {
         child: Option<String>,
-        setting: &'static str,
-        detail: String,
+        limit: LimitHit,
     },
 }
 
@@ -316,14 +366,13 @@ impl fmt::Display for FailureReason {
                 write!(f, "lost after {retransmits} retransmits")
             }
             FailureReason::HalfOpenTimeout => f.write_str("half-open IKE SA timed out"),
-            FailureReason::LimitExceeded {
-                child,
-                setting,
-                detail,
-            } => match child {
-                Some(c) => write!(f, "child '{c}': {detail} (settings.{setting})"),
-                None => write!(f, "{detail} (settings.{setting})"),
-            },
+            FailureReason::LimitExceeded { child, limit } => {
+                let setting = limit.setting();
+                match child {
+                    Some(c) => write!(f, "child '{c}': {limit} (settings.{setting})"),
+                    None => write!(f, "{limit} (settings.{setting})"),
+                }
+            }
             FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
             FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
             FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),

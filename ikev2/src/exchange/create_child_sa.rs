@@ -17,7 +17,7 @@ use crate::config::{resolve_ts, ChildConfig, Mode};
 use crate::consts::{KeGroup, NotifyType, ProtocolId, TransformType};
 use crate::crypto::{self, KeyExchange, Secret};
 use crate::endpoint::Core;
-use crate::event::{Event, FailureReason, IkeState, LogLevel, PfsConflict};
+use crate::event::{Event, FailureReason, IkeState, LimitHit, LogLevel, PfsConflict};
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, transform_name, Algorithms};
 use crate::rng::Rng;
@@ -868,11 +868,9 @@ fn respond_child<R: Rng>(
     if old.is_none() && sa.children.len() >= limits.child_sas_per_ike {
         let reason = FailureReason::LimitExceeded {
             child: None,
-            setting: "max_child_sas",
-            detail: format!(
-                "peer asked for another Child SA; this IKE SA already has {}",
-                sa.children.len()
-            ),
+            limit: LimitHit::ChildSas {
+                have: sa.children.len(),
+            },
         };
         cx.fail(now, Some(conn_name), sa.remote, reason);
         return refuse(NotifyType::NO_ADDITIONAL_SAS);

@@ -14,7 +14,7 @@ use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::crypto::{self, AuthInput};
 use crate::endpoint::Core;
 use crate::event::{
-    AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection,
+    AuthFailure, DownReason, Event, FailureReason, IkeState, LimitHit, LogLevel, NoConnection,
 };
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, Algorithms};
@@ -857,8 +857,7 @@ pub(crate) fn ts_payloads(
     let one = |ts: &[TrafficSelector]| {
         TsPayload::new(ts.iter().copied()).map_err(|e| FailureReason::LimitExceeded {
             child: Some(child.into()),
-            setting: "max_ts",
-            detail: e.to_string(),
+            limit: LimitHit::TsPayload(e),
         })
     };
     Ok((one(tsi)?, one(tsr)?))
