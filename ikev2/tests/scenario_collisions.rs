@@ -117,12 +117,7 @@ fn deletes_of(p: &Peer, spi: u32) -> usize {
 /// exactly that SA pair (mirrored, same keys) and the three tunnel policies, nothing refused,
 /// traffic never interrupted, no failure reported.
 fn assert_one_child_consistent(w: &World, ctx: &str) {
-    assert!(
-        up_with_children(w, 1),
-        "{ctx}: A {:?} / B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
-    );
+    w.check(|w| up_with_children(w, 1), ctx);
     for p in [&w.a, &w.b] {
         assert_eq!(ike_sas(p).len(), 1, "{ctx}: {}: {:?}", p.name, ike_sas(p));
         assert_eq!(established_ike(p)[0].children.len(), 1, "{ctx}: {}", p.name);

@@ -350,6 +350,16 @@ impl World {
         }
     }
 
+    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' IKE SAs.
+    pub fn check(&self, cond: impl FnOnce(&World) -> bool, what: &str) {
+        assert!(
+            cond(self),
+            "{what}: A {:?} B {:?}",
+            super::ike_sas(&self.a),
+            super::ike_sas(&self.b)
+        );
+    }
+
     /// Changes peer `s`'s configuration and reloads its endpoint with it, now.
     pub fn reconfigure(&mut self, s: Side, f: impl FnOnce(&mut Config)) {
         let now = self.now();
