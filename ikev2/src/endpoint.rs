@@ -490,7 +490,7 @@ impl<R: Rng> Endpoint<R> {
         match exchange::fragment::receive(sa, now, limits, h.message_id, response, bytes) {
             exchange::fragment::FragmentVerdict::Pending => {}
             exchange::fragment::FragmentVerdict::Rejected(reason) => {
-                self.drop_msg(remote, Some(h.exchange), reason);
+                self.drop_msg(remote, Some(h.exchange), reason.into());
             }
             exchange::fragment::FragmentVerdict::Malformed(e) => {
                 self.drop_msg(remote, Some(h.exchange), DropReason::Malformed(e));

@@ -3,10 +3,10 @@
 //! operator message the driver logs.
 
 use core::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Mode;
-use crate::consts::{ExchangeType, NotifyType, ProtocolId};
+use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::proposal::Mismatch;
 
 /// A Child SA's state as events and status report it.
@@ -137,6 +137,141 @@ impl fmt::Display for AuthFailure {
     }
 }
 
+/// Why no configured connection accepts a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoConnection {
+    /// IKE_SA_INIT: no connection has this pair of addresses.
+    Addresses { local: IpAddr, remote: IpAddr },
+    /// IKE_AUTH: no connection for these addresses accepts the peer's identity.
+    Identity { peer_id: String, remote: IpAddr },
+    /// An initiate command for a connection without a single local and remote address.
+    NoSingleAddress { conn: String },
+}
+
+impl fmt::Display for NoConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoConnection::Addresses { local, remote } => {
+                write!(f, "no connection for {local} ... {remote}")
+            }
+            NoConnection::Identity { peer_id, remote } => {
+                write!(f, "no connection for peer '{peer_id}' at {remote}")
+            }
+            NoConnection::NoSingleAddress { conn } => write!(
+                f,
+                "connection '{conn}' needs a single address in local_addrs and remote_addrs to initiate"
+            ),
+        }
+    }
+}
+
+/// What the two sides of a failed PFS (KE in CREATE_CHILD_SA) negotiation want. An empty list
+/// is "no PFS".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PfsConflict {
+    /// The groups the peer offers or requires against the child's own.
+    Groups {
+        peer: Vec<KeGroup>,
+        ours: Vec<KeGroup>,
+    },
+    /// The peer answered NO_PROPOSAL_CHOSEN to a rekey whose algorithms it accepted before: it
+    /// refused (or demanded) the key exchange; only our side is known.
+    PeerRefused { ours: Vec<KeGroup> },
+}
+
+impl PfsConflict {
+    /// Both sides in words, naming `child`.
+    pub fn describe(&self, child: &str) -> String {
+        match self {
+            PfsConflict::Groups { peer, ours } => match (peer.is_empty(), ours.is_empty()) {
+                (true, _) => format!(
+                    "peer offers no PFS, child '{child}' requires {}",
+                    group_names(ours)
+                ),
+                (false, true) => format!(
+                    "peer requires {}, child '{child}' has no PFS group",
+                    group_names(peer)
+                ),
+                (false, false) => format!(
+                    "peer requires {}, child '{child}' accepts only {}",
+                    group_names(peer),
+                    group_names(ours)
+                ),
+            },
+            PfsConflict::PeerRefused { ours } if ours.is_empty() => {
+                format!("peer requires PFS, child '{child}' has no PFS group (NO_PROPOSAL_CHOSEN)")
+            }
+            PfsConflict::PeerRefused { ours } => format!(
+                "child '{child}' requires {}, peer has no matching PFS group (NO_PROPOSAL_CHOSEN)",
+                group_names(ours)
+            ),
+        }
+    }
+}
+
+/// KE groups by their IANA names, "no PFS" for none.
+pub fn group_names(groups: &[KeGroup]) -> String {
+    if groups.is_empty() {
+        return "no PFS".into();
+    }
+    groups
+        .iter()
+        .map(|g| crate::proposal::transform_name(crate::consts::TransformType::KE, g.0, 0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Which configured bound a peer's request ran into, with the numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitHit {
+    /// `max_child_sas`: the peer asked for another Child SA on an IKE SA that has `have`.
+    ChildSas { have: usize },
+    /// `max_ts`: the peer proposed more selectors per payload than `cap`.
+    TsProposed { tsi: usize, tsr: usize, cap: usize },
+    /// `max_ts`: narrowing leaves more than `cap` selectors on a side.
+    TsNarrowed { cap: usize },
+    /// `max_ts`: the narrowed selectors do not fit one TS payload.
+    TsPayload(crate::wire::ts::TooManySelectors),
+    /// `max_policies`: the selectors need `need` kernel policies, more than `max`.
+    Policies { need: usize, max: usize },
+}
+
+impl LimitHit {
+    /// The settings key of the bound.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            LimitHit::ChildSas { .. } => "max_child_sas",
+            LimitHit::TsProposed { .. } | LimitHit::TsNarrowed { .. } | LimitHit::TsPayload(_) => {
+                "max_ts"
+            }
+            LimitHit::Policies { .. } => "max_policies",
+        }
+    }
+}
+
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitHit::ChildSas { have } => write!(
+                f,
+                "peer asked for another Child SA; this IKE SA already has {have}"
+            ),
+            LimitHit::TsProposed { tsi, tsr, cap } => write!(
+                f,
+                "peer proposed {tsi} TSi and {tsr} TSr selectors, more than {cap} per payload"
+            ),
+            LimitHit::TsNarrowed { cap } => {
+                write!(f, "narrowing leaves more than {cap} selectors per side")
+            }
+            LimitHit::TsPayload(e) => write!(f, "{e}"),
+            LimitHit::Policies { need, max } => write!(
+                f,
+                "these selectors need {need} kernel policies, more than {max}"
+            ),
+        }
+    }
+}
+
 /// Why a negotiation failed, typed, so that the control plane can act on it and the operator gets a
 /// message naming the parameter at fault.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,7 +307,7 @@ pub enum FailureReason {
         got: Mode,
     },
     /// No configured connection accepts the peer (addresses or identity).
-    NoMatchingConnection { detail: String },
+    NoMatchingConnection { why: NoConnection },
     /// The peer asked for a KE group we do not offer (or asked twice).
     InvalidKeRefused { group: crate::consts::KeGroup },
     /// Retransmission budget spent.
@@ -191,18 +326,20 @@ pub enum FailureReason {
         child: Option<String>,
         detail: String,
     },
-    /// A Child SA rekey failed because the two sides disagree on PFS; `detail` names both sides,
-    /// e.g. "peer requires MODP_2048, child 'net' has no PFS group".
-    PfsMismatch { child: String, detail: String },
+    /// A Child SA rekey failed because the two sides disagree on PFS; `Display` names both
+    /// sides, e.g. "peer requires MODP_2048, child 'net' has no PFS group".
+    PfsMismatch {
+        child: String,
+        conflict: PfsConflict,
+    },
     /// Dead peer detection: the liveness check went unanswered for the whole retransmit budget.
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
     ChildCreateFailed { child: String, detail: String },
-    /// The peer asked for more than a configured limit allows; `setting` names the key.
+    /// The peer asked for more than a configured limit allows; `limit.setting()` names the key.
     LimitExceeded {
         child: Option<String>,
-        setting: &'static str,
-        detail: String,
+        limit: LimitHit,
     },
 }
 
@@ -244,8 +381,8 @@ impl fmt::Display for FailureReason {
             FailureReason::ModeMismatch { child, wanted, got } => {
                 write!(f, "child '{child}': wanted mode {wanted}, peer negotiated {got}")
             }
-            FailureReason::NoMatchingConnection { detail } => {
-                write!(f, "no matching connection: {detail}")
+            FailureReason::NoMatchingConnection { why } => {
+                write!(f, "no matching connection: {why}")
             }
             FailureReason::InvalidKeRefused { group } => {
                 write!(f, "peer requested KE group {group}, which we do not offer")
@@ -254,14 +391,13 @@ impl fmt::Display for FailureReason {
                 write!(f, "lost after {retransmits} retransmits")
             }
             FailureReason::HalfOpenTimeout => f.write_str("half-open IKE SA timed out"),
-            FailureReason::LimitExceeded {
-                child,
-                setting,
-                detail,
-            } => match child {
-                Some(c) => write!(f, "child '{c}': {detail} (settings.{setting})"),
-                None => write!(f, "{detail} (settings.{setting})"),
-            },
+            FailureReason::LimitExceeded { child, limit } => {
+                let setting = limit.setting();
+                match child {
+                    Some(c) => write!(f, "child '{c}': {limit} (settings.{setting})"),
+                    None => write!(f, "{limit} (settings.{setting})"),
+                }
+            }
             FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
             FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
             FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
@@ -273,8 +409,12 @@ impl fmt::Display for FailureReason {
                 child: None,
                 detail,
             } => write!(f, "IKE SA rekey failed: {detail}"),
-            FailureReason::PfsMismatch { detail, .. } => {
-                write!(f, "Child SA rekey failed: PFS mismatch: {detail}")
+            FailureReason::PfsMismatch { child, conflict } => {
+                write!(
+                    f,
+                    "Child SA rekey failed: PFS mismatch: {}",
+                    conflict.describe(child)
+                )
             }
             FailureReason::DpdTimeout { retransmits } => {
                 write!(f, "lost after {retransmits} retransmits (DPD)")
@@ -460,6 +600,19 @@ pub enum Event {
         exchange: Option<ExchangeType>,
         reason: DropReason,
     },
+    /// The proposal chosen for an IKE or Child SA, in strongSwan's "selected proposal" form.
+    ProposalSelected {
+        conn: Option<String>,
+        protocol: ProtocolId,
+        algorithms: String,
+    },
+    /// Responder: the peer's KE payload is for another group than the selected one, so it was
+    /// answered with INVALID_KE_PAYLOAD naming `requested`.
+    KeGroupRequested {
+        conn: String,
+        proposed: crate::consts::KeGroup,
+        requested: crate::consts::KeGroup,
+    },
     /// Free-form diagnostic (e.g. "retransmit 2 of request 1").
     Log {
         level: LogLevel,
@@ -485,6 +638,7 @@ impl Event {
             Event::NegotiationFailed { .. } => LogLevel::Error,
             Event::Dropped { .. } => LogLevel::Debug,
             Event::CookieDemanded { .. } => LogLevel::Info,
+            Event::ProposalSelected { .. } | Event::KeGroupRequested { .. } => LogLevel::Info,
             Event::Log { level, .. } => *level,
         }
     }
@@ -498,8 +652,11 @@ impl Event {
             | Event::IkeSaDown { conn, .. }
             | Event::ChildSaUp { conn, .. }
             | Event::ChildSaDown { conn, .. }
-            | Event::NatDetected { conn, .. } => Some(conn),
-            Event::NegotiationFailed { conn, .. } | Event::Log { conn, .. } => conn.as_deref(),
+            | Event::NatDetected { conn, .. }
+            | Event::KeGroupRequested { conn, .. } => Some(conn),
+            Event::NegotiationFailed { conn, .. }
+            | Event::ProposalSelected { conn, .. }
+            | Event::Log { conn, .. } => conn.as_deref(),
             Event::Dropped { .. } | Event::CookieDemanded { .. } => None,
         }
     }
@@ -621,6 +778,24 @@ impl fmt::Display for Event {
                 Some(x) => write!(f, "dropped {x} from {from}: {reason}"),
                 None => write!(f, "dropped datagram from {from}: {reason}"),
             },
+            Event::ProposalSelected {
+                conn,
+                protocol,
+                algorithms,
+            } => {
+                if let Some(c) = conn {
+                    write!(f, "<{c}> ")?;
+                }
+                write!(f, "selected proposal: {protocol}:{algorithms}")
+            }
+            Event::KeGroupRequested {
+                conn,
+                proposed,
+                requested,
+            } => write!(
+                f,
+                "<{conn}> DH group {proposed} unacceptable, requesting {requested}"
+            ),
             Event::Log { conn, message, .. } => match conn {
                 Some(c) => write!(f, "<{c}> {message}"),
                 None => f.write_str(message),

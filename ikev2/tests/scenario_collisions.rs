@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rswan_ikev2::config::Config;
 use rswan_ikev2::event::{DownReason, Event, IkeSpis};
-use rswan_ikev2::output::{Command, Direction, KernelEvent, KernelOp};
+use rswan_ikev2::output::{Command, Direction, KernelOp};
 use rswan_ikev2::sa::status::ChildSaStatus;
 
 use harness::setup::{A_CHILD, A_CONN, B_CHILD, B_CONN};
@@ -56,17 +56,9 @@ fn trace() -> bool {
     std::env::var_os("COLLISIONS_TRACE").is_some()
 }
 
-fn reconfigure(w: &mut World, s: Side, f: impl Fn(&mut Config)) {
-    let now = w.now();
-    let p = w.peer(s);
-    f(&mut p.config);
-    let cfg = p.config.clone();
-    p.ep.reload(now, cfg);
-}
-
 /// IKE SA rekey after `rekey_ms`, without jitter, so that a test knows the instant.
 fn ike_rekey_at(w: &mut World, s: Side, rekey_ms: u64) {
-    reconfigure(w, s, |c| {
+    w.reconfigure(s, |c| {
         c.connections[0].rekey_time = Duration::from_millis(rekey_ms);
         let name = c.connections[0].name.clone();
         let t = c.settings.conn_timers.entry(name).or_default();
@@ -125,12 +117,7 @@ fn deletes_of(p: &Peer, spi: u32) -> usize {
 /// exactly that SA pair (mirrored, same keys) and the three tunnel policies, nothing refused,
 /// traffic never interrupted, no failure reported.
 fn assert_one_child_consistent(w: &World, ctx: &str) {
-    assert!(
-        up_with_children(w, 1),
-        "{ctx}: A {:?} / B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
-    );
+    w.check(|w| up_with_children(w, 1), ctx);
     for p in [&w.a, &w.b] {
         assert_eq!(ike_sas(p).len(), 1, "{ctx}: {}: {:?}", p.name, ike_sas(p));
         assert_eq!(established_ike(p)[0].children.len(), 1, "{ctx}: {}", p.name);
@@ -181,23 +168,8 @@ fn assert_one_child_consistent(w: &World, ctx: &str) {
 fn crossing_child_rekeys(w: &mut World) -> ChildSaStatus {
     let old = first_child(&w.a);
     let now = w.now();
-    let (a_dst, b_dst) = (w.a.addr.ip(), w.b.addr.ip());
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst: a_dst,
-            spi: old.spi_in,
-            hard: false,
-        },
-    );
-    w.b.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst: b_dst,
-            spi: old.spi_out,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, old.spi_in);
+    w.b.soft_expire(now, old.spi_out);
     w.pump();
     old
 }
@@ -340,8 +312,8 @@ fn crossing_ike_rekeys_with(seed: u64, f: impl Fn(&mut Config)) -> (World, IkeSp
     w.trace = trace();
     ike_rekey_at(&mut w, Side::A, 100_000);
     ike_rekey_at(&mut w, Side::B, 100_010);
-    reconfigure(&mut w, Side::A, &f);
-    reconfigure(&mut w, Side::B, &f);
+    w.reconfigure(Side::A, &f);
+    w.reconfigure(Side::B, &f);
     establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
     (w, old)
@@ -578,15 +550,7 @@ fn child_rekey_refused_during_ike_rekey_is_retried_on_the_new_ike_sa() {
         w.run_until(Duration::from_secs(200), |w| w.b.sent.len() > sent)
             .expect("B never rekeyed");
         let now = w.now();
-        let dst = w.a.addr.ip();
-        w.a.ep.handle_kernel(
-            now,
-            KernelEvent::Expire {
-                dst,
-                spi: old_child.spi_in,
-                hard: false,
-            },
-        );
+        w.a.soft_expire(now, old_child.spi_in);
         w.pump();
         let t_child = w.elapsed();
         w.run_for(Duration::from_secs(60));
@@ -644,15 +608,7 @@ fn ike_rekey_refused_during_child_rekey_is_retried() {
         let n = w.link.stats.sent[0];
         w.link.drop_nth[0] = vec![n + 1];
         let now = w.now();
-        let dst = w.a.addr.ip();
-        w.a.ep.handle_kernel(
-            now,
-            KernelEvent::Expire {
-                dst,
-                spi: old_child.spi_in,
-                hard: false,
-            },
-        );
+        w.a.soft_expire(now, old_child.spi_in);
         w.pump();
         w.run_for(Duration::from_secs(60));
         assert!(
@@ -682,15 +638,7 @@ fn child_delete_crossing_child_rekey(rekeyer: Side, seed: u64) {
         Side::B => c.spi_out,
     };
     let peer = w.peer(rekeyer);
-    let dst = peer.addr.ip();
-    peer.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi,
-            hard: false,
-        },
-    );
+    peer.soft_expire(now, spi);
     let (deleter, conn, child) = match rekeyer {
         Side::A => (&mut w.b, B_CONN, B_CHILD),
         Side::B => (&mut w.a, A_CONN, A_CHILD),
@@ -784,15 +732,7 @@ fn ike_delete_crossing_a_child_rekey_closes_everything() {
     establish(&mut w);
     let c = first_child(&w.a);
     let now = w.now();
-    let dst = w.a.addr.ip();
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi: c.spi_in,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, c.spi_in);
     w.b.ep.handle_command(
         now,
         Command::TerminateIke {
@@ -824,15 +764,7 @@ fn child_sa_not_found_for_a_child_the_peer_deleted_does_not_recreate_it() {
     let n = w.link.stats.sent[0];
     w.link.drop_nth[0] = vec![n + 1];
     let now = w.now();
-    let dst = w.a.addr.ip();
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi: c.spi_in,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, c.spi_in);
     w.b.ep.handle_command(
         now,
         Command::TerminateChild {

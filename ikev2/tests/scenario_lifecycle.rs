@@ -95,17 +95,15 @@ fn delete_ike_from(s: Side) {
     establish(&mut w);
     let (conn, _) = conn_child(s);
     w.command(s, Command::TerminateIke { conn: conn.into() });
-    let r = w.run_until(Duration::from_secs(30), |w| {
-        ike_sas(&w.a).is_empty()
-            && ike_sas(&w.b).is_empty()
-            && w.a.kernel.is_empty()
-            && w.b.kernel.is_empty()
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} / B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(30),
+        |w| {
+            ike_sas(&w.a).is_empty()
+                && ike_sas(&w.b).is_empty()
+                && w.a.kernel.is_empty()
+                && w.b.kernel.is_empty()
+        },
+        "IKE SA deleted on both sides",
     );
     assert!(
         ike_down(w.peer(s), DownReason::LocalDelete),

@@ -6,25 +6,17 @@ mod harness;
 
 use std::time::Duration;
 
-use rswan_ikev2::config::{Action, Config};
+use rswan_ikev2::config::Action;
 use rswan_ikev2::event::{Event, FailureReason};
 use rswan_ikev2::output::KernelEvent;
 use rswan_ikev2::timer::{ConnTimers, DpdMode, RetransmitPolicy};
 
 use harness::*;
 
-fn reconfigure(w: &mut World, s: Side, f: impl Fn(&mut Config)) {
-    let now = w.now();
-    let p = w.peer(s);
-    f(&mut p.config);
-    let cfg = p.config.clone();
-    p.ep.reload(now, cfg);
-}
-
 /// DPD every `delay` s in `mode`, and a short retransmit budget (1 s, 2 s, 4 s: 3 retransmits,
 /// lost 15 s after the probe).
 fn dpd(w: &mut World, s: Side, mode: DpdMode, delay: u64) {
-    reconfigure(w, s, |c| {
+    w.reconfigure(s, |c| {
         c.connections[0].dpd_delay = Duration::from_secs(delay);
         let name = c.connections[0].name.clone();
         c.settings.conn_timers.insert(
@@ -185,7 +177,7 @@ fn on_demand_probes_when_only_outbound_traffic_flows_but_on_idle_does_not() {
 fn dpd_action_restart_initiates_again() {
     let mut w = Pair::default().build(65);
     dpd(&mut w, Side::A, DpdMode::OnDemand, 30);
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         c.connections[0].children[0].dpd_action = Action::Start
     });
     establish(&mut w);

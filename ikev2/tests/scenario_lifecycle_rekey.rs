@@ -15,17 +15,8 @@ use rswan_ikev2::timer::ConnTimers;
 use harness::setup::{A_CONN, B_CONN};
 use harness::*;
 
-/// Changes a peer's configuration before anything was negotiated.
-fn reconfigure(w: &mut World, s: Side, f: impl Fn(&mut Config)) {
-    let now = w.now();
-    let p = w.peer(s);
-    f(&mut p.config);
-    let cfg = p.config.clone();
-    p.ep.reload(now, cfg);
-}
-
 fn child_times(w: &mut World, s: Side, rekey: u64, life: u64) {
-    reconfigure(w, s, |c| {
+    w.reconfigure(s, |c| {
         let ch = &mut c.connections[0].children[0];
         ch.rekey_time = Duration::from_secs(rekey);
         ch.life_time = Duration::from_secs(life);
@@ -203,17 +194,18 @@ fn child_rekey_survives_lost_messages() {
 #[test]
 fn ike_rekey_moves_children_and_restarts_message_ids() {
     let mut w = Pair::default().build(43);
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         c.connections[0].rekey_time = Duration::from_secs(100)
     });
     establish(&mut w);
     let old = established_ike(&w.a)[0].clone();
     let kernel_ops = (w.a.kernel.log.len(), w.b.kernel.log.len());
     // While the rekey request is out, status shows the SA as ESTABLISHED with detail REKEYING.
-    let r = w.run_until(Duration::from_secs(120), |w| {
-        established_ike(&w.a).iter().any(|s| s.detail == "REKEYING")
-    });
-    assert!(r.is_ok(), "status never showed REKEYING");
+    w.must(
+        Duration::from_secs(120),
+        |w| established_ike(&w.a).iter().any(|s| s.detail == "REKEYING"),
+        "status never showed REKEYING",
+    );
     let r = w.run_until(Duration::from_secs(120), |w| {
         ike_sas(&w.a).len() == 1
             && ike_sas(&w.b).len() == 1
@@ -280,8 +272,8 @@ fn additional_child_sa_under_the_same_ike_sa() {
             c.connections[0].children.push(ch);
         }
     };
-    reconfigure(&mut w, Side::A, extra("10.1.9.0/24", "10.2.9.0/24"));
-    reconfigure(&mut w, Side::B, extra("10.2.9.0/24", "10.1.9.0/24"));
+    w.reconfigure(Side::A, extra("10.1.9.0/24", "10.2.9.0/24"));
+    w.reconfigure(Side::B, extra("10.2.9.0/24", "10.1.9.0/24"));
     establish(&mut w);
     let ike = established_ike(&w.a)[0].spis;
     w.command(
@@ -385,36 +377,18 @@ fn colliding_child_rekeys_resolve_by_lowest_nonce() {
         let old = first_child(&w.a);
         // Both kernels report the soft lifetime at the same instant: both rekeys cross.
         let now = w.now();
-        let a_dst = w.a.addr.ip();
-        let b_dst = w.b.addr.ip();
-        w.a.ep.handle_kernel(
-            now,
-            KernelEvent::Expire {
-                dst: a_dst,
-                spi: old.spi_in,
-                hard: false,
-            },
-        );
-        w.b.ep.handle_kernel(
-            now,
-            KernelEvent::Expire {
-                dst: b_dst,
-                spi: old.spi_out,
-                hard: false,
-            },
-        );
+        w.a.soft_expire(now, old.spi_in);
+        w.b.soft_expire(now, old.spi_out);
         w.pump();
-        let r = w.run_until(Duration::from_secs(60), |w| {
-            up_with_children(w, 1)
-                && first_child(&w.a).spi_in != old.spi_in
-                && w.a.kernel.sas.len() == 2
-                && w.b.kernel.sas.len() == 2
-        });
-        assert!(
-            r.is_ok(),
-            "seed {seed}: {r:?}: A {:?} B {:?}",
-            ike_sas(&w.a),
-            ike_sas(&w.b)
+        w.must(
+            Duration::from_secs(60),
+            |w| {
+                up_with_children(w, 1)
+                    && first_child(&w.a).spi_in != old.spi_in
+                    && w.a.kernel.sas.len() == 2
+                    && w.b.kernel.sas.len() == 2
+            },
+            &format!("seed {seed}"),
         );
         assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
         // Both answered as usual (no TEMPORARY_FAILURE), each created two successors, and
@@ -455,7 +429,7 @@ fn colliding_ike_rekeys_resolve() {
     // No jitter, and B (established one link delay before A) waits that much longer: both
     // timers fire at the same instant and both requests cross on the wire.
     for (s, ms) in [(Side::A, 100_000), (Side::B, 100_010)] {
-        reconfigure(&mut w, s, |c| {
+        w.reconfigure(s, |c| {
             c.connections[0].rekey_time = Duration::from_millis(ms);
             let name = c.connections[0].name.clone();
             c.settings.conn_timers.insert(
@@ -469,18 +443,16 @@ fn colliding_ike_rekeys_resolve() {
     }
     establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
-    let r = w.run_until(Duration::from_secs(150), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && established_ike(&w.a).len() == 1
-            && established_ike(&w.b).len() == 1
-            && established_ike(&w.a)[0].spis != old
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(150),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && established_ike(&w.a).len() == 1
+                && established_ike(&w.b).len() == 1
+                && established_ike(&w.a)[0].spis != old
+        },
+        "IKE SA rekeyed on both sides",
     );
     assert_eq!(established_ike(&w.a)[0].spis, established_ike(&w.b)[0].spis);
     // RFC 7296 section 2.8.2: both answered as usual and the nonces picked the survivor.
@@ -507,21 +479,17 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
     let old = first_child(&w.a);
     let now = w.now();
     let dst = w.a.addr.ip();
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi: old.spi_in,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, old.spi_in);
     w.pump();
-    let r = w.run_until(Duration::from_secs(30), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old.spi_in
-            && w.a.kernel.sas.len() == 2
-    });
-    assert!(r.is_ok(), "soft expire did not rekey: {r:?}");
+    w.must(
+        Duration::from_secs(30),
+        |w| {
+            up_with_children(w, 1)
+                && first_child(&w.a).spi_in != old.spi_in
+                && w.a.kernel.sas.len() == 2
+        },
+        "soft expire did not rekey",
+    );
     let cur = first_child(&w.a);
     let now = w.now();
     w.a.ep.handle_kernel(
@@ -533,10 +501,11 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
         },
     );
     w.pump();
-    let r = w.run_until(Duration::from_secs(30), |w| {
-        up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty()
-    });
-    assert!(r.is_ok(), "hard expire did not delete on both sides: {r:?}");
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
+        "hard expire did not delete on both sides",
+    );
     assert!(w.a.events().any(|e| matches!(
         e,
         Event::ChildSaDown {
@@ -577,7 +546,7 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     let mut w = Pair::default().build(51);
     // B rekeys the IKE SA and A the Child SA at the same instant (no jitter on either; B is
     // established one link delay before A, which installs its Child SA when it is).
-    reconfigure(&mut w, Side::B, |c| {
+    w.reconfigure(Side::B, |c| {
         c.connections[0].rekey_time = Duration::from_secs(100);
         let name = c.connections[0].name.clone();
         c.settings.conn_timers.insert(
@@ -588,7 +557,7 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
             },
         );
     });
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         c.connections[0].children[0].rekey_time = Duration::from_millis(99_990);
         c.connections[0].children[0].life_time = Duration::from_secs(1000);
         let name = c.connections[0].name.clone();
@@ -603,20 +572,18 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     establish(&mut w);
     let old_ike = established_ike(&w.a)[0].spis;
     let old_child = first_child(&w.a);
-    let r = w.run_until(Duration::from_secs(150), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && up_with_children(w, 1)
-            && established_ike(&w.a)[0].spis != old_ike
-            && first_child(&w.a).spi_in != old_child.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(150),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && up_with_children(w, 1)
+                && established_ike(&w.a)[0].spis != old_ike
+                && first_child(&w.a).spi_in != old_child.spi_in
+                && w.a.kernel.sas.len() == 2
+                && w.b.kernel.sas.len() == 2
+        },
+        "IKE SA and Child SA rekeyed",
     );
     assert!(
         tf_logged(&w.a) && tf_logged(&w.b),
@@ -641,16 +608,8 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
     establish(&mut w);
     let c = first_child(&w.a);
     let now = w.now();
-    let dst = w.a.addr.ip();
     // A starts a rekey while B, at the same instant, deletes the Child SA.
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi: c.spi_in,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, c.spi_in);
     w.b.ep.handle_command(
         now,
         Command::TerminateChild {
@@ -659,14 +618,10 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
         },
     );
     w.pump();
-    let r = w.run_until(Duration::from_secs(60), |w| {
-        up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty()
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(60),
+        |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
+        "Child SA gone on both sides",
     );
     // B refused the rekey of a Child SA it was deleting; A did not resurrect it afterwards.
     assert!(tf_logged(&w.a), "A was not told TEMPORARY_FAILURE");
@@ -693,27 +648,17 @@ fn lost_rekey_and_delete_responses_are_replayed_not_reprocessed() {
     let n = w.link.stats.sent[1];
     w.link.drop_nth[1] = vec![n + 1, n + 3];
     let now = w.now();
-    let dst = w.a.addr.ip();
-    w.a.ep.handle_kernel(
-        now,
-        KernelEvent::Expire {
-            dst,
-            spi: old.spi_in,
-            hard: false,
-        },
-    );
+    w.a.soft_expire(now, old.spi_in);
     w.pump();
-    let r = w.run_until(Duration::from_secs(60), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(60),
+        |w| {
+            up_with_children(w, 1)
+                && first_child(&w.a).spi_in != old.spi_in
+                && w.a.kernel.sas.len() == 2
+                && w.b.kernel.sas.len() == 2
+        },
+        "Child SA rekeyed after the replays",
     );
     assert!(
         w.link.stats.dropped[1] >= 2,
@@ -746,7 +691,7 @@ fn lost_rekey_and_delete_responses_are_replayed_not_reprocessed() {
 fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
     let mut w = Pair::default().build(54);
     for s in [Side::A, Side::B] {
-        reconfigure(&mut w, s, |c| {
+        w.reconfigure(s, |c| {
             c.settings.retransmit = rswan_ikev2::timer::RetransmitPolicy {
                 timeout: Duration::from_secs(1),
                 base: 2.0,
@@ -755,7 +700,7 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
             };
         });
     }
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         c.connections[0].rekey_time = Duration::from_secs(100)
     });
     establish(&mut w);
@@ -791,7 +736,7 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
 #[test]
 fn reauth_time_replaces_the_ike_sa_break_before_make() {
     let mut w = Pair::default().build(55);
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         let name = c.connections[0].name.clone();
         c.settings.conn_timers.insert(
             name,
@@ -840,7 +785,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     let mut w = Pair::default().build(56);
     // A rekeys the IKE SA at the instant B deletes it: no zero jitter, B's delete issued when
     // A's rekey timer fires.
-    reconfigure(&mut w, Side::A, |c| {
+    w.reconfigure(Side::A, |c| {
         c.connections[0].rekey_time = Duration::from_secs(100);
         let name = c.connections[0].name.clone();
         c.settings.conn_timers.insert(
@@ -863,17 +808,15 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
         },
     );
     w.pump();
-    let r = w.run_until(Duration::from_secs(60), |w| {
-        ike_sas(&w.a).is_empty()
-            && ike_sas(&w.b).is_empty()
-            && w.a.kernel.is_empty()
-            && w.b.kernel.is_empty()
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.must(
+        Duration::from_secs(60),
+        |w| {
+            ike_sas(&w.a).is_empty()
+                && ike_sas(&w.b).is_empty()
+                && w.a.kernel.is_empty()
+                && w.b.kernel.is_empty()
+        },
+        "both sides torn down",
     );
     // The rekey request really went out and crossed the Delete (exchange type 36 in octet 18).
     let create_child_sa = |p: &Peer| {

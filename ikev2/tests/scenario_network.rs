@@ -272,8 +272,11 @@ fn established_peer_going_silent_is_declared_lost_and_its_sas_removed() {
             conn: A_CONN.into(),
         },
     );
-    let r = w.run_until(Duration::from_secs(400), |w| has_failed(&w.a));
-    assert!(r.is_ok(), "A never gave up: {r:?}");
+    w.must(
+        Duration::from_secs(400),
+        |w| has_failed(&w.a),
+        "A never gave up",
+    );
     assert_retransmit_schedule(&w, first, t0);
     assert!(
         w.a.events().any(|e| matches!(

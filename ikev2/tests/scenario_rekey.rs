@@ -20,11 +20,9 @@ fn spis(p: &Peer) -> BTreeSet<u32> {
 /// After a run through rekeys: one IKE SA and one Child SA per side, both kernels mirrored with
 /// exactly one SA pair, no SA ever hard-expired (traffic was never interrupted), nothing refused.
 fn assert_steady(w: &World) {
-    assert!(
-        up_with_children(w, 1),
-        "A {:?} / B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
+    w.check(
+        |w| up_with_children(w, 1),
+        "one IKE SA and one Child SA per side",
     );
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
     for p in [&w.a, &w.b] {
@@ -334,11 +332,9 @@ fn rekeying_over_an_impaired_link_stays_consistent() {
             let _ = w.run_until(Duration::from_secs(200), |w| {
                 w.a.kernel.sas.len() == 2 && w.b.kernel.sas.len() == 2
             });
-            assert!(
-                up_with_children(&w, 1),
-                "seed {seed} hour {hour}: A {:?} B {:?}",
-                ike_sas(&w.a),
-                ike_sas(&w.b)
+            w.check(
+                |w| up_with_children(w, 1),
+                &format!("seed {seed} hour {hour}"),
             );
             assert_eq!(
                 assert_mirrored(&w.a.kernel, &w.b.kernel),

@@ -24,6 +24,8 @@ pub use model::{
     Action, Auth, AuthMethod, Child, Config, Connection, DpdMode, Mode, SendCert, Settings,
     SharedSecret,
 };
+use rswan_ikev2::consts::ProtocolId;
+use rswan_ikev2::proposal::ProposalSet;
 use schema::{ConnDoc, Document, SecretDoc, SecretsDocument};
 use values::{AddrSpec, TsSpec};
 
@@ -611,9 +613,8 @@ fn build_conn(
             "empty list: give at least one proposal, or default".into(),
         ));
     }
-    for p in &proposals {
-        proposals::check_ike(p).map_err(|e| err(&k("proposals"), e))?;
-    }
+    let ike_proposal_set =
+        proposals::parse_list(ProtocolId::IKE, &proposals).map_err(|e| err(&k("proposals"), e))?;
     let dur = values::parse_duration;
     let rekey_time = parse_opt(c.rekey_time, &k("rekey_time"), dur, err)?
         .unwrap_or(Duration::from_secs(4 * 3600));
@@ -725,9 +726,13 @@ fn build_conn(
                 "empty list: give at least one proposal, or default".into(),
             ));
         }
-        for p in &esp_proposals {
-            proposals::check_esp(p).map_err(|e| err(&ck("esp_proposals"), e))?;
-        }
+        // Unset: strongSwan's AEAD-first default, not the explicit keyword's order.
+        let esp_proposal_set = if unset {
+            ProposalSet::default_esp()
+        } else {
+            proposals::parse_list(ProtocolId::ESP, &esp_proposals)
+                .map_err(|e| err(&ck("esp_proposals"), e))?
+        };
         let crekey = parse_opt(ch.rekey_time, &ck("rekey_time"), dur, err)?
             .unwrap_or(Duration::from_secs(3600));
         let life_given = parse_opt(ch.life_time, &ck("life_time"), dur, err)?;
@@ -779,6 +784,7 @@ fn build_conn(
             local_ts,
             remote_ts,
             esp_proposals,
+            esp_proposal_set,
             mode: ch.mode.unwrap_or(Mode::Tunnel),
             start_action,
             dpd_action: ch.dpd_action.unwrap_or(Action::None),
@@ -801,6 +807,7 @@ fn build_conn(
         local_port: c.local_port.unwrap_or(500),
         remote_port: c.remote_port.unwrap_or(500),
         proposals,
+        ike_proposal_set,
         dpd_delay,
         dpd_timeout,
         dpd_mode,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rswan_ikev2::proposal::ProposalSet;
 use serde::Serialize;
 
 pub use super::schema::{Action, AuthMethod, DpdMode, Mode, SendCert};
@@ -112,8 +113,11 @@ pub struct Connection {
     pub remote_addrs: Vec<AddrSpec>,
     pub local_port: u16,
     pub remote_port: u16,
-    /// Proposal strings in strongSwan keyword syntax, already checked by the core's parser.
+    /// Proposal strings in strongSwan keyword syntax, as configured (for display).
     pub proposals: Vec<String>,
+    /// `proposals` as the core's parser read them at load time.
+    #[serde(skip)]
+    pub ike_proposal_set: ProposalSet,
     #[serde(serialize_with = "ser_duration")]
     pub dpd_delay: Duration,
     #[serde(serialize_with = "ser_duration")]
@@ -215,6 +219,9 @@ pub struct Child {
     /// Empty when the key is not set: then, as in strongSwan, the AEAD-first default applies,
     /// which differs from the explicit keyword `default` (classic ciphers first).
     pub esp_proposals: Vec<String>,
+    /// `esp_proposals` as the core's parser read them at load time (the default when unset).
+    #[serde(skip)]
+    pub esp_proposal_set: ProposalSet,
     pub mode: Mode,
     pub start_action: Action,
     pub dpd_action: Action,

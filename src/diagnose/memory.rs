@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use rswan_ikev2::consts::NotifyType;
-use rswan_ikev2::event::{AuthFailure, FailureReason};
+use rswan_ikev2::event::{AuthFailure, FailureReason, PfsConflict};
 use rswan_ikev2::proposal::Mismatch;
 
 /// A failed negotiation, classified for the verdict.
@@ -18,12 +18,12 @@ pub struct FailureMemo {
     pub peer: SocketAddr,
     /// The operator line (as logged).
     pub message: String,
-    pub cause: Cause,
+    pub kind: FailureKind,
 }
 
-/// The failure causes the verdict distinguishes.
+/// The failures the verdict distinguishes, with what the core said about them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cause {
+pub enum FailureKind {
     /// Our PSK does not produce the peer's AUTH.
     PskMismatch,
     /// The peer sent AUTHENTICATION_FAILED.
@@ -44,9 +44,10 @@ pub enum Cause {
     /// Traffic selectors do not overlap (either side found it).
     TsMismatch,
     /// A Child SA rekey failed because one side requires a KE group (PFS) and the other offers
-    /// none or another; the core's words name both sides.
+    /// none or another.
     PfsMismatch {
-        detail: String,
+        child: String,
+        conflict: PfsConflict,
     },
     /// No connection matched the peer.
     NoConnection,
@@ -66,58 +67,61 @@ impl FailureMemo {
         r: &FailureReason,
         message: String,
     ) -> Self {
-        let mismatch = |m: &Mismatch, ike: bool| Cause::ProposalMismatch {
+        let mismatch = |m: &Mismatch, ike: bool| FailureKind::ProposalMismatch {
             ike,
             parameter: m.first_failing.map(|t| t.to_string()),
             ours: m.ours.clone(),
             theirs: m.theirs.clone(),
         };
-        let cause = match r {
+        let kind = match r {
             FailureReason::AuthenticationFailed {
                 why: AuthFailure::PskMismatch,
                 ..
-            } => Cause::PskMismatch,
-            FailureReason::AuthenticationFailed { why, .. } => Cause::AuthFailed(why.to_string()),
-            FailureReason::PeerRejectedAuthentication => Cause::PeerRejectedAuth,
+            } => FailureKind::PskMismatch,
+            FailureReason::AuthenticationFailed { why, .. } => {
+                FailureKind::AuthFailed(why.to_string())
+            }
+            FailureReason::PeerRejectedAuthentication => FailureKind::PeerRejectedAuth,
             FailureReason::ProposalMismatch {
                 child, mismatch: m, ..
             } => mismatch(m, child.is_none()),
             FailureReason::PeerError { notify, child, .. }
                 if *notify == NotifyType::NO_PROPOSAL_CHOSEN =>
             {
-                Cause::PeerNoProposal {
+                FailureKind::PeerNoProposal {
                     ike: child.is_none(),
                 }
             }
             FailureReason::PeerError { notify, .. } if *notify == NotifyType::TS_UNACCEPTABLE => {
-                Cause::TsMismatch
+                FailureKind::TsMismatch
             }
             FailureReason::PeerError { notify, .. }
                 if *notify == NotifyType::AUTHENTICATION_FAILED =>
             {
-                Cause::PeerRejectedAuth
+                FailureKind::PeerRejectedAuth
             }
-            FailureReason::TsUnacceptable { .. } => Cause::TsMismatch,
-            FailureReason::PfsMismatch { detail, .. } => Cause::PfsMismatch {
-                detail: detail.clone(),
+            FailureReason::TsUnacceptable { .. } => FailureKind::TsMismatch,
+            FailureReason::PfsMismatch { child, conflict } => FailureKind::PfsMismatch {
+                child: child.clone(),
+                conflict: conflict.clone(),
             },
-            FailureReason::NoMatchingConnection { .. } => Cause::NoConnection,
-            FailureReason::PeerLost { retransmits } => Cause::Unreachable {
+            FailureReason::NoMatchingConnection { .. } => FailureKind::NoConnection,
+            FailureReason::PeerLost { retransmits } => FailureKind::Unreachable {
                 retransmits: *retransmits,
                 dpd: false,
             },
-            FailureReason::DpdTimeout { retransmits } => Cause::Unreachable {
+            FailureReason::DpdTimeout { retransmits } => FailureKind::Unreachable {
                 retransmits: *retransmits,
                 dpd: true,
             },
-            _ => Cause::Other,
+            _ => FailureKind::Other,
         };
         FailureMemo {
             at,
             conn,
             peer,
             message,
-            cause,
+            kind,
         }
     }
 }
@@ -198,11 +202,11 @@ impl Memory {
     pub fn clear_conn(&mut self, conn: &str, peer: IpAddr) {
         let phase1 = |f: &FailureMemo| {
             !matches!(
-                f.cause,
-                Cause::TsMismatch
-                    | Cause::PfsMismatch { .. }
-                    | Cause::ProposalMismatch { ike: false, .. }
-                    | Cause::PeerNoProposal { ike: false }
+                f.kind,
+                FailureKind::TsMismatch
+                    | FailureKind::PfsMismatch { .. }
+                    | FailureKind::ProposalMismatch { ike: false, .. }
+                    | FailureKind::PeerNoProposal { ike: false }
             )
         };
         if self.by_conn.get(conn).is_some_and(phase1) {

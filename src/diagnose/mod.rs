@@ -11,6 +11,7 @@ pub mod source_nat;
 pub mod verdict;
 
 use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub struct Diagnosis {
     /// One line: the most specific cause found.
     pub verdict: String,
     /// Machine-readable cause (see docs/json.md), e.g. `psk-mismatch`, `peer-unreachable`.
-    pub cause: String,
+    pub cause: Cause,
     /// Seconds between the two counter samples (0: sampled once, no deltas).
     pub sample_secs: f64,
     pub reachability: Reachability,
@@ -67,16 +68,103 @@ pub struct Phase1 {
     pub last_failure: Option<Failure>,
 }
 
+/// The causes a diagnosis names, in the JSON as kebab-case strings (docs/json.md). A failure's
+/// cause is one of the first group; the verdict maps the peer-side and DPD variants onto the
+/// cause it reports and adds the evidence-based ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    PskMismatch,
+    /// The peer sent AUTHENTICATION_FAILED.
+    PeerRejectedAuth,
+    AuthFailed,
+    IkeProposalMismatch,
+    EspProposalMismatch,
+    /// The peer sent NO_PROPOSAL_CHOSEN (only it knows the failing parameter).
+    PeerNoProposalIke,
+    PeerNoProposalEsp,
+    TsMismatch,
+    NoMatchingConnection,
+    PeerUnreachable,
+    DpdTimeout,
+    PfsMismatch,
+    SourceNat,
+    KernelDrops,
+    NoRoute,
+    EncAndDec,
+    EncOnly,
+    DecOnly,
+    Idle,
+    NoTraffic,
+    /// A Child SA is up but its counters could not be read.
+    Unknown,
+    IkeOnly,
+    Phase2Pending,
+    Connecting,
+    UnknownConnection,
+    /// Also what an older or newer peer's unknown cause reads as.
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+impl Cause {
+    /// Failures of a Child SA negotiation: the IKE SA may be up while they explain Phase 2.
+    pub fn is_phase2(self) -> bool {
+        matches!(
+            self,
+            Cause::EspProposalMismatch
+                | Cause::PeerNoProposalEsp
+                | Cause::TsMismatch
+                | Cause::PfsMismatch
+        )
+    }
+}
+
+/// What a Child SA's counters say about its traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Traffic {
+    EncAndDec,
+    EncOnly,
+    DecOnly,
+    Idle,
+    NoTraffic,
+    /// Counters could not be read.
+    Unknown,
+    /// No Child SA.
+    #[default]
+    None,
+}
+
+impl Traffic {
+    /// Nothing moved during the sample (or ever).
+    pub fn is_flat(self) -> bool {
+        matches!(self, Traffic::NoTraffic | Traffic::Idle)
+    }
+}
+
+impl From<Traffic> for Cause {
+    fn from(t: Traffic) -> Cause {
+        match t {
+            Traffic::EncAndDec => Cause::EncAndDec,
+            Traffic::EncOnly => Cause::EncOnly,
+            Traffic::DecOnly => Cause::DecOnly,
+            Traffic::Idle => Cause::Idle,
+            Traffic::NoTraffic => Cause::NoTraffic,
+            Traffic::Unknown | Traffic::None => Cause::Unknown,
+        }
+    }
+}
+
 /// The last failed negotiation remembered for this connection (or its peer address).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    /// psk-mismatch | peer-rejected-auth | auth-failed | ike-proposal-mismatch |
-    /// esp-proposal-mismatch | peer-no-proposal-ike | peer-no-proposal-esp | ts-mismatch |
-    /// no-matching-connection | peer-unreachable | dpd-timeout | pfs-mismatch | other
-    pub cause: String,
+    /// One of the failure causes of [`Cause`] (psk-mismatch ... pfs-mismatch, other).
+    pub cause: Cause,
     /// The operator line as logged.
     pub message: String,
-    pub peer: String,
+    pub peer: SocketAddr,
     pub secs_ago: u64,
     /// The first transform type without overlap (encryption, integrity, PRF, KE group, ESN).
     pub parameter: Option<String>,
@@ -88,6 +176,22 @@ pub struct Failure {
     /// requires which PFS group).
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+impl Default for Failure {
+    fn default() -> Self {
+        Failure {
+            cause: Cause::Other,
+            message: String::new(),
+            peer: SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
+            secs_ago: 0,
+            parameter: None,
+            ours: Vec::new(),
+            theirs: Vec::new(),
+            retransmits: None,
+            detail: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -108,8 +212,7 @@ pub struct ChildDiag {
     pub counters: Option<crate::status::Counters>,
     /// Rise between the samples.
     pub delta: Option<crate::status::Counters>,
-    /// enc-and-dec | enc-only | dec-only | idle | no-traffic | unknown | none
-    pub traffic: String,
+    pub traffic: Traffic,
     /// What the counters say, in words.
     pub reading: String,
 }

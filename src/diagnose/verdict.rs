@@ -2,7 +2,7 @@
 //! workflow down (a failed Phase 1 explains everything below it) except that, once a Child SA is
 //! up, kernel drops and the counters are the evidence.
 
-use super::{ChildDiag, Diagnosis, Failure};
+use super::{Cause, ChildDiag, Diagnosis, Failure, Traffic};
 use crate::status::Counters;
 
 /// Kernel counters that name a cause on their own, with the verdict's words and hint.
@@ -43,10 +43,10 @@ const KERNEL_CAUSES: &[(&str, &str, &str)] = &[
 pub fn reading(
     first: Option<&Counters>,
     last: Option<&Counters>,
-) -> (String, String, Option<Counters>) {
+) -> (Traffic, String, Option<Counters>) {
     let Some(last) = last else {
         return (
-            "unknown".into(),
+            Traffic::Unknown,
             "counters could not be read from the kernel".into(),
             None,
         );
@@ -64,28 +64,19 @@ pub fn reading(
     };
     let never = last.enc_packets == 0 && last.dec_packets == 0;
     let (t, r) = match (enc, dec) {
-        (true, true) => ("enc-and-dec", "traffic flows both ways"),
-        (true, false) => ("enc-only", "enc rising, dec flat: traffic leaves but nothing comes back (look at the remote side and the path)"),
-        (false, true) => ("dec-only", "dec rising, enc flat: traffic arrives but nothing goes back through the tunnel (check the return route on this side's LAN)"),
-        (false, false) if never => ("no-traffic", "both zero: no traffic reaches the gateway from the LAN (check routes and the initiating host)"),
-        (false, false) => ("idle", "no traffic during the sample (counters did move before)"),
+        (true, true) => (Traffic::EncAndDec, "traffic flows both ways"),
+        (true, false) => (Traffic::EncOnly, "enc rising, dec flat: traffic leaves but nothing comes back (look at the remote side and the path)"),
+        (false, true) => (Traffic::DecOnly, "dec rising, enc flat: traffic arrives but nothing goes back through the tunnel (check the return route on this side's LAN)"),
+        (false, false) if never => (Traffic::NoTraffic, "both zero: no traffic reaches the gateway from the LAN (check routes and the initiating host)"),
+        (false, false) => (Traffic::Idle, "no traffic during the sample (counters did move before)"),
     };
-    (t.into(), r.into(), delta)
+    (t, r.into(), delta)
 }
 
-fn phase2_cause(f: &Failure) -> bool {
-    matches!(
-        f.cause.as_str(),
-        "esp-proposal-mismatch" | "peer-no-proposal-esp" | "ts-mismatch" | "pfs-mismatch"
-    )
-}
+/// The port a peer is reached on when NAT-T moved the IKE SA off 500 (RFC 3948).
+const NATT_PORT: u16 = 4500;
 
-fn failure_verdict(
-    f: &Failure,
-    d: &Diagnosis,
-    local_psk: bool,
-    ours_ike: &str,
-) -> (String, String) {
+fn failure_verdict(f: &Failure, d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (Cause, String) {
     let mismatch = || {
         format!(
             "{} — peer offered {}; we accept {}",
@@ -96,43 +87,44 @@ fn failure_verdict(
             super::list(&f.ours)
         )
     };
-    let v = match f.cause.as_str() {
-        "psk-mismatch" => "Phase 1 failed: PSK mismatch (the peer's AUTH does not match our PSK)".to_owned(),
-        "peer-rejected-auth" if local_psk => "Phase 1 failed: PSK mismatch (peer rejected our authentication)".to_owned(),
-        "peer-rejected-auth" => "Phase 1 failed: peer rejected our authentication (check our certificate and identity)".to_owned(),
-        "auth-failed" => format!("Phase 1 failed: {}", f.message),
-        "ike-proposal-mismatch" => format!("Phase 1 failed: IKE proposal mismatch: {}", mismatch()),
-        "esp-proposal-mismatch" => format!("Phase 2 failed: ESP proposal mismatch: {}", mismatch()),
-        "peer-no-proposal-ike" => format!("Phase 1 failed: IKE proposal mismatch: the peer accepted none of ours (NO_PROPOSAL_CHOSEN; we offered {ours_ike}) — its diagnose names the parameter"),
-        "peer-no-proposal-esp" => "Phase 2 failed: ESP proposal mismatch: the peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN) — its diagnose names the parameter".to_owned(),
-        "ts-mismatch" => format!("Phase 2 failed: traffic selector mismatch (local_ts/remote_ts do not match the peer's): {}", f.message),
-        "pfs-mismatch" => format!(
+    let v = match f.cause {
+        Cause::PskMismatch => "Phase 1 failed: PSK mismatch (the peer's AUTH does not match our PSK)".to_owned(),
+        Cause::PeerRejectedAuth if local_psk => "Phase 1 failed: PSK mismatch (peer rejected our authentication)".to_owned(),
+        Cause::PeerRejectedAuth => "Phase 1 failed: peer rejected our authentication (check our certificate and identity)".to_owned(),
+        Cause::AuthFailed => format!("Phase 1 failed: {}", f.message),
+        Cause::IkeProposalMismatch => format!("Phase 1 failed: IKE proposal mismatch: {}", mismatch()),
+        Cause::EspProposalMismatch => format!("Phase 2 failed: ESP proposal mismatch: {}", mismatch()),
+        Cause::PeerNoProposalIke => format!("Phase 1 failed: IKE proposal mismatch: the peer accepted none of ours (NO_PROPOSAL_CHOSEN; we offered {ours_ike}) — its diagnose names the parameter"),
+        Cause::PeerNoProposalEsp => "Phase 2 failed: ESP proposal mismatch: the peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN) — its diagnose names the parameter".to_owned(),
+        Cause::TsMismatch => format!("Phase 2 failed: traffic selector mismatch (local_ts/remote_ts do not match the peer's): {}", f.message),
+        Cause::PfsMismatch => format!(
             "Phase 2 rekey failed: PFS mismatch: {}{PFS_HINT}",
             f.detail.as_deref().unwrap_or(&f.message)
         ),
-        "no-matching-connection" => format!("Phase 1 failed: no connection matches the peer: {}", f.message),
-        "peer-unreachable" | "dpd-timeout" => {
+        Cause::NoMatchingConnection => format!("Phase 1 failed: no connection matches the peer: {}", f.message),
+        Cause::PeerUnreachable | Cause::DpdTimeout => {
             let n = f.retransmits.unwrap_or(0);
             let r = &d.reachability;
-            let dpd = if f.cause == "dpd-timeout" { " (DPD)" } else { "" };
-            if f.peer.ends_with(":4500") && r.reply_ports.contains(&500) && !r.reply_ports.contains(&4500) {
+            let is_dpd = f.cause == Cause::DpdTimeout;
+            let dpd = if is_dpd { " (DPD)" } else { "" };
+            if f.peer.port() == NATT_PORT && r.reply_ports.contains(&500) && !r.reply_ports.contains(&NATT_PORT) {
                 format!("peer unreachable on UDP 4500: replies came on 500 but none from {} after {n} retransmits{dpd} (UDP 4500 blocked?)", f.peer)
-            } else if r.replies_seen && f.cause == "dpd-timeout" {
+            } else if r.replies_seen && is_dpd {
                 format!("peer lost: no reply from {} after {n} retransmits{dpd} (peer down or path broken)", f.peer)
             } else {
-                format!("peer unreachable: no IKE reply from {} after {n} retransmits{dpd} (UDP {} blocked or peer down)", f.peer, f.peer.rsplit(':').next().unwrap_or("500"))
+                format!("peer unreachable: no IKE reply from {} after {n} retransmits{dpd} (UDP {} blocked or peer down)", f.peer, f.peer.port())
             }
         }
         _ => format!("failed: {}", f.message),
     };
-    let cause = match f.cause.as_str() {
-        "peer-rejected-auth" if local_psk => "psk-mismatch",
-        "peer-no-proposal-ike" => "ike-proposal-mismatch",
-        "peer-no-proposal-esp" => "esp-proposal-mismatch",
-        "dpd-timeout" => "peer-unreachable",
+    let cause = match f.cause {
+        Cause::PeerRejectedAuth if local_psk => Cause::PskMismatch,
+        Cause::PeerNoProposalIke => Cause::IkeProposalMismatch,
+        Cause::PeerNoProposalEsp => Cause::EspProposalMismatch,
+        Cause::DpdTimeout => Cause::PeerUnreachable,
         c => c,
     };
-    (cause.to_owned(), v)
+    (cause, v)
 }
 
 /// ", the kernel counts XfrmInTmplMismatch +3" for the named causes that rose, or nothing.
@@ -159,23 +151,20 @@ fn up_child(c: &ChildDiag) -> bool {
 
 /// `(cause, verdict)` for the evidence. `ours_ike` is our IKE proposal list (for the
 /// initiator's side of a NO_PROPOSAL_CHOSEN, where only the peer knows the failing parameter).
-pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, String) {
+pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (Cause, String) {
     let failure = d.phase1.last_failure.as_ref();
     if let Some(c) = d.phase2.iter().find(|c| up_child(c)) {
         // A NAT rule that catches the tunnel's traffic is the cause of the drops it provokes
         // (XfrmInTmplMismatch for the answers), so it comes before the kernel counters. Only
         // with both counters flat (see diagnose_view.rs).
-        let flat = d
-            .phase2
-            .iter()
-            .find(|c| up_child(c) && matches!(c.traffic.as_str(), "no-traffic" | "idle"));
+        let flat = d.phase2.iter().find(|c| up_child(c) && c.traffic.is_flat());
         if let (Some(flat), false) = (flat, d.routing.source_nat.is_empty()) {
             let remote = flat
                 .remote_ts
                 .first()
                 .map_or("<remote subnet>", String::as_str);
             return (
-                "source-nat".into(),
+                Cause::SourceNat,
                 format!(
                     "source NAT may be rewriting the source before the selector check: {} — nothing is encrypted on '{}' (enc flat), the traffic leaves unencrypted or is dropped{}; exempt the tunnel from NAT, e.g. `ip daddr {remote} accept` before that rule",
                     d.routing.source_nat.join("; "),
@@ -189,7 +178,7 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
                 // Only a rise during the sample counts: old drops may predate the tunnel.
                 if k.delta.unwrap_or(0) > 0 {
                     return (
-                        "kernel-drops".into(),
+                        Cause::KernelDrops,
                         format!("packets dropped by the kernel: {what} ({name}) — {hint}"),
                     );
                 }
@@ -198,14 +187,14 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
         // A rekey that failed on PFS after this Child SA was installed: it carries traffic only
         // until its lifetime ends, so that is the news, not the counters.
         let pfs = failure.filter(|f| {
-            f.cause == "pfs-mismatch"
+            f.cause == Cause::PfsMismatch
                 && d.phase2
                     .iter()
                     .any(|c| up_child(c) && c.installed_secs.is_some_and(|i| f.secs_ago <= i))
         });
         if let Some(f) = pfs {
             return (
-                "pfs-mismatch".into(),
+                Cause::PfsMismatch,
                 format!(
                     "Phase 2 rekey failed: PFS mismatch: {}; the current Child SA ('{}') works only until its lifetime ends{PFS_HINT}",
                     f.detail.as_deref().unwrap_or(&f.message),
@@ -213,37 +202,37 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
                 ),
             );
         }
-        let cause = c.traffic.clone();
-        let v = match c.traffic.as_str() {
-            "enc-only" if c.encap => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP-in-UDP is lost on the path or the peer does not route the traffic back", c.child),
-            "enc-only" => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP may be dropped on the path; try `encap: yes` to force UDP encapsulation", c.child),
-            "dec-only" => format!("Phase 2 up, traffic arrives but none goes back: dec rising, enc flat ('{}') — check the return route on this side's LAN", c.child),
-            "no-traffic" => {
+        let cause = Cause::from(c.traffic);
+        let v = match c.traffic {
+            Traffic::EncOnly if c.encap => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP-in-UDP is lost on the path or the peer does not route the traffic back", c.child),
+            Traffic::EncOnly => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP may be dropped on the path; try `encap: yes` to force UDP encapsulation", c.child),
+            Traffic::DecOnly => format!("Phase 2 up, traffic arrives but none goes back: dec rising, enc flat ('{}') — check the return route on this side's LAN", c.child),
+            Traffic::NoTraffic => {
                 if let Some(s) = d.routing.remote_subnets.iter().find(|s| !s.route) {
-                    return ("no-route".into(), format!("Phase 2 up but no route to the remote subnet {}: traffic for it never reaches the IPsec policy", s.subnet));
+                    return (Cause::NoRoute, format!("Phase 2 up but no route to the remote subnet {}: traffic for it never reaches the IPsec policy", s.subnet));
                 }
                 format!("Phase 2 up but no traffic ('{}'): nothing reaches the gateway from the LAN (check routes and the initiating host)", c.child)
             }
-            "idle" => format!("tunnel up ('{}'); no traffic during the sample", c.child),
-            "enc-and-dec" => format!("tunnel up ('{}'): traffic flows both ways", c.child),
+            Traffic::Idle => format!("tunnel up ('{}'); no traffic during the sample", c.child),
+            Traffic::EncAndDec => format!("tunnel up ('{}'): traffic flows both ways", c.child),
             _ => format!("tunnel up ('{}'); counters unavailable", c.child),
         };
         return (cause, v);
     }
     if d.phase1.state == "established" {
-        if let Some(f) = failure.filter(|f| phase2_cause(f)) {
+        if let Some(f) = failure.filter(|f| f.cause.is_phase2()) {
             return failure_verdict(f, d, local_psk, ours_ike);
         }
         if d.phase2.is_empty() {
             return (
-                "ike-only".into(),
+                Cause::IkeOnly,
                 "IKE SA established; no children configured".into(),
             );
         }
         return match failure {
             Some(f) => failure_verdict(f, d, local_psk, ours_ike),
             None => (
-                "phase2-pending".into(),
+                Cause::Phase2Pending,
                 "IKE SA established, no Child SA installed yet".into(),
             ),
         };
@@ -255,7 +244,7 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
     if d.phase1.state == "connecting" {
         if !r.replies_seen && r.unanswered >= 2 {
             return (
-                "peer-unreachable".into(),
+                Cause::PeerUnreachable,
                 format!(
                     "peer unreachable (still trying): no IKE reply from {} after {} retransmits (UDP blocked or peer down)",
                     r.peer.as_deref().unwrap_or("the peer"),
@@ -263,10 +252,10 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (String, Strin
                 ),
             );
         }
-        return ("connecting".into(), "negotiation in progress".into());
+        return (Cause::Connecting, "negotiation in progress".into());
     }
     (
-        "idle".into(),
+        Cause::Idle,
         "no IKE SA and no failed attempt remembered (bring it up with `rswanctl up`)".into(),
     )
 }
@@ -276,12 +265,12 @@ mod tests {
     use super::super::{KernelCounter, Routing, SubnetRoute};
     use super::*;
 
-    fn child(traffic: &str, encap: bool) -> ChildDiag {
+    fn child(traffic: Traffic, encap: bool) -> ChildDiag {
         ChildDiag {
             child: "net".into(),
             state: "installed".into(),
             encap,
-            traffic: traffic.into(),
+            traffic,
             ..Default::default()
         }
     }
@@ -293,22 +282,25 @@ mod tests {
             dec_packets: d,
             ..Default::default()
         };
-        assert_eq!(reading(Some(&c(5, 5)), Some(&c(9, 5))).0, "enc-only");
-        assert_eq!(reading(Some(&c(5, 5)), Some(&c(5, 8))).0, "dec-only");
-        assert_eq!(reading(Some(&c(0, 0)), Some(&c(0, 0))).0, "no-traffic");
-        assert_eq!(reading(Some(&c(3, 3)), Some(&c(3, 3))).0, "idle");
-        assert_eq!(reading(None, Some(&c(3, 3))).0, "enc-and-dec");
-        assert_eq!(reading(None, None).0, "unknown");
+        assert_eq!(reading(Some(&c(5, 5)), Some(&c(9, 5))).0, Traffic::EncOnly);
+        assert_eq!(reading(Some(&c(5, 5)), Some(&c(5, 8))).0, Traffic::DecOnly);
+        assert_eq!(
+            reading(Some(&c(0, 0)), Some(&c(0, 0))).0,
+            Traffic::NoTraffic
+        );
+        assert_eq!(reading(Some(&c(3, 3)), Some(&c(3, 3))).0, Traffic::Idle);
+        assert_eq!(reading(None, Some(&c(3, 3))).0, Traffic::EncAndDec);
+        assert_eq!(reading(None, None).0, Traffic::Unknown);
     }
 
     #[test]
     fn esp_lost_suggests_forcing_encapsulation_unless_already_encapsulated() {
         let mut d = Diagnosis {
-            phase2: vec![child("enc-only", false)],
+            phase2: vec![child(Traffic::EncOnly, false)],
             ..Default::default()
         };
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "enc-only");
+        assert_eq!(c, Cause::EncOnly);
         assert!(v.contains("try `encap: yes`"), "{v}");
         d.phase2[0].encap = true;
         assert!(!verdict(&d, true, "").1.contains("encap: yes"));
@@ -317,7 +309,7 @@ mod tests {
     #[test]
     fn kernel_drops_during_the_sample_win_over_counters() {
         let mut d = Diagnosis {
-            phase2: vec![child("enc-only", false)],
+            phase2: vec![child(Traffic::EncOnly, false)],
             ..Default::default()
         };
         d.kernel.counters.push(KernelCounter {
@@ -328,12 +320,12 @@ mod tests {
         });
         assert_eq!(
             verdict(&d, true, "").0,
-            "enc-only",
+            Cause::EncOnly,
             "old drops do not count"
         );
         d.kernel.counters[0].delta = Some(3);
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "kernel-drops");
+        assert_eq!(c, Cause::KernelDrops);
         assert!(
             v.contains("no matching IPsec selector") && v.contains("source NAT"),
             "{v}"
@@ -343,7 +335,7 @@ mod tests {
     #[test]
     fn no_route_explains_no_traffic() {
         let mut d = Diagnosis {
-            phase2: vec![child("no-traffic", false)],
+            phase2: vec![child(Traffic::NoTraffic, false)],
             ..Default::default()
         };
         d.routing = Routing {
@@ -353,7 +345,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(verdict(&d, true, "").0, "no-route");
+        assert_eq!(verdict(&d, true, "").0, Cause::NoRoute);
     }
 
     #[test]
@@ -361,7 +353,7 @@ mod tests {
         let mut d = Diagnosis::default();
         d.phase1.state = "none".into();
         d.phase1.last_failure = Some(Failure {
-            cause: "ike-proposal-mismatch".into(),
+            cause: Cause::IkeProposalMismatch,
             parameter: Some("KE group".into()),
             theirs: vec!["MODP_1024".into()],
             ours: vec!["ECP_256".into()],
@@ -370,7 +362,7 @@ mod tests {
         let v = verdict(&d, true, "").1;
         assert_eq!(v, "Phase 1 failed: IKE proposal mismatch: KE group — peer offered MODP_1024; we accept ECP_256");
         d.phase1.last_failure = Some(Failure {
-            cause: "peer-rejected-auth".into(),
+            cause: Cause::PeerRejectedAuth,
             ..Default::default()
         });
         assert_eq!(
@@ -378,8 +370,8 @@ mod tests {
             "Phase 1 failed: PSK mismatch (peer rejected our authentication)"
         );
         d.phase1.last_failure = Some(Failure {
-            cause: "peer-unreachable".into(),
-            peer: "192.0.2.2:500".into(),
+            cause: Cause::PeerUnreachable,
+            peer: "192.0.2.2:500".parse().unwrap(),
             retransmits: Some(5),
             ..Default::default()
         });
@@ -393,7 +385,7 @@ mod tests {
         d.reachability.peer = Some("192.0.2.2:500".into());
         d.reachability.unanswered = 3;
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "peer-unreachable");
+        assert_eq!(c, Cause::PeerUnreachable);
         assert!(v.contains("after 2 retransmits"), "{v}");
     }
 
@@ -402,27 +394,27 @@ mod tests {
         let mut d = Diagnosis {
             phase2: vec![ChildDiag {
                 installed_secs: Some(30),
-                ..child("enc-and-dec", false)
+                ..child(Traffic::EncAndDec, false)
             }],
             ..Default::default()
         };
         d.phase1.state = "established".into();
         d.phase1.last_failure = Some(Failure {
-            cause: "pfs-mismatch".into(),
+            cause: Cause::PfsMismatch,
             detail: Some("peer requires CURVE_25519, child 'net' has no PFS group".into()),
             secs_ago: 5,
             ..Default::default()
         });
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "pfs-mismatch");
+        assert_eq!(c, Cause::PfsMismatch);
         assert!(v.starts_with("Phase 2 rekey failed: PFS mismatch: peer requires CURVE_25519, child 'net' has no PFS group; the current Child SA ('net') works only until"), "{v}");
         // Older than the Child SA: a later rekey or setup succeeded, the failure explains nothing.
         d.phase1.last_failure.as_mut().unwrap().secs_ago = 60;
-        assert_eq!(verdict(&d, true, "").0, "enc-and-dec");
+        assert_eq!(verdict(&d, true, "").0, Cause::EncAndDec);
         // No Child SA left (it expired after the failed rekeys): the failure is the verdict.
         d.phase2[0].state = "none".into();
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "pfs-mismatch");
+        assert_eq!(c, Cause::PfsMismatch);
         assert!(v.contains("same KE group in esp_proposals"), "{v}");
     }
 
@@ -431,23 +423,23 @@ mod tests {
         let mut d = Diagnosis {
             phase2: vec![ChildDiag {
                 remote_ts: vec!["10.2.0.0/24".into()],
-                ..child("no-traffic", false)
+                ..child(Traffic::NoTraffic, false)
             }],
             ..Default::default()
         };
         assert_eq!(
             verdict(&d, true, "").0,
-            "no-traffic",
+            Cause::NoTraffic,
             "no NAT rule, no NAT verdict"
         );
         d.routing.source_nat =
             vec!["table ip nat chain postrouting: oifname eth0 masquerade".into()];
         let (c, v) = verdict(&d, true, "");
-        assert_eq!(c, "source-nat");
+        assert_eq!(c, Cause::SourceNat);
         assert!(v.starts_with("source NAT may be rewriting the source before the selector check: table ip nat chain postrouting: oifname eth0 masquerade"), "{v}");
         assert!(v.contains("`ip daddr 10.2.0.0/24 accept`"), "{v}");
         // Traffic is encrypted both ways: the rule evidently does not catch the tunnel.
-        d.phase2[0].traffic = "enc-and-dec".into();
-        assert_eq!(verdict(&d, true, "").0, "enc-and-dec");
+        d.phase2[0].traffic = Traffic::EncAndDec;
+        assert_eq!(verdict(&d, true, "").0, Cause::EncAndDec);
     }
 }

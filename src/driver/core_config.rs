@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rswan_ikev2::auth::{Credentials, SendCert as CoreSendCert, TrustAnchors};
 use rswan_ikev2::config as core;
-use rswan_ikev2::proposal::ProposalSet;
 use rswan_ikev2::timer::{ConnTimers, DpdMode as CoreDpdMode, RetransmitPolicy};
 use rswan_ikev2::wire::{Identity as WireId, TrafficSelector};
 use rustls_pki_types::CertificateDer;
@@ -146,16 +145,6 @@ fn action(a: Action) -> core::Action {
     }
 }
 
-fn proposals(list: &[String], esp: bool, key: &str) -> Result<ProposalSet, String> {
-    let joined = list.join(",");
-    let r = if esp {
-        ProposalSet::parse_esp(&joined)
-    } else {
-        ProposalSet::parse_ike(&joined)
-    };
-    r.map_err(|e| format!("{key}: {e}"))
-}
-
 /// The lifecycle knobs the core keeps beside ConnConfig. The loader has applied swanctl's
 /// defaults, so the values are passed explicitly; the one exception is the child rand_time,
 /// which the core derives per child (life_time - rekey_time) unless one value is given for all.
@@ -196,11 +185,7 @@ fn conn(c: &Connection) -> Result<core::ConnConfig, String> {
                 .iter()
                 .map(|t| ts(t, &ck("remote_ts")))
                 .collect::<Result<_, _>>()?,
-            esp_proposals: if ch.esp_proposals.is_empty() {
-                ProposalSet::default_esp()
-            } else {
-                proposals(&ch.esp_proposals, true, &ck("esp_proposals"))?
-            },
+            esp_proposals: ch.esp_proposal_set.clone(),
             mode: match ch.mode {
                 Mode::Tunnel => core::Mode::Tunnel,
                 Mode::Transport => core::Mode::Transport,
@@ -220,7 +205,7 @@ fn conn(c: &Connection) -> Result<core::ConnConfig, String> {
         remote_addrs: c.remote_addrs.iter().map(addr).collect(),
         local_port: c.local_port,
         remote_port: c.remote_port,
-        ike_proposals: proposals(&c.proposals, false, &k("proposals"))?,
+        ike_proposals: c.ike_proposal_set.clone(),
         local: core::AuthConfig {
             auth: local_auth(c)?,
             // Unset with a certificate: the core sends the subject's exact DER.

@@ -4,18 +4,22 @@
 //! the request arrives, the answer is built at the deadline.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::Daemon;
+use rswan_ikev2::sa::status::{IkeAlgorithms, IkeSaStatus};
+
 use crate::config::values::TsSpec;
+use crate::config::Connection;
 use crate::control::protocol::Outcome;
-use crate::diagnose::memory::{Cause, FailureMemo};
+use crate::diagnose::memory::{FailureKind, FailureMemo, PeerTraffic};
+use crate::diagnose::route::Route;
 use crate::diagnose::{
-    self, kernel_stats, route, source_nat, ChildDiag, Diagnosis, Failure, KernelDiag, Liveness,
-    Mtu, Phase1, Reachability, Routing, SubnetRoute,
+    self, kernel_stats, route, source_nat, Cause, ChildDiag, Diagnosis, Failure, KernelDiag,
+    Liveness, Mtu, Phase1, Reachability, Routing, SubnetRoute, Traffic,
 };
 use crate::status::Counters;
 
@@ -73,248 +77,242 @@ pub(super) fn sample(d: &mut Daemon, now: Instant, conn: &str) -> Sample {
 }
 
 fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
-    let (cause, parameter, ours, theirs, retransmits) = match &f.cause {
-        Cause::PskMismatch => ("psk-mismatch", None, vec![], vec![], None),
-        Cause::PeerRejectedAuth => ("peer-rejected-auth", None, vec![], vec![], None),
-        Cause::AuthFailed(_) => ("auth-failed", None, vec![], vec![], None),
-        Cause::ProposalMismatch {
+    let mut view = Failure {
+        cause: Cause::Other,
+        message: f.message.clone(),
+        peer: f.peer,
+        secs_ago: now.saturating_duration_since(f.at).as_secs(),
+        ..Default::default()
+    };
+    view.cause = match &f.kind {
+        FailureKind::PskMismatch => Cause::PskMismatch,
+        FailureKind::PeerRejectedAuth => Cause::PeerRejectedAuth,
+        FailureKind::AuthFailed(_) => Cause::AuthFailed,
+        FailureKind::ProposalMismatch {
             ike,
             parameter,
             ours,
             theirs,
-        } => (
+        } => {
+            view.parameter = parameter.clone();
+            view.ours = ours.clone();
+            view.theirs = theirs.clone();
             if *ike {
-                "ike-proposal-mismatch"
+                Cause::IkeProposalMismatch
             } else {
-                "esp-proposal-mismatch"
-            },
-            parameter.clone(),
-            ours.clone(),
-            theirs.clone(),
-            None,
-        ),
-        Cause::PeerNoProposal { ike: true } => ("peer-no-proposal-ike", None, vec![], vec![], None),
-        Cause::PeerNoProposal { ike: false } => {
-            ("peer-no-proposal-esp", None, vec![], vec![], None)
+                Cause::EspProposalMismatch
+            }
         }
-        Cause::TsMismatch => ("ts-mismatch", None, vec![], vec![], None),
-        Cause::PfsMismatch { .. } => (
-            "pfs-mismatch",
-            Some("PFS (KE group in esp_proposals)".to_owned()),
-            vec![],
-            vec![],
-            None,
-        ),
-        Cause::NoConnection => ("no-matching-connection", None, vec![], vec![], None),
-        Cause::Unreachable { retransmits, dpd } => (
+        FailureKind::PeerNoProposal { ike: true } => Cause::PeerNoProposalIke,
+        FailureKind::PeerNoProposal { ike: false } => Cause::PeerNoProposalEsp,
+        FailureKind::TsMismatch => Cause::TsMismatch,
+        FailureKind::PfsMismatch { child, conflict } => {
+            view.parameter = Some("PFS (KE group in esp_proposals)".to_owned());
+            view.detail = Some(conflict.describe(child));
+            Cause::PfsMismatch
+        }
+        FailureKind::NoConnection => Cause::NoMatchingConnection,
+        FailureKind::Unreachable { retransmits, dpd } => {
+            view.retransmits = Some(*retransmits);
             if *dpd {
-                "dpd-timeout"
+                Cause::DpdTimeout
             } else {
-                "peer-unreachable"
-            },
-            None,
-            vec![],
-            vec![],
-            Some(*retransmits),
-        ),
-        Cause::Other => ("other", None, vec![], vec![], None),
+                Cause::PeerUnreachable
+            }
+        }
+        FailureKind::Other => Cause::Other,
     };
-    Failure {
-        cause: cause.into(),
-        message: f.message.clone(),
-        peer: f.peer.to_string(),
-        secs_ago: now.saturating_duration_since(f.at).as_secs(),
-        parameter,
-        ours,
-        theirs,
-        retransmits,
-        detail: match &f.cause {
-            Cause::PfsMismatch { detail } => Some(detail.clone()),
-            _ => None,
-        },
-    }
+    view
 }
 
-pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sample>) -> Diagnosis {
-    let last = sample(d, now, conn);
-    let Some(cfg) = d.config.connection(conn).cloned() else {
-        return Diagnosis {
-            conn: conn.into(),
-            verdict: "connection no longer configured".into(),
-            cause: "unknown-connection".into(),
-            ..Default::default()
-        };
-    };
-    let status = d.ep.status();
-    let cs = status.connections.iter().find(|c| c.name == conn);
-    let ikes: Vec<_> = cs.map(|c| c.ike_sas.iter().collect()).unwrap_or_default();
-    // The established IKE SA is the evidence; otherwise the newest attempt.
-    let ike = ikes
-        .iter()
-        .find(|s| s.state.as_str() == "ESTABLISHED")
-        .or_else(|| ikes.last())
-        .copied();
-
-    let configured_peer = cfg
-        .remote_host()
-        .map(|ip| SocketAddr::new(ip, cfg.remote_port));
-    // The newer of the connection's own failure and one recorded for its peer address
-    // (a responder may fail before it knows which connection the peer wants).
-    let failure = [
+/// The newer of the connection's own failure and one recorded for its peer address (a responder
+/// may fail before it knows which connection the peer wants).
+fn newest_failure(
+    d: &Daemon,
+    conn: &str,
+    configured_peer: Option<SocketAddr>,
+    now: Instant,
+) -> Option<Failure> {
+    [
         d.memory.conn_failure(conn),
         configured_peer.and_then(|p| d.memory.peer_failure(p.ip())),
     ]
     .into_iter()
     .flatten()
     .max_by_key(|f| f.at)
-    .map(|f| failure_view(f, now));
-    let peer: Option<SocketAddr> = ike
-        .map(|s| s.remote)
-        .or(configured_peer)
-        .or_else(|| failure.as_ref().and_then(|f| f.peer.parse().ok()));
+    .map(|f| failure_view(f, now))
+}
 
-    let traffic = peer.and_then(|p| d.memory.traffic(p.ip())).cloned();
-    let reachability = Reachability {
+fn reachability(
+    traffic: Option<&PeerTraffic>,
+    peer: Option<SocketAddr>,
+    failure: Option<&Failure>,
+    now: Instant,
+) -> Reachability {
+    Reachability {
         peer: peer.map(|p| p.to_string()),
-        replies_seen: traffic.as_ref().is_some_and(|t| t.received > 0),
-        reply_ports: traffic
-            .as_ref()
-            .map(|t| t.ports_seen.clone())
-            .unwrap_or_default(),
+        replies_seen: traffic.is_some_and(|t| t.received > 0),
+        reply_ports: traffic.map(|t| t.ports_seen.clone()).unwrap_or_default(),
         last_reply_secs: traffic
-            .as_ref()
             .and_then(|t| t.last_received)
             .map(|(at, _, _)| now.saturating_duration_since(at).as_secs()),
-        sent: traffic.as_ref().map_or(0, |t| t.sent),
-        received: traffic.as_ref().map_or(0, |t| t.received),
-        unanswered: traffic.as_ref().map_or(0, |t| t.sent_since_reply),
-        retransmits: failure.as_ref().and_then(|f| f.retransmits),
-    };
+        sent: traffic.map_or(0, |t| t.sent),
+        received: traffic.map_or(0, |t| t.received),
+        unanswered: traffic.map_or(0, |t| t.sent_since_reply),
+        retransmits: failure.and_then(|f| f.retransmits),
+    }
+}
 
-    let phase1 = Phase1 {
+/// e.g. "AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519".
+fn algorithms_text(a: &IkeAlgorithms) -> String {
+    let encr = match a.encr_keysize {
+        Some(k) => format!("{}_{k}", a.encr),
+        None => a.encr.clone(),
+    };
+    [
+        Some(encr),
+        a.integ.clone(),
+        Some(a.prf.clone()),
+        Some(a.dh_group.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("/")
+}
+
+fn phase1(ike: Option<&IkeSaStatus>, last_failure: Option<Failure>) -> Phase1 {
+    Phase1 {
         state: ike.map_or_else(|| "none".into(), |s| s.state.as_str().to_ascii_lowercase()),
         detail: ike.map(|s| s.detail.to_owned()),
-        algorithms: ike.and_then(|s| s.algorithms.as_ref()).map(|a| {
-            let encr = match a.encr_keysize {
-                Some(k) => format!("{}_{k}", a.encr),
-                None => a.encr.clone(),
-            };
-            [
-                Some(encr),
-                a.integ.clone(),
-                Some(a.prf.clone()),
-                Some(a.dh_group.clone()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("/")
-        }),
+        algorithms: ike.and_then(|s| s.algorithms.as_ref()).map(algorithms_text),
         nat_local: ike.and_then(|s| s.nat_local),
         nat_remote: ike.and_then(|s| s.nat_remote),
-        last_failure: failure,
-    };
-
-    let elapsed = first.map(|f| now.saturating_duration_since(f.at));
-    let mut phase2 = Vec::new();
-    for ch in &cfg.children {
-        let sa = ikes
-            .iter()
-            .flat_map(|s| &s.children)
-            .filter(|c| c.name == ch.name)
-            .max_by_key(|c| c.unique_id);
-        let mut v = ChildDiag {
-            child: ch.name.clone(),
-            state: "none".into(),
-            remote_ts: ch.remote_ts.iter().map(ToString::to_string).collect(),
-            traffic: "none".into(),
-            ..Default::default()
-        };
-        if let Some(c) = sa {
-            v.state = c.state.as_str().to_ascii_lowercase();
-            v.spi_in = Some(format!("{:08x}", c.spi_in));
-            v.spi_out = Some(format!("{:08x}", c.spi_out));
-            v.encap = c.encap;
-            v.installed_secs = Some(now.saturating_duration_since(c.installed_at).as_secs());
-            let before = first.and_then(|f| f.children.get(&c.spi_in));
-            let after = last.children.get(&c.spi_in);
-            let (t, r, delta) = diagnose::verdict::reading(before, after);
-            v.counters = after.copied();
-            v.delta = delta;
-            v.traffic = t;
-            v.reading = r;
-        }
-        phase2.push(v);
+        last_failure,
     }
+}
 
-    let kernel = match &last.xfrm {
+/// One entry per configured child, read from its newest Child SA and the two counter samples.
+fn phase2(
+    cfg: &Connection,
+    ikes: &[&IkeSaStatus],
+    first: Option<&Sample>,
+    last: &Sample,
+    now: Instant,
+) -> Vec<ChildDiag> {
+    cfg.children
+        .iter()
+        .map(|ch| {
+            let sa = ikes
+                .iter()
+                .flat_map(|s| &s.children)
+                .filter(|c| c.name == ch.name)
+                .max_by_key(|c| c.unique_id);
+            let mut v = ChildDiag {
+                child: ch.name.clone(),
+                state: "none".into(),
+                remote_ts: ch.remote_ts.iter().map(ToString::to_string).collect(),
+                traffic: Traffic::None,
+                ..Default::default()
+            };
+            if let Some(c) = sa {
+                v.state = c.state.as_str().to_ascii_lowercase();
+                v.spi_in = Some(format!("{:08x}", c.spi_in));
+                v.spi_out = Some(format!("{:08x}", c.spi_out));
+                v.encap = c.encap;
+                v.installed_secs = Some(now.saturating_duration_since(c.installed_at).as_secs());
+                let before = first.and_then(|f| f.children.get(&c.spi_in));
+                let after = last.children.get(&c.spi_in);
+                let (t, r, delta) = diagnose::verdict::reading(before, after);
+                v.counters = after.copied();
+                v.delta = delta;
+                v.traffic = t;
+                v.reading = r;
+            }
+            v
+        })
+        .collect()
+}
+
+fn kernel(first: Option<&Sample>, last: &Sample) -> KernelDiag {
+    match &last.xfrm {
         Some(x) => KernelDiag {
             available: true,
             counters: kernel_stats::explain(first.and_then(|f| f.xfrm.as_deref()), x),
         },
         None => KernelDiag::default(),
-    };
+    }
+}
 
-    let routes = route::read();
-    let peer_route = peer.and_then(|p| route::resolve(&routes, p.ip()));
+/// nftables rules that rewrite the source of the connection's flows. Only with a Child SA up and
+/// nothing moving: a NAT rule rewrites new connections from the LAN, so neither they nor their
+/// answers use the SAs (answers to connections the peer started are not rewritten: dec-only is
+/// not its sign). The only time nft is run.
+fn source_nat_rules(
+    cfg: &Connection,
+    routes: &[(IpAddr, Route)],
+    phase2: &[ChildDiag],
+) -> Vec<String> {
+    let enc_flat = phase2.iter().any(|c| {
+        matches!(c.state.as_str(), "installed" | "rekeying" | "rekeyed") && c.traffic.is_flat()
+    });
+    if !enc_flat {
+        return Vec::new();
+    }
+    let flows: Vec<source_nat::Flow> = cfg
+        .children
+        .iter()
+        .flat_map(|ch| {
+            ch.local_ts.iter().flat_map(move |l| {
+                ch.remote_ts.iter().filter_map(move |r| {
+                    let (TsSpec::Fixed(l), TsSpec::Fixed(r)) = (l, r) else {
+                        return None;
+                    };
+                    Some(source_nat::Flow {
+                        src: l.start,
+                        dst: r.start,
+                        oif: route::resolve(routes, r.start).map(|x| x.interface),
+                    })
+                })
+            })
+        })
+        .collect();
+    source_nat::read_ruleset()
+        .map(|rs| source_nat::find(&rs, &flows))
+        .unwrap_or_default()
+}
+
+fn routing(
+    cfg: &Connection,
+    routes: &[(IpAddr, Route)],
+    peer_route: Option<&Route>,
+    phase2: &[ChildDiag],
+) -> Routing {
     let mut remote_subnets = Vec::new();
     for ch in &cfg.children {
         for ts in &ch.remote_ts {
             let TsSpec::Fixed(t) = ts else { continue };
-            let r = route::resolve(&routes, t.start);
+            let r = route::resolve(routes, t.start);
             remote_subnets.push(SubnetRoute {
                 subnet: ts.to_string(),
                 route: r.is_some(),
                 via_peer_interface: r
                     .as_ref()
-                    .and_then(|r| peer_route.as_ref().map(|p| p.interface == r.interface)),
+                    .and_then(|r| peer_route.map(|p| p.interface == r.interface)),
                 interface: r.map(|r| r.interface),
             });
         }
     }
-    // Only with a Child SA up and nothing moving: a NAT rule rewrites new connections from the
-    // LAN, so neither they nor their answers use the SAs (answers to connections the peer
-    // started are not rewritten: dec-only is not its sign). The only time nft is run.
-    let enc_flat = phase2.iter().any(|c| {
-        matches!(c.state.as_str(), "installed" | "rekeying" | "rekeyed")
-            && matches!(c.traffic.as_str(), "no-traffic" | "idle")
-    });
-    let source_nat = if enc_flat {
-        let flows: Vec<source_nat::Flow> = cfg
-            .children
-            .iter()
-            .flat_map(|ch| {
-                let routes = &routes;
-                ch.local_ts.iter().flat_map(move |l| {
-                    ch.remote_ts.iter().filter_map(move |r| {
-                        let (TsSpec::Fixed(l), TsSpec::Fixed(r)) = (l, r) else {
-                            return None;
-                        };
-                        Some(source_nat::Flow {
-                            src: l.start,
-                            dst: r.start,
-                            oif: route::resolve(routes, r.start).map(|x| x.interface),
-                        })
-                    })
-                })
-            })
-            .collect();
-        source_nat::read_ruleset()
-            .map(|rs| source_nat::find(&rs, &flows))
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let routing = Routing {
-        source_nat,
-        peer_interface: peer_route.as_ref().map(|r| r.interface.clone()),
-        peer_gateway: peer_route
-            .as_ref()
-            .and_then(|r| r.gateway)
-            .map(|g| g.to_string()),
+    Routing {
+        source_nat: source_nat_rules(cfg, routes, phase2),
+        peer_interface: peer_route.map(|r| r.interface.clone()),
+        peer_gateway: peer_route.and_then(|r| r.gateway).map(|g| g.to_string()),
         remote_subnets,
-    };
-    let path_mtu = peer_route.as_ref().and_then(|r| {
+    }
+}
+
+fn mtu(peer_route: Option<&Route>, ike: Option<&IkeSaStatus>) -> Mtu {
+    let path_mtu = peer_route.and_then(|r| {
         if r.mtu > 0 {
             Some(r.mtu)
         } else {
@@ -333,15 +331,23 @@ pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sam
     if path_mtu.is_some_and(|m| m < 1280) {
         note.push_str("; the MTU towards the peer is small: large IKE_AUTH messages need fragmentation, ESP packets may need a lower MSS");
     }
-    let mtu = Mtu {
+    Mtu {
         path_mtu,
         ike_fragmentation,
         note,
-    };
+    }
+}
 
-    let last_msg = ike.and_then(|s| s.last_peer_message);
-    let silent = last_msg.map(|t| now.saturating_duration_since(t));
-    let liveness = Liveness {
+fn liveness(
+    cfg: &Connection,
+    ike: Option<&IkeSaStatus>,
+    phase1: &Phase1,
+    now: Instant,
+) -> Liveness {
+    let silent = ike
+        .and_then(|s| s.last_peer_message)
+        .map(|t| now.saturating_duration_since(t));
+    Liveness {
         dpd_delay_secs: cfg.dpd_delay.as_secs(),
         dpd_mode: serde_json::to_value(cfg.dpd_mode)
             .ok()
@@ -354,18 +360,55 @@ pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sam
             _ => "unknown",
         }
         .into(),
-    };
+    }
+}
 
+pub(super) fn build(d: &mut Daemon, now: Instant, conn: &str, first: Option<&Sample>) -> Diagnosis {
+    let last = sample(d, now, conn);
+    let Some(cfg) = d.config.connection(conn).cloned() else {
+        return Diagnosis {
+            conn: conn.into(),
+            verdict: "connection no longer configured".into(),
+            cause: Cause::UnknownConnection,
+            ..Default::default()
+        };
+    };
+    let status = d.ep.status();
+    let cs = status.connections.iter().find(|c| c.name == conn);
+    let ikes: Vec<&IkeSaStatus> = cs.map(|c| c.ike_sas.iter().collect()).unwrap_or_default();
+    // The established IKE SA is the evidence; otherwise the newest attempt.
+    let ike = ikes
+        .iter()
+        .find(|s| s.state.as_str() == "ESTABLISHED")
+        .or_else(|| ikes.last())
+        .copied();
+
+    let configured_peer = cfg
+        .remote_host()
+        .map(|ip| SocketAddr::new(ip, cfg.remote_port));
+    let failure = newest_failure(d, conn, configured_peer, now);
+    let peer: Option<SocketAddr> = ike
+        .map(|s| s.remote)
+        .or(configured_peer)
+        .or_else(|| failure.as_ref().map(|f| f.peer));
+    let traffic = peer.and_then(|p| d.memory.traffic(p.ip()));
+    let reachability = reachability(traffic, peer, failure.as_ref(), now);
+    let phase1 = phase1(ike, failure);
+    let phase2 = phase2(&cfg, &ikes, first, &last, now);
+    let routes = route::read();
+    let peer_route = peer.and_then(|p| route::resolve(&routes, p.ip()));
+    let routing = routing(&cfg, &routes, peer_route.as_ref(), &phase2);
+    let elapsed = first.map(|f| now.saturating_duration_since(f.at));
     let mut out = Diagnosis {
         conn: conn.into(),
         sample_secs: elapsed.map_or(0.0, |e| (e.as_millis() as f64) / 1000.0),
         reachability,
+        liveness: liveness(&cfg, ike, &phase1, now),
         phase1,
         phase2,
-        kernel,
+        kernel: kernel(first, &last),
         routing,
-        mtu,
-        liveness,
+        mtu: mtu(peer_route.as_ref(), ike),
         ..Default::default()
     };
     let local_psk = cfg.local.auth == crate::config::AuthMethod::Psk;

@@ -93,26 +93,13 @@ pub fn topic(ev: &Event, datagram_from: Option<SocketAddr>) -> Option<(Topic, Op
             };
             Some((t, Some(peer.ip())))
         }
-        // The core's lines for a responder's IKE_SA_INIT carry no peer field; the datagram being
-        // processed is the one they answer. The lines themselves hold no per-packet data.
-        Event::Log { message, conn, .. } => {
-            let conn = conn
-                .as_deref()
-                .map(|c| format!("<{c}> "))
-                .unwrap_or_default();
-            if message.starts_with("DH group") && message.contains("unacceptable") {
-                Some((
-                    Topic::new("answered", "IKE_SA_INIT", format!("{conn}{message}")),
-                    from,
-                ))
-            } else if message.starts_with("selected proposal: IKE:") {
-                Some((
-                    Topic::new("accepted", "IKE_SA_INIT", format!("{conn}{message}")),
-                    from,
-                ))
-            } else {
-                None
-            }
+        // The core's reports for a responder's IKE_SA_INIT carry no peer field; the datagram
+        // being processed is the one they answer. They hold no per-packet data.
+        Event::KeGroupRequested { .. } => {
+            Some((Topic::new("answered", "IKE_SA_INIT", ev.to_string()), from))
+        }
+        Event::ProposalSelected { protocol, .. } if *protocol == ProtocolId::IKE => {
+            Some((Topic::new("accepted", "IKE_SA_INIT", ev.to_string()), from))
         }
         Event::CookieDemanded { from, .. } => Some((
             Topic::new(
@@ -338,6 +325,7 @@ impl LogLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rswan_ikev2::event::NoConnection;
     use std::net::Ipv4Addr;
 
     fn ip(n: u32) -> Option<IpAddr> {
@@ -476,7 +464,10 @@ mod tests {
             conn: None,
             peer: peer.parse().unwrap(),
             reason: FailureReason::NoMatchingConnection {
-                detail: format!("no connection for 192.0.2.1 ... {peer}"),
+                why: NoConnection::Addresses {
+                    local: "192.0.2.1".parse().unwrap(),
+                    remote: peer.parse::<std::net::SocketAddr>().unwrap().ip(),
+                },
             },
         };
         let (ta, sa) = topic(&nm("203.0.113.1:500"), None).unwrap();

@@ -377,6 +377,95 @@ assert_sa_traffic() {
 }
 
 # ---------------------------------------------------------------------------
+# rswand configuration.
+#
+# rswan_yaml <ns> [key=value...]: writes $WORK/<ns>.yaml (mode 600), a PSK configuration for the
+# gateway <ns> (west or east) of topo_two_gateways: connection `gw` from <ns>'s address to the
+# other gateway's, ids <ns>.example.org, child `lan` from <ns>'s LAN to the other's.
+#   settings.<k>=<v>   a key of the settings section
+#   conn.<k>=<v>       a key of the connection (local_addrs, remote_addrs, proposals, dpd_delay, ...)
+#   child.<k>=<v>      a key of the child (local_ts, remote_ts, esp_proposals, start_action, ...)
+#   name=<n>           the connection's name (default gw)
+#   child=<n>          the child's name (default lan)
+#   secret=<psk>       the PSK (a "0s" prefix: base64)
+#   file=<path>        write there instead of $WORK/<ns>.yaml
+#   family=6           IPv6 addresses and LANs (default: IPv4)
+# Values are written as given (lists in [...]); a key given again replaces the default, an empty
+# value removes it (conn.proposals= : the built-in default proposals).
+rswan_yaml() {
+	local ns=$1 peer kv k v name=gw child=lan secret="rswan vm test, west and east" file
+	shift
+	case $ns in
+	west) peer=east ;;
+	east) peer=west ;;
+	*) fail "rswan_yaml: no gateway '$ns' (west or east)" ;;
+	esac
+	file=$WORK/$ns.yaml
+	local up=${ns^^} peer_up=${peer^^}
+	local -a skeys=() ckeys=(local_addrs remote_addrs proposals) chkeys=(local_ts remote_ts esp_proposals)
+	local -A sv=() cv=() chv=()
+	local fam=""
+	for kv in "$@"; do
+		[ "$kv" != family=6 ] || fam=6
+	done
+	local ip=${up}_IP$fam peer_ip=${peer_up}_IP$fam lan=${up}_LAN$fam peer_lan=${peer_up}_LAN$fam
+	cv[local_addrs]="[${!ip}]"
+	cv[remote_addrs]="[${!peer_ip}]"
+	cv[proposals]="[aes256gcm16-prfsha256-x25519]"
+	chv[local_ts]="[${!lan}]"
+	chv[remote_ts]="[${!peer_lan}]"
+	chv[esp_proposals]="[aes256gcm16]"
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=${kv#*=}
+		case $k in
+		settings.*)
+			k=${k#settings.}
+			[ -n "${sv[$k]+x}" ] || skeys+=("$k")
+			sv[$k]=$v
+			;;
+		conn.*)
+			k=${k#conn.}
+			[ -n "${cv[$k]+x}" ] || ckeys+=("$k")
+			cv[$k]=$v
+			;;
+		child.*)
+			k=${k#child.}
+			[ -n "${chv[$k]+x}" ] || chkeys+=("$k")
+			chv[$k]=$v
+			;;
+		name) name=$v ;;
+		child) child=$v ;;
+		secret) secret=$v ;;
+		file) file=$v ;;
+		family) ;;
+		*) fail "rswan_yaml: unknown key '$k'" ;;
+		esac
+	done
+	(
+		umask 077
+		{
+			if [ ${#skeys[@]} -gt 0 ]; then
+				echo "settings:"
+				for k in "${skeys[@]}"; do [ -z "${sv[$k]}" ] || echo "  $k: ${sv[$k]}"; done
+			fi
+			echo "connections:"
+			echo "  $name:"
+			for k in "${ckeys[@]}"; do [ -z "${cv[$k]}" ] || echo "    $k: ${cv[$k]}"; done
+			echo "    local: {auth: psk, id: $ns.example.org}"
+			echo "    remote: {auth: psk, id: $peer.example.org}"
+			echo "    children:"
+			echo "      $child:"
+			for k in "${chkeys[@]}"; do [ -z "${chv[$k]}" ] || echo "        $k: ${chv[$k]}"; done
+			echo "secrets:"
+			echo "  ike-$name:"
+			echo "    id: [$ns.example.org, $peer.example.org]"
+			echo "    secret: \"$secret\""
+		} >"$file"
+	)
+}
+
+# ---------------------------------------------------------------------------
 # strongSwan (charon + swanctl) as a peer.
 #
 # charon_start <ns> <dir> [extra charon settings]
@@ -425,6 +514,61 @@ charon_start() {
 	on_exit "cat '$dir/charon.log' >'$RESULTS/charon-$ns.log' 2>/dev/null"
 	wait_for 20 "charon in $ns (VICI socket $dir/charon.vici)" test -S "$dir/charon.vici"
 	must swanctl_in "$ns" "$dir" --load-all --file "$dir/swanctl.conf"
+}
+
+# charon_psk_pair <east's remote_addrs> [child setting...]: writes swanctl.conf for charon in west
+# and east (connection and child `net`, PSK, ids west and east, LAN to LAN) and starts both;
+# west then initiates with charon_psk_up. east's remote_addrs is %any where west is behind NAT.
+charon_psk_pair() {
+	local east_remote=$1 ns
+	shift
+	_lib_charon_psk_conf "$WORK/west" "$WEST_IP" "$EAST_IP" west east "$WEST_LAN" "$EAST_LAN" "$@"
+	_lib_charon_psk_conf "$WORK/east" "$EAST_IP" "$east_remote" east west "$EAST_LAN" "$WEST_LAN" "$@"
+	for ns in west east; do
+		charon_start "$ns" "$WORK/$ns"
+	done
+}
+
+# charon_psk_up: west initiates the tunnel of charon_psk_pair; LAN traffic must be blocked before.
+charon_psk_up() {
+	assert_ping_fails west
+	must swanctl_in west "$WORK/west" --initiate --child net --timeout 60
+}
+
+# _lib_charon_psk_conf <dir> <local addr> <remote addr> <local id> <remote id> <local ts> <remote ts> [child setting...]
+_lib_charon_psk_conf() {
+	local dir=$1 extra="" x
+	for x in "${@:8}"; do
+		extra+="
+					$x"
+	done
+	mkdir -p "$dir"
+	cat >"$dir/swanctl.conf" <<-EOT
+		connections {
+			net {
+				version = 2
+				local_addrs = $2
+				remote_addrs = $3
+				proposals = aes256gcm16-prfsha256-ecp256
+				local { auth = psk
+					id = $4 }
+				remote { auth = psk
+					id = $5 }
+				children {
+					net {
+						local_ts = $6
+						remote_ts = $7
+						esp_proposals = aes256gcm16$extra
+					}
+				}
+			}
+		}
+		secrets {
+			ike-1 { id-1 = west
+				id-2 = east
+				secret = "plain-ascii-smoke-psk" }
+		}
+	EOT
 }
 
 swanctl_in() {

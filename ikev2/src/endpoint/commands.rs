@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::config::resolve_ts;
 use crate::consts::ExchangeType;
-use crate::event::{DownReason, Event, FailureReason, IkeState, LogLevel};
+use crate::event::{DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection};
 use crate::exchange::{self, ike_sa_init, informational};
 use crate::output::Command;
 use crate::rng::Rng;
@@ -126,9 +126,9 @@ impl<R: Rng> Endpoint<R> {
                 conn.remote_port,
             );
             let reason = FailureReason::NoMatchingConnection {
-                detail: format!(
-                    "connection '{name}' needs a single address in local_addrs and remote_addrs to initiate"
-                ),
+                why: NoConnection::NoSingleAddress {
+                    conn: name.to_string(),
+                },
             };
             return self.cx.fail(now, Some(name.to_string()), peer, reason);
         };

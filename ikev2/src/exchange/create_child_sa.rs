@@ -17,7 +17,7 @@ use crate::config::{resolve_ts, ChildConfig, Mode};
 use crate::consts::{KeGroup, NotifyType, ProtocolId, TransformType};
 use crate::context::Core;
 use crate::crypto::{self, KeyExchange, Secret};
-use crate::event::{Event, FailureReason, IkeState, LogLevel};
+use crate::event::{Event, FailureReason, IkeState, LimitHit, LogLevel, PfsConflict};
 use crate::exchange::collision;
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, transform_name, Algorithms};
@@ -61,24 +61,6 @@ fn offered_groups(proposals: &[crate::wire::Proposal]) -> Vec<KeGroup> {
 }
 
 /// "peer requires MODP_2048, child 'net' has no PFS group" and its variants.
-fn pfs_detail(peer: &[KeGroup], child: &str, ours: &[KeGroup]) -> String {
-    match (peer.is_empty(), ours.is_empty()) {
-        (true, _) => format!(
-            "peer offers no PFS, child '{child}' requires {}",
-            group_names(ours)
-        ),
-        (false, true) => format!(
-            "peer requires {}, child '{child}' has no PFS group",
-            group_names(peer)
-        ),
-        (false, false) => format!(
-            "peer requires {}, child '{child}' accepts only {}",
-            group_names(peer),
-            group_names(ours)
-        ),
-    }
-}
-
 fn child_config<'a, R: Rng>(cx: &'a Core<R>, sa: &IkeSa, name: &str) -> Option<&'a ChildConfig> {
     cx.config.connection(&sa.conn).and_then(|c| c.child(name))
 }
@@ -428,7 +410,10 @@ pub(crate) fn handle_response_i<R: Rng>(
                         let r = match &child_name {
                             Some(c) => FailureReason::PfsMismatch {
                                 child: c.clone(),
-                                detail: pfs_detail(&peer, c, &pending.proposals.pfs_groups()),
+                                conflict: PfsConflict::Groups {
+                                    peer,
+                                    ours: pending.proposals.pfs_groups(),
+                                },
                             },
                             None => what_failed(format!(
                                 "peer requires KE group {}, which we do not offer",
@@ -444,16 +429,10 @@ pub(crate) fn handle_response_i<R: Rng>(
                 // The same algorithms were accepted without KE before, so the key exchange is
                 // what the peer refused (or demanded).
                 let c = child_name.clone().unwrap_or_default();
-                let ours = pending.proposals.pfs_groups();
-                let detail = if ours.is_empty() {
-                    format!("peer requires PFS, child '{c}' has no PFS group (NO_PROPOSAL_CHOSEN)")
-                } else {
-                    format!(
-                        "child '{c}' requires {}, peer has no matching PFS group (NO_PROPOSAL_CHOSEN)",
-                        group_names(&ours)
-                    )
+                let conflict = PfsConflict::PeerRefused {
+                    ours: pending.proposals.pfs_groups(),
                 };
-                fail(cx, sa, FailureReason::PfsMismatch { child: c, detail });
+                fail(cx, sa, FailureReason::PfsMismatch { child: c, conflict });
                 return CreateOutcome::Keep;
             }
             NotifyType::CHILD_SA_NOT_FOUND => {
@@ -891,11 +870,9 @@ fn respond_child<R: Rng>(
     if old.is_none() && sa.children.len() >= limits.child_sas_per_ike {
         let reason = FailureReason::LimitExceeded {
             child: None,
-            setting: "max_child_sas",
-            detail: format!(
-                "peer asked for another Child SA; this IKE SA already has {}",
-                sa.children.len()
-            ),
+            limit: LimitHit::ChildSas {
+                have: sa.children.len(),
+            },
         };
         cx.fail(now, Some(conn_name), sa.remote, reason);
         return refuse(NotifyType::NO_ADDITIONAL_SAS);
@@ -941,7 +918,10 @@ fn respond_child<R: Rng>(
                 let peer = offered_groups(&sa_p.proposals);
                 FailureReason::PfsMismatch {
                     child: cc.name.clone(),
-                    detail: pfs_detail(&peer, &cc.name, &cc.esp_proposals.pfs_groups()),
+                    conflict: PfsConflict::Groups {
+                        peer,
+                        ours: cc.esp_proposals.pfs_groups(),
+                    },
                 }
             } else {
                 FailureReason::ProposalMismatch {
@@ -1174,17 +1154,21 @@ mod tests {
 
     #[test]
     fn pfs_details_name_both_sides() {
-        let modp = [KeGroup::MODP_2048];
+        let modp = vec![KeGroup::MODP_2048];
+        let groups = |peer: &[KeGroup], ours: &[KeGroup]| PfsConflict::Groups {
+            peer: peer.to_vec(),
+            ours: ours.to_vec(),
+        };
         assert_eq!(
-            pfs_detail(&modp, "net", &[]),
+            groups(&modp, &[]).describe("net"),
             "peer requires MODP_2048, child 'net' has no PFS group"
         );
         assert_eq!(
-            pfs_detail(&[], "net", &modp),
+            groups(&[], &modp).describe("net"),
             "peer offers no PFS, child 'net' requires MODP_2048"
         );
         assert_eq!(
-            pfs_detail(&modp, "net", &[KeGroup::ECP_256]),
+            groups(&modp, &[KeGroup::ECP_256]).describe("net"),
             "peer requires MODP_2048, child 'net' accepts only ECP_256"
         );
     }

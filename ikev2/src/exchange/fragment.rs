@@ -129,7 +129,40 @@ pub(crate) enum FragmentVerdict {
     /// Authenticated but its inner payloads do not parse.
     Malformed(String),
     /// Dropped without effect on the SA.
-    Rejected(DropReason),
+    Rejected(FragmentReject),
+}
+
+/// Why a fragment was dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FragmentReject {
+    /// The IKE SA did not negotiate fragmentation (RFC 7383 section 2.3).
+    NotNegotiated,
+    /// The IKE SA has no keys to check it with yet.
+    BeforeKeys,
+    /// Its integrity check or decryption failed.
+    Integrity,
+    /// It claims more than [`MAX_FRAGMENTS`] fragments.
+    TooMany,
+    /// Its Total Fragments differs from the earlier fragments of the message.
+    TotalChanged,
+    /// The message's fragments add up to more than `max_packet`.
+    TooLarge { len: usize, max: usize },
+}
+
+impl From<FragmentReject> for DropReason {
+    fn from(r: FragmentReject) -> DropReason {
+        let malformed = |why: &str| DropReason::Malformed(why.into());
+        match r {
+            FragmentReject::NotNegotiated => DropReason::FragmentationNotNegotiated,
+            FragmentReject::BeforeKeys => malformed("fragment before keys"),
+            FragmentReject::Integrity => DropReason::IntegrityCheckFailed,
+            FragmentReject::TooMany => malformed("more than 64 fragments"),
+            FragmentReject::TotalChanged => {
+                malformed("Total Fragments differs from earlier fragments")
+            }
+            FragmentReject::TooLarge { len, max } => DropReason::TooLarge { len, max },
+        }
+    }
 }
 
 /// Verifies, decrypts and files the fragment `bytes` of message `message_id` on `sa`.
@@ -141,13 +174,13 @@ pub(crate) fn receive(
     response: bool,
     bytes: &[u8],
 ) -> FragmentVerdict {
-    let reject = |why: &str| FragmentVerdict::Rejected(DropReason::Malformed(why.into()));
+    let reject = FragmentVerdict::Rejected;
     // RFC 7383 section 2.3: without the negotiation a peer has no business sending SKF.
     if !sa.fragmentation {
-        return FragmentVerdict::Rejected(DropReason::FragmentationNotNegotiated);
+        return reject(FragmentReject::NotNegotiated);
     }
     let Some(c) = sa.crypto.as_ref() else {
-        return reject("fragment before keys");
+        return reject(FragmentReject::BeforeKeys);
     };
     let (ek, ak) = if sa.initiator {
         (&c.keys.sk_er, &c.keys.sk_ar)
@@ -155,10 +188,10 @@ pub(crate) fn receive(
         (&c.keys.sk_ei, &c.keys.sk_ai)
     };
     let Ok(f) = crypto::sk::open_fragment(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes) else {
-        return FragmentVerdict::Rejected(DropReason::IntegrityCheckFailed);
+        return reject(FragmentReject::Integrity);
     };
     if f.pos.total > MAX_FRAGMENTS {
-        return reject("more than 64 fragments");
+        return reject(FragmentReject::TooMany);
     }
     // A newer message replaces what is left of an older one (RFC 7383 section 2.6), and so does
     // anything after the old one timed out.
@@ -180,14 +213,14 @@ pub(crate) fn receive(
         parts: BTreeMap::new(),
     });
     if r.total != f.pos.total {
-        return reject("Total Fragments differs from earlier fragments");
+        return reject(FragmentReject::TotalChanged);
     }
     if !r.parts.contains_key(&f.pos.number) {
         let held = r.held.saturating_add(f.plaintext.len());
         if held > limits.max_packet {
             // The whole message could never be accepted: give it up now rather than hold it.
             sa.reassembly = None;
-            return FragmentVerdict::Rejected(DropReason::TooLarge {
+            return reject(FragmentReject::TooLarge {
                 len: held,
                 max: limits.max_packet,
             });

@@ -13,7 +13,9 @@ use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, AuthInput};
-use crate::event::{AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel};
+use crate::event::{
+    AuthFailure, DownReason, Event, FailureReason, IkeState, LimitHit, LogLevel, NoConnection,
+};
 use crate::exchange::narrowing::pick_child;
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
@@ -571,10 +573,10 @@ fn finish_child_i<R: Rng>(
         });
         return;
     }
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: conn.clone(),
-        message: format!("selected proposal: ESP:{algs}"),
+        protocol: ProtocolId::ESP,
+        algorithms: algs.to_string(),
     });
     let ag = ChildAgreement {
         name: pc.name.clone(),
@@ -664,7 +666,10 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
     let picked = pick_connection(&cx.config.connections, sa, &peer_id, p.idr.map(|i| &i.id));
     let Some(conn) = picked.cloned() else {
         let reason = FailureReason::NoMatchingConnection {
-            detail: format!("no connection for peer '{peer_id}' at {}", sa.remote.ip()),
+            why: NoConnection::Identity {
+                peer_id: peer_id.to_string(),
+                remote: sa.remote.ip(),
+            },
         };
         cx.fail(now, None, sa.remote, reason.clone());
         return AuthVerdict::Reject(Reply {
@@ -804,10 +809,10 @@ fn respond_child<R: Rng>(
             Mode::Tunnel
         };
     let spi_in = cx.alloc_esp_spi();
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: Some(conn.name.clone()),
-        message: format!("selected proposal: ESP:{algs}"),
+        protocol: ProtocolId::ESP,
+        algorithms: algs.to_string(),
     });
     let ag = ChildAgreement {
         name: child.name.clone(),
@@ -848,8 +853,7 @@ pub(crate) fn ts_payloads(
     let one = |ts: &[TrafficSelector]| {
         TsPayload::new(ts.iter().copied()).map_err(|e| FailureReason::LimitExceeded {
             child: Some(child.into()),
-            setting: "max_ts",
-            detail: e.to_string(),
+            limit: LimitHit::TsPayload(e),
         })
     };
     Ok((one(tsi)?, one(tsr)?))

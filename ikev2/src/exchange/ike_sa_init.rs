@@ -9,7 +9,7 @@ use crate::config::ConnConfig;
 use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
-use crate::event::{DropReason, Event, FailureReason, LogLevel};
+use crate::event::{DropReason, Event, FailureReason, LogLevel, NoConnection};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
 use crate::sa::status::IkeAlgorithms as StatusAlgorithms;
@@ -438,10 +438,10 @@ pub(crate) fn handle_response_i<R: Rng>(
             remote_behind_nat: r,
         });
     }
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: Some(sa.conn.clone()),
-        message: format!("selected proposal: IKE:{algs}"),
+        protocol: ProtocolId::IKE,
+        algorithms: algs.to_string(),
     });
     InitResult::Done
 }
@@ -588,7 +588,10 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
             notify_only(&h, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN)),
         );
         let reason = FailureReason::NoMatchingConnection {
-            detail: format!("no connection for {} ... {}", local.ip(), remote.ip()),
+            why: NoConnection::Addresses {
+                local: local.ip(),
+                remote: remote.ip(),
+            },
         };
         cx.fail(now, None, remote, reason);
         return InitRequestResult::Answered;
@@ -631,13 +634,10 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     let certreq = crate::exchange::ike_auth::certreq(candidates.iter().copied());
     if ke_p.group != algs.ke {
         cx.send(local, remote, notify_only(&h, Notify::invalid_ke(algs.ke)));
-        cx.emit(Event::Log {
-            level: LogLevel::Info,
-            conn: Some(conn_name),
-            message: format!(
-                "DH group {} unacceptable, requesting {}",
-                ke_p.group, algs.ke
-            ),
+        cx.emit(Event::KeGroupRequested {
+            conn: conn_name,
+            proposed: ke_p.group,
+            requested: algs.ke,
         });
         return InitRequestResult::Answered;
     }
@@ -738,10 +738,10 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
         cx.config.settings.half_open_timeout,
     );
     cx.emit(sa.created_event());
-    cx.emit(Event::Log {
-        level: LogLevel::Info,
+    cx.emit(Event::ProposalSelected {
         conn: Some(sa.conn.clone()),
-        message: format!("selected proposal: IKE:{algs}"),
+        protocol: ProtocolId::IKE,
+        algorithms: algs.to_string(),
     });
     if let (Some(l), Some(r)) = (nl, nrem) {
         cx.emit(Event::NatDetected {

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use crate::config::{resolve_ts, ChildConfig, Limits};
-use crate::event::FailureReason;
+use crate::event::{FailureReason, LimitHit};
 use crate::sa::child::{kernel_policy_count, ts_list};
 use crate::wire::ts::{narrow_capped, MAX_TS_PER_PAYLOAD};
 use crate::wire::TrafficSelector;
@@ -37,12 +37,11 @@ pub(crate) fn pick_child<'c>(
     if tsi.len() > cap || tsr.len() > cap {
         return Err(FailureReason::LimitExceeded {
             child: None,
-            setting: "max_ts",
-            detail: format!(
-                "peer proposed {} TSi and {} TSr selectors, more than {cap} per payload",
-                tsi.len(),
-                tsr.len()
-            ),
+            limit: LimitHit::TsProposed {
+                tsi: tsi.len(),
+                tsr: tsr.len(),
+                cap,
+            },
         });
     }
     let mut over_limit = None;
@@ -57,8 +56,7 @@ pub(crate) fn pick_child<'c>(
             None => {
                 over_limit.get_or_insert(FailureReason::LimitExceeded {
                     child: Some(child.name.clone()),
-                    setting: "max_ts",
-                    detail: format!("narrowing leaves more than {cap} selectors per side"),
+                    limit: LimitHit::TsNarrowed { cap },
                 });
                 continue;
             }
@@ -104,11 +102,10 @@ pub(crate) fn check_policies(
     if n > limits.policies_per_child {
         return Err(FailureReason::LimitExceeded {
             child: Some(child.into()),
-            setting: "max_policies",
-            detail: format!(
-                "these selectors need {n} kernel policies, more than {}",
-                limits.policies_per_child
-            ),
+            limit: LimitHit::Policies {
+                need: n,
+                max: limits.policies_per_child,
+            },
         });
     }
     Ok(())

@@ -130,6 +130,21 @@ impl ProposalSet {
         parse_set(ProtocolId::ESP, s)
     }
 
+    /// The proposals of `sets`, in order, as one set: a configured list whose entries were parsed
+    /// one by one (so that an error names the entry). The same bound as `parse` applies.
+    pub fn concat(
+        protocol: ProtocolId,
+        sets: impl IntoIterator<Item = ProposalSet>,
+    ) -> Result<Self, ParseError> {
+        let proposals: Vec<ProposalSpec> = sets.into_iter().flat_map(|s| s.proposals).collect();
+        if proposals.len() > usize::from(u8::MAX) {
+            return Err(ParseError::TooManyProposals {
+                count: proposals.len(),
+            });
+        }
+        Ok(Self::from_specs(protocol, proposals))
+    }
+
     /// What a connection uses when `proposals` is not set: the classic then the AEAD default
     /// proposal (strongSwan 5.9.8, legacy algorithms removed).
     ///

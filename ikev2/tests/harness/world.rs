@@ -54,6 +54,20 @@ impl Peer {
     pub fn events(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().map(|(_, e)| e)
     }
+
+    /// This peer's kernel reports the soft lifetime of its inbound SA `spi` at `now`, as an
+    /// XFRM EXPIRE with `hard` clear.
+    pub fn soft_expire(&mut self, now: Instant, spi: u32) {
+        let dst = self.addr.ip();
+        self.ep.handle_kernel(
+            now,
+            KernelEvent::Expire {
+                dst,
+                spi,
+                hard: false,
+            },
+        );
+    }
 }
 
 /// Why a run stopped without its condition becoming true.
@@ -316,6 +330,43 @@ impl World {
             }
             self.advance(limit)?;
         }
+    }
+
+    /// `run_until(limit, done)` that must succeed: otherwise the test fails naming `what`, why the
+    /// run stopped and both sides' IKE SAs as `status()` shows them.
+    pub fn must(
+        &mut self,
+        limit: Duration,
+        done: impl FnMut(&World) -> bool,
+        what: &str,
+    ) -> Duration {
+        match self.run_until(limit, done) {
+            Ok(t) => t,
+            Err(stop) => panic!(
+                "{what}: {stop:?}: A {:?} B {:?}",
+                super::ike_sas(&self.a),
+                super::ike_sas(&self.b)
+            ),
+        }
+    }
+
+    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' IKE SAs.
+    pub fn check(&self, cond: impl FnOnce(&World) -> bool, what: &str) {
+        assert!(
+            cond(self),
+            "{what}: A {:?} B {:?}",
+            super::ike_sas(&self.a),
+            super::ike_sas(&self.b)
+        );
+    }
+
+    /// Changes peer `s`'s configuration and reloads its endpoint with it, now.
+    pub fn reconfigure(&mut self, s: Side, f: impl FnOnce(&mut Config)) {
+        let now = self.now();
+        let p = self.peer(s);
+        f(&mut p.config);
+        let cfg = p.config.clone();
+        p.ep.reload(now, cfg);
     }
 
     /// Runs for `d` of virtual time (or until nothing is scheduled any more), whatever happens.

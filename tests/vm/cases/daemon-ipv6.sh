@@ -13,29 +13,10 @@ PY=/usr/bin/python3
 
 topo_two_gateways
 
-conf() { # <me> <peer> <my ip> <peer ip> <my lan> <peer lan>
-	cat <<-EOF
-		connections:
-		  v6:
-		    local_addrs: [$3]
-		    remote_addrs: [$4]
-		    proposals: [aes128gcm16-prfsha256-ecp256]
-		    local: {auth: psk, id: $1.example.org}
-		    remote: {auth: psk, id: $2.example.org}
-		    children:
-		      lan:
-		        local_ts: [$5]
-		        remote_ts: [$6]
-		        esp_proposals: [aes128gcm16]
-		secrets:
-		  ike-v6:
-		    id: [west.example.org, east.example.org]
-		    secret: 0sdjYgdHVubmVsIGtleQ==
-	EOF
-}
-conf west east "$WEST_IP6" "$EAST_IP6" "$WEST_LAN6" "$EAST_LAN6" >"$WORK/west.yaml"
-conf east west "$EAST_IP6" "$WEST_IP6" "$EAST_LAN6" "$WEST_LAN6" >"$WORK/east.yaml"
-chmod 600 "$WORK/west.yaml" "$WORK/east.yaml"
+for ns in west east; do
+	rswan_yaml "$ns" family=6 name=v6 secret=0sdjYgdHVubmVsIGtleQ== \
+		conn.proposals="[aes128gcm16-prfsha256-ecp256]" child.esp_proposals="[aes128gcm16]"
+done
 
 for ns in west east; do
 	ip netns exec "$ns" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock" >"$WORK/$ns.log" 2>&1 &

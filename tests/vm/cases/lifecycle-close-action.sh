@@ -17,30 +17,6 @@ C=$RSWAN_BIN/rswanctl
 
 on_exit save_logs
 
-conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <close_action>
-	(
-		umask 077
-		cat >"$1" <<-EOT
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        close_action: $8
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "close action, west and east"
-		EOT
-	)
-}
 
 # IPsec policies (the IKE sockets' bypass policies have no `dir`).
 policies() {
@@ -70,8 +46,8 @@ setup() {
 	local W=$1 out ns
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" "$2"
-	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none
+	rswan_yaml west file="$W/west.yaml" child.close_action="$2"
+	rswan_yaml east file="$W/east.yaml" child.close_action=none
 	for ns in east west; do
 		spawn_in "$ns" "$W/$ns.log" "$D" --config "$W/$ns.yaml" --socket "$W/$ns.sock"
 		wait_for 20 "rswand in $ns to open its control socket" test -S "$W/$ns.sock"

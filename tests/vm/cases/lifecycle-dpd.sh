@@ -24,35 +24,10 @@ RETRAP_BUDGET=15
 
 on_exit save_logs
 
-conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action> <dpd_action>
-	(
-		umask 077
-		cat >"$1" <<-EOT
-			settings:
-			  retransmit_timeout: 1s
-			  retransmit_base: 1.0
-			  retransmit_tries: 2
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    dpd_delay: 2s
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        start_action: $8
-			        dpd_action: $9
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "dead peer detection, west and east"
-		EOT
-	)
+# gw_conf <ns> <dir> <start_action> <dpd_action>: DPD every 2 s, two retransmits 1 s apart.
+gw_conf() {
+	rswan_yaml "$1" file="$2/$1.yaml" settings.retransmit_timeout=1s settings.retransmit_base=1.0 \
+		settings.retransmit_tries=2 conn.dpd_delay=2s child.start_action="$3" child.dpd_action="$4"
 }
 
 start() { # <ns> <dir>
@@ -99,8 +74,8 @@ sub_clear() {
 	local W=$WORK/clear out
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" none clear
-	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	gw_conf west "$W" none clear
+	gw_conf east "$W" none clear
 	start east "$W"
 	start west "$W"
 	out=$(in_ns west "$C" --socket "$W/west.sock" up gw --timeout 60 2>&1) || fail "rswanctl up failed: $out"
@@ -117,8 +92,8 @@ sub_trap() {
 	local W=$WORK/trap out
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" trap trap
-	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	gw_conf west "$W" trap trap
+	gw_conf east "$W" none clear
 	start east "$W"
 	start west "$W"
 	trap_policy() {
@@ -153,8 +128,8 @@ sub_dpdtrap() {
 	local W=$WORK/dpdtrap out
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" none trap
-	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none clear
+	gw_conf west "$W" none trap
+	gw_conf east "$W" none clear
 	start east "$W"
 	start west "$W"
 	out=$(in_ns west "$C" --socket "$W/west.sock" up gw --timeout 60 2>&1) || fail "rswanctl up failed: $out"

@@ -17,34 +17,10 @@ C=$RSWAN_BIN/rswanctl
 
 on_exit save_logs
 
-conf() { # <file> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action> <keyingtries>
-	(
-		umask 077
-		cat >"$1" <<-EOT
-			settings:
-			  retransmit_timeout: 1s
-			  retransmit_base: 1.0
-			  retransmit_tries: 1
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    keyingtries: $9
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        start_action: $8
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "keying tries, west and east"
-		EOT
-	)
+# gw_conf <ns> <dir> <start_action> <keyingtries>: one retransmit 1 s after the request.
+gw_conf() {
+	rswan_yaml "$1" file="$2/$1.yaml" settings.retransmit_timeout=1s settings.retransmit_base=1.0 \
+		settings.retransmit_tries=1 conn.keyingtries="$4" child.start_action="$3"
 }
 
 start() { # <ns> <dir>
@@ -56,8 +32,8 @@ sub_retry() {
 	local W=$WORK/retry t0 tries
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" start 0
-	conf "$W/east.yaml" "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none 1
+	gw_conf west "$W" start 0
+	gw_conf east "$W" none 1
 	start west "$W"
 	wait_for 30 "west's third attempt" grep -q 'peer not responding, trying again (3/unlimited)' "$W/west.log"
 	grep 'trying again' "$W/west.log"
@@ -81,7 +57,7 @@ sub_give_up() {
 	local W=$WORK/give-up n s
 	mkdir -p "$W"
 	topo_two_gateways
-	conf "$W/west.yaml" "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" start 3
+	gw_conf west "$W" start 3
 	start west "$W"
 	wait_for 30 "west to give up" grep -q 'gw/lan: giving up after 3 keying tries, peer not responding' "$W/west.log"
 	grep 'trying again\|giving up' "$W/west.log"

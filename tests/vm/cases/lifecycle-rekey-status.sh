@@ -16,38 +16,13 @@ C=$RSWAN_BIN/rswanctl
 
 topo_two_gateways
 
-conf() { # <ns> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <rekey> <life> <rand>
-	(
-		umask 077
-		cat >"$WORK/$1.yaml" <<-EOT
-			settings:
-			  retransmit_timeout: 1s
-			  retransmit_base: 1.0
-			  retransmit_tries: 30
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        rekey_time: $8
-			        life_time: $9
-			        rand_time: ${10}
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "rekey status, west and east"
-		EOT
-	)
+# gw_conf <ns> <rekey_time> <life_time> <rand_time>
+gw_conf() {
+	rswan_yaml "$1" settings.retransmit_timeout=1s settings.retransmit_base=1.0 \
+		settings.retransmit_tries=30 child.rekey_time="$2" child.life_time="$3" child.rand_time="$4"
 }
-conf west "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" 6s 60s 1s
-conf east "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" 1h 2h 1m
+gw_conf west 6s 60s 1s
+gw_conf east 1h 2h 1m
 for ns in west east; do
 	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
 	on_exit "cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"

@@ -20,35 +20,13 @@ C=$RSWAN_BIN/rswanctl
 
 topo_two_gateways
 
-conf() { # <ns> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <child rekey> <child life> <rand>
-	(
-		umask 077
-		cat >"$WORK/$1.yaml" <<-EOT
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        rekey_time: $8
-			        life_time: $9
-			        rand_time: ${10}
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "rekey under traffic, west and east"
-		EOT
-	)
+# gw_conf <ns> <rekey_time> <life_time> <rand_time>
+gw_conf() {
+	rswan_yaml "$1" child.rekey_time="$2" child.life_time="$3" child.rand_time="$4"
 }
-conf west "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" "${REKEY_TIME}s" "$((REKEY_TIME * 3))s" 1s
+gw_conf west "${REKEY_TIME}s" "$((REKEY_TIME * 3))s" 1s
 # East's own timer never fires during the case: all rekeys are west's (no collisions here).
-conf east "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" 1h 2h 1m
+gw_conf east 1h 2h 1m
 
 for ns in west east; do
 	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"

@@ -22,29 +22,8 @@ PEER=strongswan
 PFS_GROUP=${PFS_GROUP:-modp2048}
 
 rekey_rswan_conf() { # <file> <esp proposal> <child rekey_time> <child life_time> <rand_time>
-	(
-		umask 077
-		cat >"$1" <<-EOT
-			connections:
-			  interop:
-			    local_addrs: [$WEST_IP]
-			    remote_addrs: [$EAST_IP]
-			    local: {auth: psk, id: west.example.org}
-			    remote: {auth: psk, id: east.example.org}
-			    children:
-			      net:
-			        local_ts: [$WEST_LAN]
-			        remote_ts: [$EAST_LAN]
-			        esp_proposals: [$2]
-			        rekey_time: $3
-			        life_time: $4
-			        rand_time: $5
-			secrets:
-			  ike-interop:
-			    id: [west.example.org, east.example.org]
-			    secret: "$PSK"
-		EOT
-	)
+	rswan_yaml west file="$1" name=interop child=net secret="$PSK" conn.proposals= \
+		child.esp_proposals="[$2]" child.rekey_time="$3" child.life_time="$4" child.rand_time="$5"
 }
 
 rekey_swanctl_conf() { # <dir> <esp proposal>

@@ -15,32 +15,8 @@ C=$RSWAN_BIN/rswanctl
 
 topo_two_gateways
 
-conf() { # <ns> <local ip> <remote ip> <local id> <remote id> <local lan> <remote lan> <start_action>
-	(
-		umask 077
-		cat >"$WORK/$1.yaml" <<-EOT
-			connections:
-			  gw:
-			    local_addrs: [$2]
-			    remote_addrs: [$3]
-			    proposals: [aes256gcm16-prfsha256-x25519]
-			    local: {auth: psk, id: $4}
-			    remote: {auth: psk, id: $5}
-			    children:
-			      lan:
-			        local_ts: [$6]
-			        remote_ts: [$7]
-			        esp_proposals: [aes256gcm16]
-			        start_action: $8
-			secrets:
-			  ike-gw:
-			    id: [$4, $5]
-			    secret: "trap, west and east"
-		EOT
-	)
-}
-conf west "$WEST_IP" "$EAST_IP" west.example.org east.example.org "$WEST_LAN" "$EAST_LAN" trap
-conf east "$EAST_IP" "$WEST_IP" east.example.org west.example.org "$EAST_LAN" "$WEST_LAN" none
+rswan_yaml west child.start_action=trap
+rswan_yaml east child.start_action=none
 for ns in east west; do
 	spawn_in "$ns" "$WORK/$ns.log" "$D" --config "$WORK/$ns.yaml" --socket "$WORK/$ns.sock"
 	on_exit "cp '$WORK/$ns.log' '$RESULTS/rswand-$ns.log' 2>/dev/null"
