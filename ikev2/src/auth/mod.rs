@@ -4,7 +4,6 @@
 //! for the CERTREQ we send, [`choose_scheme`] + [`sign`] for our AUTH, [`verify_peer`] for the
 //! peer's CERT + AUTH. Time is passed in; RSA signing takes the caller's Rng.
 
-mod der;
 mod error;
 mod keys;
 mod scheme;

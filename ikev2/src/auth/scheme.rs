@@ -3,9 +3,9 @@
 
 use core::fmt;
 
-use super::der::{push_tlv, Der, INTEGER, NULL, OID, SEQUENCE};
 use crate::consts::AuthMethod;
 use crate::wire::Notify;
+use rswan_ike::der::{push_tlv, Der, INTEGER, NULL, OID, SEQUENCE};
 
 /// RFC 7427 section 7 hash algorithm numbers (the SIGNATURE_HASH_ALGORITHMS notify data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,7 +6,7 @@ use ring::hmac;
 use zeroize::Zeroize;
 
 /// Largest HMAC output (SHA-512).
-pub(crate) const MAX_MAC_LEN: usize = 64;
+pub const MAX_MAC_LEN: usize = 64;
 
 const MD5_BLOCK: usize = 64;
 
