@@ -10,7 +10,9 @@ pub mod alg;
 pub mod crypto;
 pub mod der;
 pub mod identity;
+pub mod kernel;
 mod registry;
 pub mod rng;
+pub mod selector;
 
 pub use rng::Rng;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use rswan_ikev2::consts::NotifyType;
 use rswan_ikev2::event::{AuthFailure, FailureReason};
+use rswan_ikev2::output::KernelErrorKind;
 use rswan_ikev2::proposal::Mismatch;
 
 /// A failed negotiation, classified for the verdict.
@@ -54,6 +55,10 @@ pub enum Cause {
     Unreachable {
         retransmits: u32,
         dpd: bool,
+    },
+    /// The kernel refused to install a Child SA or its policies, by errno class.
+    Kernel {
+        kind: KernelErrorKind,
     },
     Other,
 }
@@ -110,6 +115,7 @@ impl FailureMemo {
                 retransmits: *retransmits,
                 dpd: true,
             },
+            FailureReason::Kernel { kind, .. } => Cause::Kernel { kind: *kind },
             _ => Cause::Other,
         };
         FailureMemo {
@@ -203,6 +209,7 @@ impl Memory {
                     | Cause::PfsMismatch { .. }
                     | Cause::ProposalMismatch { ike: false, .. }
                     | Cause::PeerNoProposal { ike: false }
+                    | Cause::Kernel { .. }
             )
         };
         if self.by_conn.get(conn).is_some_and(phase1) {

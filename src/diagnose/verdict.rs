@@ -76,7 +76,11 @@ pub fn reading(
 fn phase2_cause(f: &Failure) -> bool {
     matches!(
         f.cause.as_str(),
-        "esp-proposal-mismatch" | "peer-no-proposal-esp" | "ts-mismatch" | "pfs-mismatch"
+        "esp-proposal-mismatch"
+            | "peer-no-proposal-esp"
+            | "ts-mismatch"
+            | "pfs-mismatch"
+            | "kernel-refused"
     )
 }
 
@@ -111,6 +115,10 @@ fn failure_verdict(
             f.detail.as_deref().unwrap_or(&f.message)
         ),
         "no-matching-connection" => format!("Phase 1 failed: no connection matches the peer: {}", f.message),
+        "kernel-refused" => match &f.detail {
+            Some(hint) => format!("Phase 2 failed: the kernel refused the Child SA: {hint} ({})", f.message),
+            None => format!("Phase 2 failed: the kernel refused the Child SA: {}", f.message),
+        },
         "peer-unreachable" | "dpd-timeout" => {
             let n = f.retransmits.unwrap_or(0);
             let r = &d.reachability;
@@ -384,6 +392,24 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(verdict(&d, true, "").1, "peer unreachable: no IKE reply from 192.0.2.2:500 after 5 retransmits (UDP 500 blocked or peer down)");
+    }
+
+    #[test]
+    fn a_kernel_refusal_names_its_cause_not_other() {
+        let mut d = Diagnosis::default();
+        d.phase1.state = "none".into();
+        d.phase1.last_failure = Some(Failure {
+            cause: "kernel-refused".into(),
+            message: "child 'net': add SA failed".into(),
+            detail: Some("load esp4".into()),
+            ..Default::default()
+        });
+        let (cause, v) = verdict(&d, true, "");
+        assert_eq!(cause, "kernel-refused");
+        assert_eq!(
+            v,
+            "Phase 2 failed: the kernel refused the Child SA: load esp4 (child 'net': add SA failed)"
+        );
     }
 
     #[test]

@@ -117,6 +117,7 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
             vec![],
             Some(*retransmits),
         ),
+        Cause::Kernel { .. } => ("kernel-refused", None, vec![], vec![], None),
         Cause::Other => ("other", None, vec![], vec![], None),
     };
     Failure {
@@ -130,6 +131,7 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
         retransmits,
         detail: match &f.cause {
             Cause::PfsMismatch { detail } => Some(detail.clone()),
+            Cause::Kernel { kind } => kind.hint().map(str::to_owned),
             _ => None,
         },
     }
