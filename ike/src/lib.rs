@@ -9,10 +9,12 @@
 pub mod alg;
 pub mod crypto;
 pub mod der;
+pub mod endpoint;
 pub mod identity;
 pub mod kernel;
 mod registry;
 pub mod rng;
 pub mod selector;
 
+pub use endpoint::{Endpoint, Output};
 pub use rng::Rng;

@@ -21,6 +21,7 @@ use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
 mod context;
+mod daemon;
 pub mod keylog;
 mod lifecycle;
 mod natt;

@@ -1,8 +1,6 @@
-//! What goes in and out of the IKEv2 core besides datagrams: outputs and commands. The kernel
-//! operations, events and their parts are version-neutral and live in rswan-ike's `kernel`;
-//! re-exported here at their old paths.
-
-use std::net::SocketAddr;
+//! What goes in and out of the IKEv2 core besides datagrams: outputs and commands. The output
+//! shape, the kernel operations, events and their parts are version-neutral and live in rswan-ike
+//! (`endpoint`, `kernel`); re-exported here at their old paths.
 
 use crate::event::Event;
 
@@ -11,22 +9,8 @@ pub use rswan_ike::kernel::{
     PolicySpec, SaSpec, UdpEncap,
 };
 
-/// One effect the driver has to perform.
-#[derive(Debug)]
-pub enum Output {
-    /// Send `bytes` from the local socket address `from` to `to`.
-    Send {
-        from: SocketAddr,
-        to: SocketAddr,
-        bytes: Vec<u8>,
-    },
-    /// Apply a kernel operation and answer with [`KernelEvent::OpResult`] carrying `token`.
-    Kernel {
-        token: u64,
-        op: KernelOp,
-    },
-    Event(Event),
-}
+/// One effect the driver has to perform (rswan-ike's version-neutral output with IKEv2's events).
+pub type Output = rswan_ike::endpoint::Output<Event>;
 
 /// Operator requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
