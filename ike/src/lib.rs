@@ -7,6 +7,7 @@
 //! with the driver, and the [`Endpoint`](endpoint::Endpoint) trait the driver calls a core through.
 
 pub mod alg;
+pub mod auth;
 pub mod crypto;
 pub mod der;
 pub mod endpoint;

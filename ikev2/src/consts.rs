@@ -7,6 +7,7 @@
 // The algorithm registries (transform types and IDs) and ID types are version-neutral and live in
 // rswan-ike's catalogue; re-exported here so `crate::consts::EncrId` keeps working.
 pub use rswan_ike::alg::{EncrId, EsnId, IntegId, KeGroup, PrfId, TransformType};
+pub use rswan_ike::auth::AuthMethod;
 pub use rswan_ike::identity::IdType;
 use rswan_ike::registry;
 
@@ -54,21 +55,6 @@ registry! {
         IKE = 1 => "IKE",
         AH = 2 => "AH",
         ESP = 3 => "ESP",
-    }
-}
-
-registry! {
-    /// Authentication method (RFC 7296 section 3.8, RFC 4754, RFC 7427).
-    AuthMethod(u8) {
-        RSA_SIG = 1 => "RSA signature",
-        SHARED_KEY_MIC = 2 => "shared key",
-        DSS_SIG = 3 => "DSS signature",
-        ECDSA_SHA256_P256 = 9 => "ECDSA with SHA-256 on P-256",
-        ECDSA_SHA384_P384 = 10 => "ECDSA with SHA-384 on P-384",
-        ECDSA_SHA512_P521 = 11 => "ECDSA with SHA-512 on P-521",
-        GENERIC_SECURE_PASSWORD = 12 => "generic secure password",
-        NULL_AUTH = 13 => "NULL",
-        DIGITAL_SIGNATURE = 14 => "digital signature",
     }
 }
 
