@@ -1,4 +1,4 @@
-//! Keyed HMAC over the hash functions IKEv2 uses. ring does HMAC-SHA1/SHA2; HMAC-MD5 (legacy
+//! Keyed HMAC over the hash functions IKE uses. ring does HMAC-SHA1/SHA2; HMAC-MD5 (legacy
 //! HMAC-MD5-96 only) is RFC 2104 built here over the `md-5` digest, which ring does not have.
 
 use md5::{Digest, Md5};
