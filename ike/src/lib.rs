@@ -4,7 +4,7 @@
 //! draws randomness of its own. It holds what does not depend on the IKE version: cryptographic
 //! primitives and KE groups, the [`rng::Rng`] the caller passes in, DER and identities, the
 //! algorithm catalogue with per-version wire IDs, the kernel operations and events a core exchanges
-//! with the driver, and the [`Endpoint`](endpoint::Endpoint) trait the driver calls a core through.
+//! with the driver, and the [`Endpoint`] trait the driver calls a core through.
 
 pub mod alg;
 pub mod auth;

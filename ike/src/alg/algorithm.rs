@@ -102,7 +102,7 @@ fn encr_base_name(id: EncrId) -> Option<&'static str> {
 }
 
 /// strongSwan-style name of one transform, e.g. "AES_GCM_16_256", "HMAC_SHA1_96", "ECP_256".
-/// Unknown ids print as "UNKNOWN_<type>_<id>" the way strongSwan prints them, so a peer's exotic
+/// Unknown ids print as `"UNKNOWN_<type>_<id>"` the way strongSwan prints them, so a peer's exotic
 /// offer can still be logged.
 pub fn transform_name(ttype: TransformType, id: u16, key_bits: u16) -> String {
     let known = match ttype {

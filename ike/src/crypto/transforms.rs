@@ -46,7 +46,7 @@ impl Prf {
         self.hash == HashAlg::Md5
     }
 
-    /// prf(key, data[0] | data[1] | ...): the parts are fed in order without being concatenated.
+    /// `prf(key, data[0] | data[1] | ...)`: the parts are fed in order without being concatenated.
     pub fn compute(self, key: &[u8], data: &[&[u8]]) -> Secret {
         let mut buf = [0u8; MAX_MAC_LEN];
         let n = self.keyed(key).sign_into(data, &mut buf);
@@ -112,7 +112,7 @@ impl Integ {
         self.hash == HashAlg::Md5
     }
 
-    /// Writes the truncated ICV over data[0] | data[1] | ... into `icv` (exactly `icv_len` octets).
+    /// Writes the truncated ICV over `data[0] | data[1] | ...` into `icv` (exactly `icv_len` octets).
     pub fn compute(self, key: &[u8], data: &[&[u8]], icv: &mut [u8]) -> Result<(), CryptoError> {
         self.check_key(key)?;
         if icv.len() != self.icv_len {
