@@ -216,22 +216,8 @@ pub enum TsConfig {
     Range(TrafficSelector),
 }
 
-/// IPsec mode (`mode =`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Mode {
-    #[default]
-    Tunnel,
-    Transport,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Tunnel => "TUNNEL",
-            Mode::Transport => "TRANSPORT",
-        })
-    }
-}
+// IPsec mode is a kernel notion shared with IKEv1: rswan-ike defines it.
+pub use rswan_ike::kernel::Mode;
 
 /// `start_action`, `dpd_action`, `close_action` (vici's parser: restart = start, clear = none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -4,46 +4,12 @@
 //! unknown value received from a peer survives decode -> encode unchanged and can still be named in a
 //! log line ("ENCR(1031)").
 
-use core::fmt;
-
-macro_rules! registry {
-    ($(#[$meta:meta])* $name:ident($repr:ty) { $($(#[$cmeta:meta])* $const:ident = $val:expr => $text:expr,)* }) => {
-        $(#[$meta])*
-        #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub $repr);
-
-        impl $name {
-            $($(#[$cmeta])* pub const $const: $name = $name($val);)*
-
-            /// The registry's name for this value, if it is one we know.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $($val => Some($text),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "{}({})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(self, f)
-            }
-        }
-
-        impl From<$repr> for $name {
-            fn from(v: $repr) -> Self { $name(v) }
-        }
-    };
-}
+// The algorithm registries (transform types and IDs) and ID types are version-neutral and live in
+// rswan-ike's catalogue; re-exported here so `crate::consts::EncrId` keeps working.
+pub use rswan_ike::alg::{EncrId, EsnId, IntegId, KeGroup, PrfId, TransformType};
+pub use rswan_ike::auth::AuthMethod;
+pub use rswan_ike::identity::IdType;
+use rswan_ike::registry;
 
 registry! {
     /// Exchange type (RFC 7296 section 3.1).
@@ -83,128 +49,12 @@ registry! {
 }
 
 registry! {
-    /// Transform type (RFC 7296 section 3.3.2).
-    TransformType(u8) {
-        ENCR = 1 => "encryption",
-        PRF = 2 => "PRF",
-        INTEG = 3 => "integrity",
-        KE = 4 => "KE group",
-        ESN = 5 => "ESN",
-    }
-}
-
-registry! {
     /// Security protocol ID (RFC 7296 section 3.3.1).
     ProtocolId(u8) {
         NONE = 0 => "NONE",
         IKE = 1 => "IKE",
         AH = 2 => "AH",
         ESP = 3 => "ESP",
-    }
-}
-
-registry! {
-    /// Transform type 1, encryption algorithm.
-    EncrId(u16) {
-        DES_IV64 = 1 => "DES_IV64",
-        DES = 2 => "DES",
-        TRIPLE_DES = 3 => "3DES",
-        NULL = 11 => "NULL",
-        AES_CBC = 12 => "AES_CBC",
-        AES_CTR = 13 => "AES_CTR",
-        AES_CCM_8 = 14 => "AES_CCM_8",
-        AES_CCM_12 = 15 => "AES_CCM_12",
-        AES_CCM_16 = 16 => "AES_CCM_16",
-        AES_GCM_8 = 18 => "AES_GCM_8",
-        AES_GCM_12 = 19 => "AES_GCM_12",
-        AES_GCM_16 = 20 => "AES_GCM_16",
-        NULL_AUTH_AES_GMAC = 21 => "NULL_AUTH_AES_GMAC",
-        CAMELLIA_CBC = 23 => "CAMELLIA_CBC",
-        CHACHA20_POLY1305 = 28 => "CHACHA20_POLY1305",
-    }
-}
-
-registry! {
-    /// Transform type 2, pseudorandom function.
-    PrfId(u16) {
-        HMAC_MD5 = 1 => "PRF_HMAC_MD5",
-        HMAC_SHA1 = 2 => "PRF_HMAC_SHA1",
-        AES128_XCBC = 4 => "PRF_AES128_XCBC",
-        HMAC_SHA2_256 = 5 => "PRF_HMAC_SHA2_256",
-        HMAC_SHA2_384 = 6 => "PRF_HMAC_SHA2_384",
-        HMAC_SHA2_512 = 7 => "PRF_HMAC_SHA2_512",
-        AES128_CMAC = 8 => "PRF_AES128_CMAC",
-    }
-}
-
-registry! {
-    /// Transform type 3, integrity algorithm.
-    IntegId(u16) {
-        NONE = 0 => "NONE",
-        HMAC_MD5_96 = 1 => "HMAC_MD5_96",
-        HMAC_SHA1_96 = 2 => "HMAC_SHA1_96",
-        AES_XCBC_96 = 5 => "AES_XCBC_96",
-        AES_CMAC_96 = 8 => "AES_CMAC_96",
-        HMAC_SHA2_256_128 = 12 => "HMAC_SHA2_256_128",
-        HMAC_SHA2_384_192 = 13 => "HMAC_SHA2_384_192",
-        HMAC_SHA2_512_256 = 14 => "HMAC_SHA2_512_256",
-    }
-}
-
-registry! {
-    /// Transform type 4, key exchange method (Diffie-Hellman group).
-    KeGroup(u16) {
-        NONE = 0 => "NONE",
-        MODP_768 = 1 => "MODP_768",
-        MODP_1024 = 2 => "MODP_1024",
-        MODP_1536 = 5 => "MODP_1536",
-        MODP_2048 = 14 => "MODP_2048",
-        MODP_3072 = 15 => "MODP_3072",
-        MODP_4096 = 16 => "MODP_4096",
-        MODP_6144 = 17 => "MODP_6144",
-        MODP_8192 = 18 => "MODP_8192",
-        ECP_256 = 19 => "ECP_256",
-        ECP_384 = 20 => "ECP_384",
-        ECP_521 = 21 => "ECP_521",
-        CURVE_25519 = 31 => "CURVE_25519",
-        CURVE_448 = 32 => "CURVE_448",
-    }
-}
-
-registry! {
-    /// Transform type 5, extended sequence numbers.
-    EsnId(u16) {
-        NO_ESN = 0 => "NO_EXT_SEQ",
-        ESN = 1 => "EXT_SEQ",
-    }
-}
-
-registry! {
-    /// Authentication method (RFC 7296 section 3.8, RFC 4754, RFC 7427).
-    AuthMethod(u8) {
-        RSA_SIG = 1 => "RSA signature",
-        SHARED_KEY_MIC = 2 => "shared key",
-        DSS_SIG = 3 => "DSS signature",
-        ECDSA_SHA256_P256 = 9 => "ECDSA with SHA-256 on P-256",
-        ECDSA_SHA384_P384 = 10 => "ECDSA with SHA-384 on P-384",
-        ECDSA_SHA512_P521 = 11 => "ECDSA with SHA-512 on P-521",
-        GENERIC_SECURE_PASSWORD = 12 => "generic secure password",
-        NULL_AUTH = 13 => "NULL",
-        DIGITAL_SIGNATURE = 14 => "digital signature",
-    }
-}
-
-registry! {
-    /// Identification type (RFC 7296 section 3.5).
-    IdType(u8) {
-        IPV4_ADDR = 1 => "ID_IPV4_ADDR",
-        FQDN = 2 => "ID_FQDN",
-        RFC822_ADDR = 3 => "ID_RFC822_ADDR",
-        IPV6_ADDR = 5 => "ID_IPV6_ADDR",
-        DER_ASN1_DN = 9 => "ID_DER_ASN1_DN",
-        DER_ASN1_GN = 10 => "ID_DER_ASN1_GN",
-        KEY_ID = 11 => "ID_KEY_ID",
-        NULL = 13 => "ID_NULL",
     }
 }
 

@@ -20,7 +20,7 @@ use crate::sa::{self, Purpose};
 use crate::wire::{Flags, Header, InnerPayload, Message, Notify, Payload};
 
 mod commands;
-
+mod daemon;
 pub mod keylog;
 mod lifecycle;
 mod natt;
@@ -799,10 +799,11 @@ impl<R: Rng> Endpoint<R> {
                             self.cx.emit(ev);
                         }
                     }
-                    Err(detail) => {
+                    Err(err) => {
                         let name = child.name.clone();
                         let reason = FailureReason::Kernel {
-                            detail: format!("child '{name}': {detail}"),
+                            detail: format!("child '{name}': {err}"),
+                            kind: err.kind,
                         };
                         // Further results for this child are moot.
                         self.cx.tokens.retain(|_, o| *o != (key, spi_in));

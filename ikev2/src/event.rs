@@ -316,8 +316,12 @@ pub enum FailureReason {
     HalfOpenTimeout,
     /// A response was malformed or lacked required payloads.
     InvalidResponse { detail: String },
-    /// A kernel operation for a Child SA failed.
-    Kernel { detail: String },
+    /// A kernel operation for a Child SA failed; `kind` is the errno class (diagnose names the
+    /// cause from it), `detail` the child and the driver's sentence.
+    Kernel {
+        detail: String,
+        kind: rswan_ike::kernel::KernelErrorKind,
+    },
     /// Internal failure (e.g. crypto backend error).
     Internal { detail: String },
     /// A rekey (CREATE_CHILD_SA) failed; the SA being rekeyed stays until its lifetime ends.
@@ -399,7 +403,7 @@ impl fmt::Display for FailureReason {
                 }
             }
             FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
-            FailureReason::Kernel { detail } => write!(f, "kernel: {detail}"),
+            FailureReason::Kernel { detail, .. } => write!(f, "kernel: {detail}"),
             FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
             FailureReason::RekeyFailed {
                 child: Some(c),

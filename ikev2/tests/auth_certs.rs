@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use auth_pki::{dns, email, ipsec_ike_eku, key_pair, octets, private_key, Alg, Ca, NOW};
 use rcgen::{date_time_ymd, ExtendedKeyUsagePurpose, GeneralSubtree, NameConstraints, SanType};
 use rswan_ikev2::auth::{
-    choose_scheme, sign, verify_peer, AuthError, Credentials, TrustAnchors, VerifiedPeer,
-    SUPPORTED_HASHES,
+    choose_scheme, sign, verify_peer, AuthError, Credentials, CredentialsExt, TrustAnchors,
+    VerifiedPeer, SUPPORTED_HASHES,
 };
 use rswan_ikev2::rng::TestRng;
 use rswan_ikev2::wire::dn::encode_dn;

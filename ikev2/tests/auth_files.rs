@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use auth_pki::{dns, key_pair, Alg, Ca, RSA_KEY_1};
 use rcgen::PublicKeyData;
 use rswan_ikev2::auth::{
-    load_private_key, spki_sha1, AuthError, Credentials, PrivateKey, SendCert, TrustAnchors,
+    load_private_key, spki_sha1, AuthError, Credentials, CredentialsExt, PrivateKey, SendCert,
+    TrustAnchors, TrustAnchorsExt,
 };
 use rswan_ikev2::consts::CertEncoding;
 use rswan_ikev2::wire::CertReqPayload;

@@ -256,7 +256,10 @@ impl NatWorld {
                         self.link.push_back((now + DELAY, w));
                     }
                     Output::Kernel { token, op } => {
-                        let result = node.kernel.apply(now, &op);
+                        let result = node
+                            .kernel
+                            .apply(now, &op)
+                            .map_err(harness::kernel::typed_error);
                         node.ep
                             .handle_kernel(now, KernelEvent::OpResult { token, result });
                     }

@@ -376,9 +376,9 @@ fn kernel_refusing_an_sa_is_reported_as_a_failed_child() {
     w.run_until(ESTABLISH_LIMIT, |w| has_failed(&w.b))
         .expect("B did not report the kernel error");
     assert!(
-        failures(&w.b)
-            .iter()
-            .any(|r| matches!(r, FailureReason::Kernel { detail } if detail.contains("EEXIST"))),
+        failures(&w.b).iter().any(
+            |r| matches!(r, FailureReason::Kernel { detail, .. } if detail.contains("EEXIST"))
+        ),
         "B: {:?}",
         failures(&w.b)
     );

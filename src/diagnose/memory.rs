@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use rswan_ikev2::consts::NotifyType;
 use rswan_ikev2::event::{AuthFailure, FailureReason, PfsConflict};
+use rswan_ikev2::output::KernelErrorKind;
 use rswan_ikev2::proposal::Mismatch;
 
 /// A failed negotiation, classified for the verdict.
@@ -55,6 +56,10 @@ pub enum FailureKind {
     Unreachable {
         retransmits: u32,
         dpd: bool,
+    },
+    /// The kernel refused to install a Child SA or its policies, by errno class.
+    Kernel {
+        kind: KernelErrorKind,
     },
     Other,
 }
@@ -114,6 +119,7 @@ impl FailureMemo {
                 retransmits: *retransmits,
                 dpd: true,
             },
+            FailureReason::Kernel { kind, .. } => FailureKind::Kernel { kind: *kind },
             _ => FailureKind::Other,
         };
         FailureMemo {
@@ -207,6 +213,7 @@ impl Memory {
                     | FailureKind::PfsMismatch { .. }
                     | FailureKind::ProposalMismatch { ike: false, .. }
                     | FailureKind::PeerNoProposal { ike: false }
+                    | FailureKind::Kernel { .. }
             )
         };
         if self.by_conn.get(conn).is_some_and(phase1) {

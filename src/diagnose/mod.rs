@@ -88,6 +88,8 @@ pub enum Cause {
     PeerUnreachable,
     DpdTimeout,
     PfsMismatch,
+    /// The kernel refused a Child SA or its policies (missing module, exhausted resources).
+    KernelRefused,
     SourceNat,
     KernelDrops,
     NoRoute,
@@ -117,6 +119,7 @@ impl Cause {
                 | Cause::PeerNoProposalEsp
                 | Cause::TsMismatch
                 | Cause::PfsMismatch
+                | Cause::KernelRefused
         )
     }
 }

@@ -102,6 +102,10 @@ fn failure_verdict(f: &Failure, d: &Diagnosis, local_psk: bool, ours_ike: &str) 
             f.detail.as_deref().unwrap_or(&f.message)
         ),
         Cause::NoMatchingConnection => format!("Phase 1 failed: no connection matches the peer: {}", f.message),
+        Cause::KernelRefused => match &f.detail {
+            Some(hint) => format!("Phase 2 failed: the kernel refused the Child SA: {hint} ({})", f.message),
+            None => format!("Phase 2 failed: the kernel refused the Child SA: {}", f.message),
+        },
         Cause::PeerUnreachable | Cause::DpdTimeout => {
             let n = f.retransmits.unwrap_or(0);
             let r = &d.reachability;
@@ -376,6 +380,24 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(verdict(&d, true, "").1, "peer unreachable: no IKE reply from 192.0.2.2:500 after 5 retransmits (UDP 500 blocked or peer down)");
+    }
+
+    #[test]
+    fn a_kernel_refusal_names_its_cause_not_other() {
+        let mut d = Diagnosis::default();
+        d.phase1.state = "none".into();
+        d.phase1.last_failure = Some(Failure {
+            cause: Cause::KernelRefused,
+            message: "child 'net': add SA failed".into(),
+            detail: Some("load esp4".into()),
+            ..Default::default()
+        });
+        let (cause, v) = verdict(&d, true, "");
+        assert_eq!(cause, Cause::KernelRefused);
+        assert_eq!(
+            v,
+            "Phase 2 failed: the kernel refused the Child SA: load esp4 (child 'net': add SA failed)"
+        );
     }
 
     #[test]

@@ -120,6 +120,10 @@ fn failure_view(f: &FailureMemo, now: Instant) -> Failure {
                 Cause::PeerUnreachable
             }
         }
+        FailureKind::Kernel { kind } => {
+            view.detail = kind.hint().map(str::to_owned);
+            Cause::KernelRefused
+        }
         FailureKind::Other => Cause::Other,
     };
     view

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 
 use rswan_ikev2::config::Mode as CoreMode;
 use rswan_ikev2::consts::{EncrId, IntegId};
-use rswan_ikev2::output::{Direction as CoreDir, KernelOp as CoreOp, Lifetime, PolicySpec, SaSpec};
+use rswan_ikev2::output::{
+    Direction as CoreDir, KernelError as CoreError, KernelErrorKind, KernelOp as CoreOp, Lifetime,
+    PolicySpec, SaSpec,
+};
 use rswan_ikev2::wire::TrafficSelector;
 use rswan_xfrm::{
     ownership, AeadAlg, AuthAlg, Crypto, Direction, EncAlg, Kernel, Key, Lifetimes, Limits, Mode,
@@ -217,15 +220,15 @@ impl<K: Kernel> KernelBridge<K> {
         self.kernel.flush_owned()
     }
 
-    /// Performs one core operation; the error text goes back to the core as the op's result.
-    pub fn apply(&mut self, op: &CoreOp) -> Result<(), String> {
+    /// Performs one core operation; the typed error goes back to the core as the op's result.
+    pub fn apply(&mut self, op: &CoreOp) -> Result<(), CoreError> {
         match op {
             CoreOp::AddSa(spec) => {
-                let mut sa = sa_from_spec(spec, self.reqid(spec.reqid))?;
+                let mut sa = sa_from_spec(spec, self.reqid(spec.reqid)).map_err(refused)?;
                 if spec.direction == CoreDir::Out {
                     sa.acquire_seq = self.acquires.remove(&sa.reqid);
                 }
-                self.kernel.add_sa(&sa).map_err(|e| e.to_string())?;
+                self.kernel.add_sa(&sa).map_err(core_error)?;
                 self.sas.insert(sa.id());
                 Ok(())
             }
@@ -235,12 +238,12 @@ impl<K: Kernel> KernelBridge<K> {
                     spi: *spi,
                     mark: None,
                 };
-                let r = self.kernel.delete_sa(&id).map_err(|e| e.to_string());
+                let r = self.kernel.delete_sa(&id).map_err(core_error);
                 self.sas.remove(&id);
                 r
             }
             CoreOp::AddPolicy(p) => {
-                let policies = policies_from_spec(p, self.reqid(p.reqid))?;
+                let policies = policies_from_spec(p, self.reqid(p.reqid)).map_err(refused)?;
                 let mut ids = Vec::new();
                 for pol in &policies {
                     let trap = self.traps.get_mut(&pol.id()).filter(|t| !t.superseded);
@@ -257,7 +260,7 @@ impl<K: Kernel> KernelBridge<K> {
                         for id in &ids {
                             let _ = self.kernel.delete_policy(id);
                         }
-                        return Err(e.to_string());
+                        return Err(core_error(e));
                     }
                     ids.push(pol.id());
                 }
@@ -273,7 +276,7 @@ impl<K: Kernel> KernelBridge<K> {
                 let key = (*src, *dst, self::direction(*direction));
                 let ids = match self.policies.remove(&key) {
                     Some(ids) => ids,
-                    None => policy_ids(src, dst, *direction)?,
+                    None => policy_ids(src, dst, *direction).map_err(refused)?,
                 };
                 let mut first_err = None;
                 for id in &ids {
@@ -285,7 +288,7 @@ impl<K: Kernel> KernelBridge<K> {
                         _ => self.kernel.delete_policy(id),
                     };
                     if let Err(e) = r {
-                        first_err.get_or_insert(e.to_string());
+                        first_err.get_or_insert(core_error(e));
                     }
                 }
                 first_err.map_or(Ok(()), Err)
@@ -435,6 +438,50 @@ fn crypto(spec: &SaSpec) -> Result<Crypto, String> {
         auth,
         auth_key: Key::from_slice(&integ.key),
     })
+}
+
+/// rswan-xfrm's error as the core's typed kernel error: the errno class for the core and diagnose,
+/// xfrm's full sentence for people. The conversion lives here, in the one place that knows both
+/// crates: rswan-ike stays free of netlink, and rswan-xfrm needs no knowledge of the protocol
+/// cores for the sake of one function.
+fn core_error(e: rswan_xfrm::Error) -> CoreError {
+    let kind = match &e {
+        rswan_xfrm::Error::Kernel(k) => errno_kind(k.errno, sa_op(k.op)),
+        rswan_xfrm::Error::Invalid(_) => KernelErrorKind::Invalid,
+        rswan_xfrm::Error::Io(io) => io
+            .raw_os_error()
+            .map_or(KernelErrorKind::Other(0), |n| errno_kind(n, false)),
+        rswan_xfrm::Error::Decode(_) | rswan_xfrm::Error::Protocol(_) => KernelErrorKind::Other(0),
+    };
+    CoreError::new(kind, e.to_string())
+}
+
+fn sa_op(op: rswan_xfrm::Operation) -> bool {
+    use rswan_xfrm::Operation;
+    matches!(
+        op,
+        Operation::AddSa | Operation::UpdateSa | Operation::AllocSpi
+    )
+}
+
+/// ENOENT adding an SA means the kernel could not load an algorithm's crypto module; elsewhere it
+/// means no such SA or policy.
+fn errno_kind(errno: i32, sa_op: bool) -> KernelErrorKind {
+    match errno {
+        libc::EPROTONOSUPPORT | libc::ENOSYS | libc::EAFNOSUPPORT => KernelErrorKind::NotSupported,
+        libc::ENOENT if sa_op => KernelErrorKind::NotSupported,
+        libc::ENOENT | libc::ESRCH => KernelErrorKind::NotFound,
+        libc::EEXIST => KernelErrorKind::Exists,
+        libc::ENOBUFS | libc::ENOMEM => KernelErrorKind::NoBuffer,
+        libc::EPERM | libc::EACCES => KernelErrorKind::Permission,
+        libc::EINVAL => KernelErrorKind::Invalid,
+        n => KernelErrorKind::Other(n),
+    }
+}
+
+/// A core spec this bridge cannot express as XFRM state: refused before the kernel.
+fn refused(why: String) -> CoreError {
+    CoreError::new(KernelErrorKind::Invalid, why)
 }
 
 fn sa_from_spec(spec: &SaSpec, reqid: u32) -> Result<Sa, String> {
@@ -885,6 +932,41 @@ mod tests {
     }
 
     #[test]
+    fn kernel_errors_reach_the_core_with_their_errno_class() {
+        use rswan_xfrm::{KernelError as XfrmError, Operation};
+        let err = |op, errno| {
+            core_error(rswan_xfrm::Error::Kernel(XfrmError {
+                op,
+                errno,
+                kernel_message: None,
+            }))
+        };
+        let no_esp = err(Operation::AddSa, libc::EPROTONOSUPPORT);
+        assert_eq!(no_esp.kind, KernelErrorKind::NotSupported);
+        assert!(no_esp.to_string().contains("no ESP support"), "{no_esp}");
+        assert_eq!(
+            err(Operation::AddSa, libc::ENOENT).kind,
+            KernelErrorKind::NotSupported
+        );
+        assert_eq!(
+            err(Operation::DeleteSa, libc::ENOENT).kind,
+            KernelErrorKind::NotFound
+        );
+        assert_eq!(
+            err(Operation::AddPolicy, libc::EEXIST).kind,
+            KernelErrorKind::Exists
+        );
+        assert_eq!(
+            err(Operation::AddSa, libc::EPERM).kind,
+            KernelErrorKind::Permission
+        );
+        assert_eq!(
+            err(Operation::AddSa, libc::EIO).kind,
+            KernelErrorKind::Other(libc::EIO)
+        );
+    }
+
+    #[test]
     fn a_foreign_policy_on_the_selector_still_refuses_the_add() {
         // A template-less (bypass) policy carries no reqid of ours: not ours to replace.
         let mut b = KernelBridge::new(Recorder::new());
@@ -894,7 +976,7 @@ mod tests {
         let e = b
             .apply(&CoreOp::AddPolicy(policy(CoreDir::Out)))
             .unwrap_err();
-        assert!(e.contains("exists"), "{e}");
+        assert!(e.to_string().contains("exists"), "{e}");
         assert!(b
             .kernel_mut()
             .policy(&foreign[0].id())

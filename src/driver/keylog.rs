@@ -327,7 +327,7 @@ pub(super) fn export(
 ) {
     let e = d
         .keylog
-        .snapshot(&d.ep, |dst, spi| d.kernel.owns_sa(dst, spi));
+        .snapshot(d.ep.v2(), |dst, spi| d.kernel.owns_sa(dst, spi));
     tracing::warn!(
         "keys of {} IKE SA(s) and {} ESP SA(s) exported over the control socket (rswanctl export-keys)",
         e.ike_sas,

@@ -14,6 +14,7 @@ mod log_limit;
 pub mod logging;
 mod netns_lock;
 pub mod notify;
+mod protocol;
 pub mod sockets;
 mod starts;
 mod status_view;
@@ -48,6 +49,7 @@ use crate::control::server::{self, ControlRequest, SocketFile};
 use kernel::KernelBridge;
 use netns_lock::NetnsLock;
 use notify::Notifier;
+use protocol::Core;
 use sockets::{QueueBudget, Received, SocketSet};
 
 /// Core-side reqids of trap policies (mapped into rswan-xfrm's owned range like all others).
@@ -102,7 +104,7 @@ enum Input {
 struct Daemon {
     opts: Options,
     config: Config,
-    ep: Endpoint<OsRng>,
+    ep: Core<Endpoint<OsRng>>,
     kernel: KernelBridge<NetlinkKernel>,
     sockets: Arc<SocketSet>,
     waiters: Vec<Waiter>,
@@ -219,7 +221,7 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     spawn_signals(in_tx.clone()).map_err(|e| format!("signal handlers: {e}"))?;
 
     let now = Instant::now();
-    let ep = Endpoint::new(core_cfg, OsRng);
+    let ep = Core::new(Endpoint::new(core_cfg, OsRng));
     let log_limit = log_limit::LogLimiter::from_settings(&config.settings);
     let mut bridge = KernelBridge::new(netlink);
     // Held for the daemon's life: rswan-owned state in this namespace is then ours to remove
@@ -475,7 +477,7 @@ impl Daemon {
             }
             self.after_batch(after);
         }
-        self.keylog.ike_sas(&self.ep);
+        self.keylog.ike_sas(self.ep.v2());
         self.settle(outcomes);
     }
 

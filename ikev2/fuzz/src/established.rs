@@ -22,7 +22,7 @@ use rswan_ikev2::config::{
 use rswan_ikev2::consts::PayloadType;
 use rswan_ikev2::crypto::{sk, Encr, Integ, SkCipher};
 use rswan_ikev2::endpoint::Endpoint;
-use rswan_ikev2::output::{Command, KernelEvent, Output};
+use rswan_ikev2::output::{Command, KernelError, KernelErrorKind, KernelEvent, Output};
 use rswan_ikev2::proposal::ProposalSet;
 use rswan_ikev2::rng::TestRng;
 use rswan_ikev2::sa::status::IkeStatusState;
@@ -162,7 +162,10 @@ pub fn drain(ep: &mut Endpoint<TestRng>, now: Instant, fail: bool, sent: &mut Ve
             None => return,
             Some(Output::Kernel { token, .. }) => {
                 let result = if fail {
-                    Err("fuzz: kernel refused".to_owned())
+                    Err(KernelError::new(
+                        KernelErrorKind::Other(0),
+                        "fuzz: kernel refused",
+                    ))
                 } else {
                     Ok(())
                 };

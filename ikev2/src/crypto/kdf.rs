@@ -3,7 +3,7 @@
 
 use zeroize::Zeroize;
 
-use super::mac::MAX_MAC_LEN;
+use super::MAX_MAC_LEN;
 use super::{CryptoError, Prf, Secret, SkCipher};
 
 /// SKEYSEED of an IKE SA. Kept only as long as the caller needs it (the key export for packet

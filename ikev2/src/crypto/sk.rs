@@ -12,7 +12,7 @@ use zeroize::Zeroize;
 
 use crate::rng::Rng;
 
-use super::cipher::{aead_open, aead_seal, cbc_decrypt, cbc_encrypt};
+use super::{aead_open, aead_seal, cbc_decrypt, cbc_encrypt};
 use super::{CryptoError, SkCipher};
 
 /// Length of the fixed IKE header.

@@ -17,14 +17,7 @@ use crate::timer::{self, DpdMode};
 use super::timeouts::dpd_mode;
 use super::Endpoint;
 
-/// One ESP SA whose byte counters the core wants (`KernelEvent::Counters`): for dead peer
-/// detection, and for NAT keepalives (outbound ESP counts as sending to the peer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CounterQuery {
-    pub src: std::net::IpAddr,
-    pub dst: std::net::IpAddr,
-    pub spi: u32,
-}
+pub use rswan_ike::kernel::CounterQuery;
 
 impl<R: Rng> Endpoint<R> {
     /// The IKE SAs with DPD on, as (SA, dpd_delay, mode).

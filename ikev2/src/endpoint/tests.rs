@@ -170,7 +170,10 @@ impl Pair {
                     Output::Kernel { token, op } => {
                         self.east_kernel.push(op);
                         let result = if self.kernel_fail_east {
-                            Err("EEXIST".to_string())
+                            Err(crate::output::KernelError::new(
+                                crate::output::KernelErrorKind::Exists,
+                                "EEXIST",
+                            ))
                         } else {
                             Ok(())
                         };

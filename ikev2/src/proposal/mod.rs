@@ -1,4 +1,5 @@
-//! Proposal engine: strongSwan keyword syntax in, SA payload proposals out; responder selection by
+//! Proposal engine: strongSwan keyword syntax in (the keyword table itself is rswan-ike's catalogue),
+//! SA payload proposals out; responder selection by
 //! our configured order; mismatch reports that name the first transform type without overlap.
 //!
 //! ```
@@ -11,10 +12,7 @@
 //! assert_eq!(chosen.algorithms.to_string(), "AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256");
 //! ```
 
-mod algorithm;
-mod algorithms;
 mod capability;
-mod keywords;
 mod mismatch;
 mod parse;
 mod pfs;
@@ -22,13 +20,15 @@ mod response;
 mod select;
 mod set;
 
-pub use algorithm::{is_legacy, transform_name, EncrAlg};
-pub use algorithms::{Algorithms, ChildAlgorithms, IkeAlgorithms};
+// The algorithm values, their names and the keyword table are the version-neutral catalogue in
+// rswan-ike; re-exported at their old paths.
 pub use capability::implemented;
-pub use keywords::allowed_keywords;
 pub use mismatch::Mismatch;
 pub use parse::ParseError;
 pub use pfs::{predict_pfs_mismatch, PfsMismatch};
 pub use response::{check_response, ResponseError};
+pub use rswan_ike::alg::allowed_keywords;
+pub use rswan_ike::alg::{is_legacy, transform_name, EncrAlg};
+pub use rswan_ike::alg::{Algorithms, ChildAlgorithms, IkeAlgorithms};
 pub use select::{select, Selected};
 pub use set::{ProposalSet, ProposalSpec};

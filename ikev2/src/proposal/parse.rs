@@ -7,10 +7,10 @@ use core::fmt;
 
 use crate::consts::{EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType};
 
-use super::algorithm::EncrAlg;
 use super::capability::implemented;
-use super::keywords::{allowed_keywords, lookup, Kw};
 use super::set::{ProposalSet, ProposalSpec};
+use rswan_ike::alg::EncrAlg;
+use rswan_ike::alg::{allowed_keywords, lookup, Kw};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParseError {

@@ -5,8 +5,8 @@ use core::fmt;
 use crate::consts::{KeGroup, TransformType};
 use crate::wire::sa::Proposal;
 
-use super::algorithm::transform_name;
 use super::set::ProposalSet;
+use rswan_ike::alg::transform_name;
 
 /// A Child SA rekey that will certainly fail because of PFS.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use core::fmt;
 use crate::consts::{EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType};
 use crate::wire::sa::{Proposal, Transform};
 
-use super::algorithm::{transform_name, EncrAlg};
-use super::algorithms::{Algorithms, ChildAlgorithms, IkeAlgorithms};
 use super::select::valid_types;
 use super::set::ProposalSet;
+use rswan_ike::alg::{transform_name, EncrAlg};
+use rswan_ike::alg::{Algorithms, ChildAlgorithms, IkeAlgorithms};
 
 /// Why a responder's SA payload is not an acceptable answer to what we offered.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 use crate::consts::{EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType};
 use crate::wire::sa::{Proposal, Transform};
 
-use super::algorithm::{transform_name, EncrAlg};
-use super::algorithms::{Algorithms, ChildAlgorithms, IkeAlgorithms};
 use super::mismatch::Mismatch;
 use super::set::{transform, ProposalSet, ProposalSpec};
+use rswan_ike::alg::{transform_name, EncrAlg};
+use rswan_ike::alg::{Algorithms, ChildAlgorithms, IkeAlgorithms};
 
 /// The outcome of a successful selection.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use core::fmt;
 use crate::consts::{EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType};
 use crate::wire::sa::{Proposal, Transform};
 
-use super::algorithm::{is_legacy, transform_name, EncrAlg};
 use super::parse::{default_specs, parse_set, ParseError};
+use rswan_ike::alg::{is_legacy, transform_name, EncrAlg};
 
 /// One configured proposal: for each transform type, the acceptable algorithms in preference
 /// order. Built only by the parser, so its invariants hold (encryption present; AEAD xor

@@ -9,8 +9,8 @@
 pub mod auth;
 pub mod cert;
 pub mod cp;
+pub use rswan_ike::der::dn;
 pub mod delete;
-pub mod dn;
 mod encode;
 pub mod error;
 pub mod header;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use rswan_ikev2::output::{Direction, KernelOp, PolicySpec, SaSpec};
+use rswan_ikev2::output::{Direction, KernelError, KernelErrorKind, KernelOp, PolicySpec, SaSpec};
 use rswan_ikev2::wire::ts::TrafficSelector;
 
 /// XFRM identifies an SA by destination, SPI and protocol (always ESP here).
@@ -269,4 +269,17 @@ pub fn assert_mirrored(a: &KernelModel, b: &KernelModel) -> usize {
         );
     }
     a.sas.len()
+}
+
+/// The model's error text as the typed error the driver would hand the core: the errno name it
+/// starts with gives the class, as rswan-xfrm's errno does in the daemon.
+pub fn typed_error(e: String) -> KernelError {
+    let kind = if e.starts_with("EEXIST") {
+        KernelErrorKind::Exists
+    } else if e.starts_with("ESRCH") || e.starts_with("ENOENT") {
+        KernelErrorKind::NotFound
+    } else {
+        KernelErrorKind::Other(0)
+    };
+    KernelError::new(kind, e)
 }

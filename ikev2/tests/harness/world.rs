@@ -213,7 +213,7 @@ impl World {
                         link.send(now, d);
                     }
                     Output::Kernel { token, op } => {
-                        let result = p.kernel.apply(now, &op);
+                        let result = p.kernel.apply(now, &op).map_err(super::kernel::typed_error);
                         if trace {
                             eprintln!("[{elapsed:>10.3?}] {} kernel {op:?} -> {result:?}", p.name);
                         }

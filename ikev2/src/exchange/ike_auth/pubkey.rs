@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::auth::{self, AuthError, SignChoice, VerifiedPeer};
+use crate::auth::{self, AuthError, CredentialsExt, SignChoice, VerifiedPeer};
 use crate::config::{ConnConfig, PubkeyConfig};
 use crate::consts::CertEncoding;
 use crate::rng::Rng;

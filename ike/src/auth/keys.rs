@@ -7,10 +7,10 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::der::{Der, INTEGER, OCTET_STRING, OID, SEQUENCE};
 use super::error::AuthError;
 use super::scheme::Curve;
 use super::x509::split_spki;
+use crate::der::{Der, INTEGER, OCTET_STRING, OID, SEQUENCE};
 
 const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const OID_RSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];

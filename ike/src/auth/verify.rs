@@ -4,8 +4,8 @@ use ring::signature::{self as rs, UnparsedPublicKey, VerificationAlgorithm};
 
 use super::error::AuthError;
 use super::keys::PublicKey;
+use super::method::AuthMethod;
 use super::scheme::{split_digital_signature, Curve, HashAlg, SigAlg, SignatureScheme};
-use crate::consts::AuthMethod;
 
 /// Verifies `auth_data` (the AUTH payload after method and reserved octets) for `method` over
 /// `signed_octets` with `key`; returns the scheme that was verified, for the log.

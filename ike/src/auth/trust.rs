@@ -12,11 +12,11 @@ use webpki::{
 
 use super::error::AuthError;
 use super::keys::{PrivateKey, PublicKey};
+use super::method::AuthMethod;
 use super::scheme::SignatureScheme;
 use super::verify::verify_signature;
 use super::x509::{name_string, same_dn, CertInfo, SanEntry};
-use crate::consts::{AuthMethod, CertEncoding};
-use crate::wire::{CertPayload, CertReqPayload, Identity};
+use crate::identity::Identity;
 
 /// SHA-1 of a certificate's DER SubjectPublicKeyInfo: the CA identifier in CERTREQ (RFC 7296 3.7).
 pub fn spki_sha1(cert_der: &[u8]) -> Option<[u8; 20]> {
@@ -86,14 +86,6 @@ impl TrustAnchors {
     pub fn key_ids(&self) -> &[[u8; 20]] {
         &self.key_ids
     }
-
-    /// The CERTREQ we send: every trusted CA's key hash.
-    pub fn certreq(&self) -> CertReqPayload {
-        CertReqPayload {
-            encoding: CertEncoding::X509_SIGNATURE,
-            authorities: self.key_ids.concat(),
-        }
-    }
 }
 
 /// Our certificate chain (end entity first, then intermediates) and its private key.
@@ -134,24 +126,10 @@ impl Credentials {
         Self::new(chain, super::load_private_key(key_path)?)
     }
 
-    /// One CERT payload per certificate, end entity first (RFC 7296 3.6).
-    pub fn cert_payloads(&self) -> Vec<CertPayload> {
-        self.cert_chain
-            .iter()
-            .map(|c| CertPayload {
-                encoding: CertEncoding::X509_SIGNATURE,
-                data: c.to_vec(),
-            })
-            .collect()
-    }
-
-    /// Whether a peer's CERTREQ names a CA of our chain: one of our intermediates, or a CA in
-    /// `our_cas` that issued the top of our chain.
-    pub fn answers_certreq(&self, req: &CertReqPayload, our_cas: &TrustAnchors) -> bool {
-        let Some(hashes) = req.ca_hashes() else {
-            return false;
-        };
-        let hashes: Vec<&[u8]> = hashes.collect();
+    /// Whether a peer's certificate request names a CA of our chain by the SHA-1 of its
+    /// SubjectPublicKeyInfo (IKEv2's CERTREQ form): one of our intermediates, or a CA in `our_cas`
+    /// that issued the top of our chain.
+    pub fn answers_ca_hashes(&self, hashes: &[&[u8]], our_cas: &TrustAnchors) -> bool {
         let mut ours: Vec<[u8; 20]> = self
             .cert_chain
             .iter()
@@ -167,18 +145,6 @@ impl Credentials {
         }
         ours.iter().any(|o| hashes.contains(&&o[..]))
     }
-}
-
-/// The peer's end-entity certificate and intermediates from its CERT payloads, in the order RFC 7296
-/// 3.6 prescribes (the first X.509 certificate is the one whose key signed AUTH). Payloads in other
-/// encodings (CRLs, hash-and-URL) are skipped; `None` if no X.509 certificate was sent.
-pub fn peer_certificates(certs: &[CertPayload]) -> Option<(&[u8], Vec<&[u8]>)> {
-    let mut x509 = certs
-        .iter()
-        .filter(|c| c.encoding == CertEncoding::X509_SIGNATURE)
-        .map(|c| c.data.as_slice());
-    let ee = x509.next()?;
-    Some((ee, x509.collect()))
 }
 
 /// swanctl's `send_cert`.
@@ -405,27 +371,5 @@ fn chain_error(e: webpki::Error, ee: &CertInfo<'_>, inter: &[CertInfo<'_>], now:
             subject: name_string(ee.subject),
             reason: format!("{other:?}"),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_certificates_skip_other_encodings() {
-        let cert = |encoding, data: &[u8]| CertPayload {
-            encoding,
-            data: data.to_vec(),
-        };
-        let certs = [
-            cert(CertEncoding::CRL, b"crl"),
-            cert(CertEncoding::X509_SIGNATURE, b"ee"),
-            cert(CertEncoding::X509_SIGNATURE, b"ca1"),
-        ];
-        let (ee, inter) = peer_certificates(&certs).unwrap();
-        assert_eq!(ee, b"ee");
-        assert_eq!(inter, vec![&b"ca1"[..]]);
-        assert!(peer_certificates(&certs[..1]).is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::consts::AuthMethod;
+use super::method::AuthMethod;
 
 use super::scheme::SignatureScheme;
 use super::x509::format_time;

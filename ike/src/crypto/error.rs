@@ -1,6 +1,6 @@
 use core::fmt;
 
-use crate::consts::{EncrId, IntegId, KeGroup, PrfId};
+use crate::alg::{EncrId, IntegId, KeGroup, PrfId};
 
 /// Why a cryptographic operation failed. None of the variants carries secret material.
 #[derive(Debug, Clone, PartialEq, Eq)]

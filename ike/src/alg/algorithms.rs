@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::consts::{EsnId, IntegId, KeGroup, PrfId, TransformType};
+use super::ids::{EsnId, IntegId, KeGroup, PrfId, TransformType};
 
 use super::algorithm::{transform_name, EncrAlg};
 

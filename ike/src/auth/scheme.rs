@@ -3,9 +3,9 @@
 
 use core::fmt;
 
-use super::der::{push_tlv, Der, INTEGER, NULL, OID, SEQUENCE};
-use crate::consts::AuthMethod;
-use crate::wire::Notify;
+use super::method::AuthMethod;
+
+use crate::der::{push_tlv, Der, INTEGER, NULL, OID, SEQUENCE};
 
 /// RFC 7427 section 7 hash algorithm numbers (the SIGNATURE_HASH_ALGORITHMS notify data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,12 +71,6 @@ pub const SUPPORTED_HASHES: &[HashAlg] = &[
     HashAlg::Sha512,
     HashAlg::Identity,
 ];
-
-/// Our SIGNATURE_HASH_ALGORITHMS notify (sent in IKE_SA_INIT by both sides).
-pub fn signature_hash_notify() -> Notify {
-    let algs: Vec<u16> = SUPPORTED_HASHES.iter().map(|h| *h as u16).collect();
-    Notify::signature_hash_algorithms(&algs)
-}
 
 /// The peer's hash algorithms from its SIGNATURE_HASH_ALGORITHMS notify data; unknown numbers are
 /// skipped, an odd length yields `None` (malformed notify).
@@ -373,6 +367,5 @@ mod tests {
             Some(vec![HashAlg::Sha256, HashAlg::Identity])
         );
         assert_eq!(parse_signature_hashes(&[0, 2, 0]), None);
-        assert_eq!(signature_hash_notify().data, [0, 2, 0, 3, 0, 4, 0, 5]);
     }
 }

@@ -2,7 +2,10 @@
 //! (`C=CH, O=Example, CN=moon.example`) to and from the DER encoding of an X.501 Name.
 //!
 //! Only single-valued RDNs with string values are produced. A DER name this module cannot render
-//! so that it encodes back to the same octets is shown as hex by [`super::Identity`]'s Display.
+//! so that it encodes back to the same octets is shown as hex by [`crate::identity::Identity`]'s
+//! Display.
+
+use super::{push_tlv, Der};
 
 /// Attribute short names and their OIDs (content octets of the DER OBJECT IDENTIFIER).
 const ATTRS: &[(&str, &[u8])] = &[
@@ -28,7 +31,7 @@ const ATTRS: &[(&str, &[u8])] = &[
 ];
 
 /// The short name of a DN attribute (`CN`, `O`, ...) by its OID content octets, for display.
-pub(crate) fn attribute_name(oid: &[u8]) -> Option<&'static str> {
+pub fn attribute_name(oid: &[u8]) -> Option<&'static str> {
     ATTRS.iter().find(|(_, o)| *o == oid).map(|(n, _)| *n)
 }
 
@@ -42,9 +45,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("givenName", "G"),
 ];
 
-const TAG_SEQUENCE: u8 = 0x30;
+const TAG_SEQUENCE: u8 = super::SEQUENCE;
 const TAG_SET: u8 = 0x31;
-const TAG_OID: u8 = 0x06;
+const TAG_OID: u8 = super::OID;
 const TAG_UTF8: u8 = 0x0c;
 const TAG_PRINTABLE: u8 = 0x13;
 const TAG_T61: u8 = 0x14;
@@ -53,20 +56,6 @@ const TAG_IA5: u8 = 0x16;
 fn is_printable_string(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
-}
-
-fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes = n.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
 }
 
 /// DER for a name written as `KEY=value, KEY=value` (or with `/` separators, as OpenSSL prints).
@@ -116,27 +105,9 @@ pub fn encode_dn(s: &str) -> Result<Vec<u8>, &'static str> {
 
 /// Reads one DER TLV with the expected tag; returns (content, rest).
 fn read_tlv(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&t, rest) = b.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let (&l, rest) = rest.split_first()?;
-    let (len, rest) = if l < 0x80 {
-        (usize::from(l), rest)
-    } else {
-        let n = usize::from(l & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let (len_bytes, rest) = (rest.get(..n)?, rest.get(n..)?);
-        (
-            len_bytes
-                .iter()
-                .fold(0usize, |a, b| (a << 8) | usize::from(*b)),
-            rest,
-        )
-    };
-    Some((rest.get(..len)?, rest.get(len..)?))
+    let mut d = Der(b);
+    let tlv = d.expect(tag)?;
+    Some((tlv.content, d.0))
 }
 
 /// Decodes a string value of any of the DER string types used in names.

@@ -10,10 +10,9 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
 
 use super::error::AuthError;
 use super::keys::PrivateKey;
+use super::method::AuthMethod;
 use super::scheme::{encode_digital_signature, HashAlg, SigAlg, SignatureScheme};
-use crate::consts::AuthMethod;
 use crate::rng::Rng;
-use crate::wire::AuthPayload;
 
 /// The AUTH method and signature scheme to sign with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,14 +84,15 @@ pub fn choose_scheme(
     }
 }
 
-/// Our AUTH payload: `choice.scheme` over `signed_octets` (crypto::signed_octets), framed for
-/// `choice.method` (raw for 1, r|s for 9/10/11, AlgorithmIdentifier + signature for 14).
-pub fn sign(
+/// Our AUTH data: `choice.scheme` over `signed_octets`, framed for `choice.method` (raw for 1,
+/// r|s for 9/10/11, AlgorithmIdentifier + signature for 14). The protocol crate puts it in its
+/// AUTH (IKEv2) or SIG (IKEv1) payload.
+pub fn sign_data(
     key: &PrivateKey,
     choice: SignChoice,
     signed_octets: &[u8],
     rng: &mut dyn Rng,
-) -> Result<AuthPayload, AuthError> {
+) -> Result<Vec<u8>, AuthError> {
     let SignChoice { method, scheme } = choice;
     let mismatch = || AuthError::KeyMismatch {
         key: key.kind(),
@@ -161,7 +161,7 @@ pub fn sign(
         };
         encode_digital_signature(alg, &sig).ok_or_else(mismatch)?
     };
-    Ok(AuthPayload { method, data })
+    Ok(data)
 }
 
 /// Feeds the caller's [`Rng`] to the RustCrypto RSA code.

@@ -1,4 +1,4 @@
-//! Keyed HMAC over the hash functions IKEv2 uses. ring does HMAC-SHA1/SHA2; HMAC-MD5 (legacy
+//! Keyed HMAC over the hash functions IKE uses. ring does HMAC-SHA1/SHA2; HMAC-MD5 (legacy
 //! HMAC-MD5-96 only) is RFC 2104 built here over the `md-5` digest, which ring does not have.
 
 use md5::{Digest, Md5};
@@ -6,7 +6,7 @@ use ring::hmac;
 use zeroize::Zeroize;
 
 /// Largest HMAC output (SHA-512).
-pub(crate) const MAX_MAC_LEN: usize = 64;
+pub const MAX_MAC_LEN: usize = 64;
 
 const MD5_BLOCK: usize = 64;
 

@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use crate::consts::{EncrId, EsnId, IntegId, KeGroup, PrfId, TransformType};
+use super::ids::{EncrId, EsnId, IntegId, KeGroup, PrfId, TransformType};
 
 /// An encryption algorithm together with its key size.
 ///
@@ -47,7 +47,7 @@ impl fmt::Display for EncrAlg {
     }
 }
 
-pub(crate) fn is_aead_id(id: EncrId) -> bool {
+pub fn is_aead_id(id: EncrId) -> bool {
     matches!(
         id,
         EncrId::AES_CCM_8
@@ -79,7 +79,7 @@ pub fn is_legacy(ttype: TransformType, id: u16) -> bool {
 }
 
 fn encr_base_name(id: EncrId) -> Option<&'static str> {
-    // strongSwan's encryption_algorithm_names differ from the IANA-derived names in consts for a
+    // strongSwan's encryption_algorithm_names differ from the IANA-derived names in `ids` for a
     // few entries (3DES_CBC, DES_CBC, NULL_AES_GMAC); status output should match strongSwan's.
     Some(match id {
         EncrId::DES_IV64 => "DES_IV64",
@@ -102,7 +102,7 @@ fn encr_base_name(id: EncrId) -> Option<&'static str> {
 }
 
 /// strongSwan-style name of one transform, e.g. "AES_GCM_16_256", "HMAC_SHA1_96", "ECP_256".
-/// Unknown ids print as "UNKNOWN_<type>_<id>" the way strongSwan prints them, so a peer's exotic
+/// Unknown ids print as `"UNKNOWN_<type>_<id>"` the way strongSwan prints them, so a peer's exotic
 /// offer can still be logged.
 pub fn transform_name(ttype: TransformType, id: u16, key_bits: u16) -> String {
     let known = match ttype {

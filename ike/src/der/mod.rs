@@ -1,16 +1,22 @@
-//! A minimal, length-checked DER reader for the few certificate and key fields this module needs after
-//! rustls-webpki has validated the certificate itself (names, SAN, SPKI, validity for messages).
+//! The one DER module: a minimal, length-checked TLV reader and writer for the few certificate and key
+//! fields auth needs after rustls-webpki has validated the certificate itself (names, SAN, SPKI,
+//! validity for messages), and the distinguished-name string form ([`dn`]) that identities and
+//! certificate names are shown and configured in.
 
-pub(crate) const SEQUENCE: u8 = 0x30;
-pub(crate) const OID: u8 = 0x06;
-pub(crate) const INTEGER: u8 = 0x02;
-pub(crate) const NULL: u8 = 0x05;
-pub(crate) const BIT_STRING: u8 = 0x03;
-pub(crate) const OCTET_STRING: u8 = 0x04;
+pub mod dn;
+
+pub use dn::{encode_dn, format_dn};
+
+pub const SEQUENCE: u8 = 0x30;
+pub const OID: u8 = 0x06;
+pub const INTEGER: u8 = 0x02;
+pub const NULL: u8 = 0x05;
+pub const BIT_STRING: u8 = 0x03;
+pub const OCTET_STRING: u8 = 0x04;
 
 /// One TLV: its tag, its content, and the whole encoding (tag and length included).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tlv<'a> {
+pub struct Tlv<'a> {
     pub tag: u8,
     pub content: &'a [u8],
     pub whole: &'a [u8],
@@ -18,7 +24,7 @@ pub(crate) struct Tlv<'a> {
 
 /// A cursor over concatenated TLVs.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Der<'a>(pub &'a [u8]);
+pub struct Der<'a>(pub &'a [u8]);
 
 impl<'a> Der<'a> {
     pub fn is_empty(&self) -> bool {
@@ -81,7 +87,7 @@ impl<'a> Der<'a> {
 }
 
 /// Appends one TLV with a definite DER length.
-pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
     let n = content.len();
     if n < 0x80 {

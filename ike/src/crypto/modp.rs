@@ -7,7 +7,7 @@ use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
 use crypto_bigint::{BoxedUint, Odd};
 use zeroize::Zeroize;
 
-use crate::consts::KeGroup;
+use crate::alg::KeGroup;
 use crate::rng::Rng;
 
 use super::modp_primes as primes;

@@ -1,7 +1,7 @@
 //! Algorithm descriptors built from the negotiated transform ids: what the key derivation and the
 //! SK payload code need to know about lengths, and which backend runs each one.
 
-use crate::consts::{EncrId, IntegId, PrfId};
+use crate::alg::{EncrId, IntegId, PrfId};
 
 use super::mac::{HashAlg, HmacKey, MAX_MAC_LEN};
 use super::{ct_eq, CryptoError, Secret};
@@ -46,7 +46,7 @@ impl Prf {
         self.hash == HashAlg::Md5
     }
 
-    /// prf(key, data[0] | data[1] | ...): the parts are fed in order without being concatenated.
+    /// `prf(key, data[0] | data[1] | ...)`: the parts are fed in order without being concatenated.
     pub fn compute(self, key: &[u8], data: &[&[u8]]) -> Secret {
         let mut buf = [0u8; MAX_MAC_LEN];
         let n = self.keyed(key).sign_into(data, &mut buf);
@@ -55,8 +55,20 @@ impl Prf {
         out
     }
 
-    pub(crate) fn keyed(self, key: &[u8]) -> HmacKey {
-        HmacKey::new(self.hash, key)
+    /// The PRF keyed once, for protocols that apply it many times under one key (prf+, IKEv1's
+    /// key expansion) without redoing the HMAC key schedule each time.
+    pub fn keyed(self, key: &[u8]) -> PrfKey {
+        PrfKey(HmacKey::new(self.hash, key))
+    }
+}
+
+/// A [`Prf`] with its key schedule done (see [`Prf::keyed`]).
+pub struct PrfKey(HmacKey);
+
+impl PrfKey {
+    /// The PRF over the concatenation of `parts`; returns the output length written into `out`.
+    pub fn sign_into(&self, parts: &[&[u8]], out: &mut [u8; MAX_MAC_LEN]) -> usize {
+        self.0.sign_into(parts, out)
     }
 }
 
@@ -100,7 +112,7 @@ impl Integ {
         self.hash == HashAlg::Md5
     }
 
-    /// Writes the truncated ICV over data[0] | data[1] | ... into `icv` (exactly `icv_len` octets).
+    /// Writes the truncated ICV over `data[0] | data[1] | ...` into `icv` (exactly `icv_len` octets).
     pub fn compute(self, key: &[u8], data: &[&[u8]], icv: &mut [u8]) -> Result<(), CryptoError> {
         self.check_key(key)?;
         if icv.len() != self.icv_len {

@@ -7,7 +7,7 @@ use core::fmt;
 
 use zeroize::Zeroize;
 
-use crate::consts::KeGroup;
+use crate::alg::KeGroup;
 use crate::rng::Rng;
 
 use super::modp::{self, ModpPrivate};

@@ -4,8 +4,8 @@
 use core::fmt;
 use std::net::IpAddr;
 
-use super::der::{Der, BIT_STRING, INTEGER, OID, SEQUENCE};
-use crate::wire::dn::format_dn;
+use crate::der::format_dn;
+use crate::der::{Der, BIT_STRING, INTEGER, OID, SEQUENCE};
 
 const TAG_VERSION: u8 = 0xa0;
 const TAG_EXTENSIONS: u8 = 0xa3;
@@ -102,7 +102,7 @@ pub fn name_string(der: &[u8]) -> String {
     let rendered = dn_attributes(der).map(|attrs| {
         attrs
             .iter()
-            .map(|(oid, v)| match crate::wire::dn::attribute_name(oid) {
+            .map(|(oid, v)| match crate::der::dn::attribute_name(oid) {
                 Some(n) => format!("{n}={v}"),
                 None => format!("{}={v}", oid_string(oid)),
             })

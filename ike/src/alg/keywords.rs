@@ -1,13 +1,14 @@
 //! strongSwan's proposal keywords (`proposal_keywords_static.txt`), limited to the algorithms the
-//! IKEv2 registries in `consts` name.
+//! catalogue names. One table for both IKE versions: a keyword names an algorithm, and each
+//! version's wire number comes from [`super::ids`] (`ikev2_id()`, `ikev1_*()`).
 
-use crate::consts::{EncrId, EsnId, IntegId, KeGroup, PrfId};
+use super::ids::{EncrId, EsnId, IntegId, KeGroup, PrfId};
 
 use super::algorithm::EncrAlg;
 
 /// What one keyword adds to a proposal.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Kw {
+pub enum Kw {
     Encr(EncrAlg),
     Integ(IntegId),
     Prf(PrfId),
@@ -17,7 +18,7 @@ pub(crate) enum Kw {
 
 /// Keywords are matched case-insensitively: strongSwan users write them in lower case, and
 /// accepting "AES256" costs nothing.
-pub(crate) fn lookup(token: &str) -> Option<Kw> {
+pub fn lookup(token: &str) -> Option<Kw> {
     KEYWORDS
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(token))
@@ -29,7 +30,7 @@ pub fn allowed_keywords() -> impl Iterator<Item = &'static str> {
     KEYWORDS.iter().map(|(name, _)| *name)
 }
 
-pub(crate) static KEYWORDS: [(&str, Kw); 92] = [
+pub static KEYWORDS: [(&str, Kw); 92] = [
     ("3des", Kw::Encr(EncrAlg::new(EncrId::TRIPLE_DES, 0))),
     ("aes", Kw::Encr(EncrAlg::new(EncrId::AES_CBC, 128))),
     ("aes128", Kw::Encr(EncrAlg::new(EncrId::AES_CBC, 128))),
