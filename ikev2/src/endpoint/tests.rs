@@ -1233,7 +1233,7 @@ fn pfs_mismatch_predicted_at_setup_is_a_warning_naming_the_child() {
     let peer = ProposalSet::parse_esp("aes256gcm16-modp2048")
         .unwrap()
         .to_wire(&[1, 2, 3, 4]);
-    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &peer);
+    crate::exchange::child::warn_pfs_prediction(&mut ep.cx, "net", &cc, &peer);
     let ev = match ep.poll_output() {
         Some(Output::Event(e)) => e,
         other => panic!("expected a warning, got {other:?}"),
@@ -1247,6 +1247,6 @@ fn pfs_mismatch_predicted_at_setup_is_a_warning_naming_the_child() {
     let ok = ProposalSet::parse_esp("aes256gcm16-modp2048-none, aes256gcm16")
         .unwrap()
         .to_wire(&[1, 2, 3, 4]);
-    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &ok);
+    crate::exchange::child::warn_pfs_prediction(&mut ep.cx, "net", &cc, &ok);
     assert!(ep.poll_output().is_none());
 }

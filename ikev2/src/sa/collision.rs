@@ -43,7 +43,8 @@ pub(crate) fn we_lost(ours: (&[u8], &[u8]), theirs: (&[u8], &[u8])) -> bool {
     nonce_lt(lowest(ours.0, ours.1), lowest(theirs.0, theirs.1))
 }
 
-fn up_event(sa: &IkeSa) -> Event {
+/// IKE_SA_UP for `sa`: when IKE_AUTH completes and when a rekeyed SA takes over.
+pub(crate) fn up_event(sa: &IkeSa) -> Event {
     let id =
         |i: &Option<crate::wire::Identity>| i.as_ref().map(|i| i.to_string()).unwrap_or_default();
     Event::IkeSaUp {
