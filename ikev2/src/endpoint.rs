@@ -637,47 +637,7 @@ impl<R: Rng> Endpoint<R> {
             return self.drop_msg(remote, Some(h.exchange), reason);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT {
-            let read = match table::response_row(h.exchange, &Purpose::IkeSaInit) {
-                Some(row) => ike_sa_init::read(row, bytes),
-                None => return,
-            };
-            let result = match read {
-                Ok((hdr, d)) => {
-                    ike_sa_init::handle_response_i(&mut self.cx, sa, now, &hdr, &d, bytes)
-                }
-                Err(e) => ike_sa_init::unreadable_response(e),
-            };
-            match result {
-                InitResult::Done => {
-                    sa.last_peer_message = Some(now);
-                    sa.requests.complete();
-                    let (l, r) = (sa.local, sa.remote);
-                    if sa.float_to_natt(self.cx.config.settings.natt.port) {
-                        let msg = format!(
-                            "switching to NAT-T ports: {l} -> {r} now {} -> {}",
-                            sa.local, sa.remote
-                        );
-                        let conn = sa.conn.clone();
-                        self.log(LogLevel::Info, Some(&conn), msg);
-                    }
-                    let Some(sa) = self.sas.get_mut(&key) else {
-                        return;
-                    };
-                    if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
-                        let conn = Some(sa.conn.clone());
-                        self.cx.fail(now, conn, remote, reason.clone());
-                        self.destroy(key, DownReason::Failed(reason));
-                    }
-                }
-                InitResult::Restarted => {}
-                InitResult::Ignore(reason) => self.drop_msg(remote, Some(h.exchange), reason),
-                InitResult::Failed(reason) => {
-                    let conn = Some(sa.conn.clone());
-                    self.cx.fail(now, conn, remote, reason.clone());
-                    self.destroy(key, DownReason::Failed(reason));
-                }
-            }
-            return;
+            return self.on_init_response(now, key, remote, bytes, h);
         }
         let payloads = match exchange::open(sa, bytes) {
             Ok(p) => p,
@@ -697,6 +657,58 @@ impl<R: Rng> Endpoint<R> {
             }
         };
         self.on_response_payloads(now, key, remote, h.exchange, payloads);
+    }
+
+    /// The (unprotected) IKE_SA_INIT response to ours: keys, then IKE_AUTH; or a restart.
+    fn on_init_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        remote: SocketAddr,
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let read = match table::response_row(h.exchange, &Purpose::IkeSaInit) {
+            Some(row) => ike_sa_init::read(row, bytes),
+            None => return,
+        };
+        let result = match read {
+            Ok((hdr, d)) => ike_sa_init::handle_response_i(&mut self.cx, sa, now, &hdr, &d, bytes),
+            Err(e) => ike_sa_init::unreadable_response(e),
+        };
+        match result {
+            InitResult::Done => {
+                sa.last_peer_message = Some(now);
+                sa.requests.complete();
+                let (l, r) = (sa.local, sa.remote);
+                if sa.float_to_natt(self.cx.config.settings.natt.port) {
+                    let msg = format!(
+                        "switching to NAT-T ports: {l} -> {r} now {} -> {}",
+                        sa.local, sa.remote
+                    );
+                    let conn = sa.conn.clone();
+                    self.log(LogLevel::Info, Some(&conn), msg);
+                }
+                let Some(sa) = self.sas.get_mut(&key) else {
+                    return;
+                };
+                if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
+                    let conn = Some(sa.conn.clone());
+                    self.cx.fail(now, conn, remote, reason.clone());
+                    self.destroy(key, DownReason::Failed(reason));
+                }
+            }
+            InitResult::Restarted => {}
+            InitResult::Ignore(reason) => self.drop_msg(remote, Some(h.exchange), reason),
+            InitResult::Failed(reason) => {
+                let conn = Some(sa.conn.clone());
+                self.cx.fail(now, conn, remote, reason.clone());
+                self.destroy(key, DownReason::Failed(reason));
+            }
+        }
     }
 
     /// Authenticated but unparsable: the exchange failed (RFC 7296 section 2.21.2).
@@ -745,33 +757,7 @@ impl<R: Rng> Endpoint<R> {
             Err(r) if r.is_malformed() => {
                 return self.response_malformed(now, key, exchange, r.to_string())
             }
-            Err(r) => {
-                let detail = match r {
-                    table::Refusal::Missing(_) => format!("response {r}"),
-                    _ => r.to_string(),
-                };
-                let after = match row.handler {
-                    Handler::CreateResponse => {
-                        create_child_sa::refused_response(
-                            &mut self.cx,
-                            sa,
-                            now,
-                            done.purpose,
-                            detail,
-                        );
-                        After::Keep
-                    }
-                    _ => {
-                        let reason = FailureReason::InvalidResponse {
-                            detail: format!("{exchange} {detail}"),
-                        };
-                        let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
-                        self.cx.fail(now, conn, remote, reason.clone());
-                        After::Destroy(DownReason::Failed(reason))
-                    }
-                };
-                return self.apply(now, key, after);
-            }
+            Err(r) => return self.refuse_response(now, key, row, done.purpose, r),
         };
         let after = match row.handler {
             Handler::AuthResponse => ike_auth::handle_response_i(&mut self.cx, sa, now, &d),
@@ -800,6 +786,40 @@ impl<R: Rng> Endpoint<R> {
             | Handler::RefuseCreate
             | Handler::RespondInformational
             | Handler::InitResponse => After::Keep,
+        };
+        self.apply(now, key, after);
+    }
+
+    /// A response without what its table row requires (or with a bad nonce): our exchange
+    /// failed, as it did when each handler checked for itself.
+    fn refuse_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        row: &table::Row,
+        purpose: Purpose,
+        r: table::Refusal,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let detail = match r {
+            table::Refusal::Missing(_) => format!("response {r}"),
+            _ => r.to_string(),
+        };
+        let after = match row.handler {
+            Handler::CreateResponse => {
+                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, detail);
+                After::Keep
+            }
+            _ => {
+                let reason = FailureReason::InvalidResponse {
+                    detail: format!("{} {detail}", row.exchange),
+                };
+                let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                self.cx.fail(now, conn, remote, reason.clone());
+                After::Destroy(DownReason::Failed(reason))
+            }
         };
         self.apply(now, key, after);
     }

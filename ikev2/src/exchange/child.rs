@@ -135,22 +135,10 @@ fn negotiate<R: Rng>(
         }
     };
     let spi_in = cx.alloc_esp_spi();
-    let message = match via {
-        Via::IkeAuth => format!("selected proposal: ESP:{algs}"),
-        Via::CreateChildSa { .. } => format!(
-            "{} child '{}' for the peer: ESP:{algs}",
-            if rekey_of.is_some() {
-                "rekeyed"
-            } else {
-                "created"
-            },
-            pick.child.name
-        ),
-    };
     cx.emit(Event::Log {
         level: LogLevel::Info,
         conn: Some(conn.name.clone()),
-        message,
+        message: selected_text(via, &pick.child.name, &algs),
     });
     let ag = ChildAgreement {
         name: pick.child.name.clone(),
@@ -169,25 +157,55 @@ fn negotiate<R: Rng>(
     if let (Some(old), Some((ni, nr))) = (rekey_of, &nonces) {
         replaced_by_peer(cx, sa, old, spi_in, ni, nr);
     }
+    let sa_r = SaPayload {
+        proposals: vec![selected.response_proposal(&spi_in.to_be_bytes())],
+    };
+    let nr = nonces.map(|(_, nr)| nr);
+    let ke_r = our_ke.zip(algs.ke).map(|(ke, group)| KePayload {
+        group,
+        data: ke.public_value().to_vec(),
+    });
+    Ok(answer(mode, sa_r, nr, ke_r, pick.ts_i, pick.ts_r))
+}
+
+/// RFC 7296 sections 1.2 and 1.3: [N(USE_TRANSPORT_MODE)], SA, [Nr, KEr], TSi, TSr.
+fn answer(
+    mode: Mode,
+    sa_r: SaPayload,
+    nr: Option<Secret>,
+    ke_r: Option<KePayload>,
+    ts_i: TsPayload,
+    ts_r: TsPayload,
+) -> Vec<InnerPayload> {
     let mut out = Vec::new();
     if mode == Mode::Transport {
         out.push(notify(NotifyType::USE_TRANSPORT_MODE));
     }
-    out.push(InnerPayload::Sa(SaPayload {
-        proposals: vec![selected.response_proposal(&spi_in.to_be_bytes())],
-    }));
-    if let Some((_, nr)) = &nonces {
+    out.push(InnerPayload::Sa(sa_r));
+    if let Some(nr) = nr {
         out.push(InnerPayload::Nonce(nr.as_bytes().to_vec()));
     }
-    if let (Some(ke), Some(g)) = (our_ke, algs.ke) {
-        out.push(InnerPayload::Ke(KePayload {
-            group: g,
-            data: ke.public_value().to_vec(),
-        }));
+    if let Some(ke) = ke_r {
+        out.push(InnerPayload::Ke(ke));
     }
-    out.push(InnerPayload::TsI(pick.ts_i));
-    out.push(InnerPayload::TsR(pick.ts_r));
-    Ok(out)
+    out.push(InnerPayload::TsI(ts_i));
+    out.push(InnerPayload::TsR(ts_r));
+    out
+}
+
+/// How the log names what was negotiated.
+fn selected_text(via: &Via<'_>, child: &str, algs: &ChildAlgorithms) -> String {
+    match via {
+        Via::IkeAuth => format!("selected proposal: ESP:{algs}"),
+        Via::CreateChildSa { rekey_of, .. } => format!(
+            "{} child '{child}' for the peer: ESP:{algs}",
+            if rekey_of.is_some() {
+                "rekeyed"
+            } else {
+                "created"
+            },
+        ),
+    }
 }
 
 /// The child: for a rekey the one being replaced (with its selectors); otherwise the first

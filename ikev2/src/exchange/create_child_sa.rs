@@ -40,11 +40,10 @@ fn child_config<'a, R: Rng>(cx: &'a Core<R>, sa: &IkeSa, name: &str) -> Option<&
 // Initiator
 // ---------------------------------------------------------------------------------------------
 
-fn unreachable_purpose(
-) -> Result<(String, Option<&'static crate::sa::child::ChildSa>), FailureReason> {
-    Err(FailureReason::Internal {
-        detail: "not a CREATE_CHILD_SA purpose".into(),
-    })
+fn internal(e: crypto::CryptoError) -> FailureReason {
+    FailureReason::Internal {
+        detail: e.to_string(),
+    }
 }
 
 /// Builds the CREATE_CHILD_SA request for `purpose` and records what it proposed on `sa`.
@@ -56,133 +55,18 @@ pub(crate) fn request_payloads<R: Rng>(
     ke_retries: u32,
 ) -> Result<Vec<InnerPayload>, FailureReason> {
     let nonce = cx.random_secret(NONCE_LEN);
-    let mut payloads = Vec::new();
-    let internal = |e: crypto::CryptoError| FailureReason::Internal {
-        detail: e.to_string(),
-    };
-    let pending = match purpose {
-        Purpose::RekeyIke => {
-            let conn = cx
-                .config
-                .connection(&sa.conn)
-                .ok_or(FailureReason::RekeyFailed {
+    let (payloads, pending) = match purpose {
+        Purpose::RekeyIke => rekey_ike_request(cx, sa, nonce, ke_group)?,
+        Purpose::CreateChild { child } => child_request(cx, sa, nonce, ke_group, child, None)?,
+        Purpose::RekeyChild { spi_in } => {
+            let c = sa.children.iter().find(|c| c.spi_in == *spi_in).ok_or(
+                FailureReason::RekeyFailed {
                     child: None,
-                    detail: "connection no longer configured".into(),
-                })?;
-            let mut proposals = conn.ike_proposals.clone();
-            // Stay with the group in use unless the peer asked for another one.
-            let current = sa.crypto.as_ref().map(|c| c.group);
-            if let Some(g) = ke_group.or(current) {
-                if let Some(p) = proposals.with_group_first(g) {
-                    proposals = p;
-                }
-            }
-            let group = proposals
-                .first_ke_group()
-                .ok_or(FailureReason::RekeyFailed {
-                    child: None,
-                    detail: "no KE group in the IKE proposals".into(),
-                })?;
-            let ke = KeyExchange::generate(group, cx.rng_dyn()).map_err(internal)?;
-            // Checked against the endpoint's table when the new SA is adopted.
-            let ike_spi = super::random_ike_spi(cx, |_| false);
-            payloads.push(InnerPayload::Sa(SaPayload {
-                proposals: proposals.to_wire(&ike_spi.to_be_bytes()),
-            }));
-            payloads.push(InnerPayload::Nonce(nonce.as_bytes().to_vec()));
-            payloads.push(InnerPayload::Ke(KePayload {
-                group,
-                data: ke.public_value().to_vec(),
-            }));
-            PendingCreate {
-                nonce,
-                ke: Some(ke),
-                proposals,
-                spi_in: 0,
-                ike_spi,
-                child: None,
-                ke_retries,
-            }
-        }
-        Purpose::CreateChild { .. } | Purpose::RekeyChild { .. } => {
-            let (name, rekey_of) = match purpose {
-                Purpose::CreateChild { child } => (child.clone(), None),
-                Purpose::RekeyChild { spi_in } => {
-                    let c = sa.children.iter().find(|c| c.spi_in == *spi_in).ok_or(
-                        FailureReason::RekeyFailed {
-                            child: None,
-                            detail: format!("no Child SA with SPI {spi_in:08x}"),
-                        },
-                    )?;
-                    (c.name.clone(), Some(c))
-                }
-                _ => unreachable_purpose()?,
-            };
-            let cc =
-                child_config(cx, sa, &name)
-                    .cloned()
-                    .ok_or(FailureReason::ChildCreateFailed {
-                        child: name.clone(),
-                        detail: "child no longer configured".into(),
-                    })?;
-            let mut proposals = cc.esp_proposals.clone();
-            if let Some(g) = ke_group {
-                if let Some(p) = proposals.with_group_first(g) {
-                    proposals = p;
-                }
-            }
-            let (local_ts, remote_ts, mode) = match rekey_of {
-                Some(c) => (c.local_ts.clone(), c.remote_ts.clone(), c.mode),
-                None => (
-                    resolve_ts(&cc.local_ts, sa.local.ip()),
-                    resolve_ts(&cc.remote_ts, sa.remote.ip()),
-                    cc.mode,
-                ),
-            };
-            let spi_in = cx.alloc_esp_spi();
-            if let Purpose::RekeyChild { spi_in: old } = purpose {
-                payloads.push(InnerPayload::Notify(Notify::rekey_sa(
-                    ProtocolId::ESP,
-                    *old,
-                )));
-            }
-            if mode == Mode::Transport {
-                payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
-            }
-            payloads.push(InnerPayload::Sa(SaPayload {
-                proposals: proposals.to_wire(&spi_in.to_be_bytes()),
-            }));
-            payloads.push(InnerPayload::Nonce(nonce.as_bytes().to_vec()));
-            let ke = match proposals.first_ke_group() {
-                Some(g) => {
-                    let ke = KeyExchange::generate(g, cx.rng_dyn()).map_err(internal)?;
-                    payloads.push(InnerPayload::Ke(KePayload {
-                        group: g,
-                        data: ke.public_value().to_vec(),
-                    }));
-                    Some(ke)
-                }
-                None => None,
-            };
-            let (tsi, tsr) = ts_payloads(&cc.name, &local_ts, &remote_ts)?;
-            payloads.push(InnerPayload::TsI(tsi));
-            payloads.push(InnerPayload::TsR(tsr));
-            PendingCreate {
-                nonce,
-                ke,
-                proposals: proposals.clone(),
-                spi_in,
-                ike_spi: 0,
-                child: Some(PendingChild {
-                    name,
-                    spi_in,
-                    mode,
-                    proposals,
-                    local_ts,
-                    remote_ts,
-                }),
-                ke_retries,
-            }
+                    detail: format!("no Child SA with SPI {spi_in:08x}"),
+                },
+            )?;
+            let name = c.name.clone();
+            child_request(cx, sa, nonce, ke_group, &name, Some(*spi_in))?
         }
         _ => {
             return Err(FailureReason::Internal {
@@ -198,8 +82,139 @@ pub(crate) fn request_payloads<R: Rng>(
             }
         }
     }
-    sa.create = Some(pending);
+    sa.create = Some(PendingCreate {
+        ke_retries,
+        ..pending
+    });
     Ok(payloads)
+}
+
+/// RFC 7296 section 1.3.2: SA (with our new IKE SPI), Ni, KEi; the group in use first unless
+/// the peer asked for another one.
+fn rekey_ike_request<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &IkeSa,
+    nonce: Secret,
+    ke_group: Option<KeGroup>,
+) -> Result<(Vec<InnerPayload>, PendingCreate), FailureReason> {
+    let conn = cx
+        .config
+        .connection(&sa.conn)
+        .ok_or(FailureReason::RekeyFailed {
+            child: None,
+            detail: "connection no longer configured".into(),
+        })?;
+    let mut proposals = conn.ike_proposals.clone();
+    let current = sa.crypto.as_ref().map(|c| c.group);
+    if let Some(p) = ke_group
+        .or(current)
+        .and_then(|g| proposals.with_group_first(g))
+    {
+        proposals = p;
+    }
+    let group = proposals
+        .first_ke_group()
+        .ok_or(FailureReason::RekeyFailed {
+            child: None,
+            detail: "no KE group in the IKE proposals".into(),
+        })?;
+    let ke = KeyExchange::generate(group, cx.rng_dyn()).map_err(internal)?;
+    // Checked against the endpoint's table when the new SA is adopted.
+    let ike_spi = super::random_ike_spi(cx, |_| false);
+    let payloads = vec![
+        InnerPayload::Sa(SaPayload {
+            proposals: proposals.to_wire(&ike_spi.to_be_bytes()),
+        }),
+        InnerPayload::Nonce(nonce.as_bytes().to_vec()),
+        InnerPayload::Ke(KePayload {
+            group,
+            data: ke.public_value().to_vec(),
+        }),
+    ];
+    let pending = PendingCreate {
+        nonce,
+        ke: Some(ke),
+        proposals,
+        spi_in: 0,
+        ike_spi,
+        child: None,
+        ke_retries: 0,
+    };
+    Ok((payloads, pending))
+}
+
+/// RFC 7296 sections 1.3.1 and 1.3.3: [N(REKEY_SA)], [N(USE_TRANSPORT_MODE)], SA, Ni, [KEi],
+/// TSi, TSr for child `name`; a rekey keeps the selectors and mode of the Child SA `rekey_of`.
+fn child_request<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &IkeSa,
+    nonce: Secret,
+    ke_group: Option<KeGroup>,
+    name: &str,
+    rekey_of: Option<u32>,
+) -> Result<(Vec<InnerPayload>, PendingCreate), FailureReason> {
+    let cc = child_config(cx, sa, name)
+        .cloned()
+        .ok_or(FailureReason::ChildCreateFailed {
+            child: name.to_string(),
+            detail: "child no longer configured".into(),
+        })?;
+    let mut proposals = cc.esp_proposals.clone();
+    if let Some(p) = ke_group.and_then(|g| proposals.with_group_first(g)) {
+        proposals = p;
+    }
+    let old = rekey_of.and_then(|spi| sa.children.iter().find(|c| c.spi_in == spi));
+    let (local_ts, remote_ts, mode) = match old {
+        Some(c) => (c.local_ts.clone(), c.remote_ts.clone(), c.mode),
+        None => (
+            resolve_ts(&cc.local_ts, sa.local.ip()),
+            resolve_ts(&cc.remote_ts, sa.remote.ip()),
+            cc.mode,
+        ),
+    };
+    let spi_in = cx.alloc_esp_spi();
+    let mut payloads = Vec::new();
+    if let Some(old) = rekey_of {
+        payloads.push(InnerPayload::Notify(Notify::rekey_sa(ProtocolId::ESP, old)));
+    }
+    if mode == Mode::Transport {
+        payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
+    }
+    payloads.push(InnerPayload::Sa(SaPayload {
+        proposals: proposals.to_wire(&spi_in.to_be_bytes()),
+    }));
+    payloads.push(InnerPayload::Nonce(nonce.as_bytes().to_vec()));
+    let ke = match proposals.first_ke_group() {
+        Some(g) => {
+            let ke = KeyExchange::generate(g, cx.rng_dyn()).map_err(internal)?;
+            payloads.push(InnerPayload::Ke(KePayload {
+                group: g,
+                data: ke.public_value().to_vec(),
+            }));
+            Some(ke)
+        }
+        None => None,
+    };
+    let (tsi, tsr) = ts_payloads(&cc.name, &local_ts, &remote_ts)?;
+    payloads.push(InnerPayload::TsI(tsi));
+    payloads.push(InnerPayload::TsR(tsr));
+    let pending = PendingCreate {
+        nonce,
+        ke,
+        proposals: proposals.clone(),
+        spi_in,
+        ike_spi: 0,
+        child: Some(PendingChild {
+            name: name.to_string(),
+            spi_in,
+            mode,
+            proposals,
+            local_ts,
+            remote_ts,
+        }),
+        ke_retries: 0,
+    };
+    Ok((payloads, pending))
 }
 
 /// What the endpoint does after our CREATE_CHILD_SA completed.
@@ -859,26 +874,9 @@ fn respond_ike_rekey<R: Rng>(
     ke: Option<&KePayload>,
     new_spi: u64,
 ) -> (Reply, Option<IkeSa>) {
-    let Some(conn) = cx.config.connection(&sa.conn).cloned() else {
-        return refuse(NotifyType::NO_PROPOSAL_CHOSEN);
-    };
-    let selected = match proposal::select(&conn.ike_proposals, &sa_p.proposals) {
-        Ok(s) => s,
-        Err(mismatch) => {
-            let reason = FailureReason::ProposalMismatch {
-                protocol: ProtocolId::IKE,
-                child: None,
-                mismatch,
-            };
-            cx.fail(now, Some(sa.conn.clone()), sa.remote, reason);
-            return refuse(NotifyType::NO_PROPOSAL_CHOSEN);
-        }
-    };
-    let Some(algs) = selected.algorithms.as_ike().copied() else {
-        return refuse(NotifyType::NO_PROPOSAL_CHOSEN);
-    };
-    let Some(spi_i) = spi8(&selected.proposal.spi).filter(|s| *s != 0) else {
-        return refuse(NotifyType::INVALID_SYNTAX);
+    let (selected, algs, spi_i) = match select_ike(cx, sa, now, sa_p) {
+        Ok(x) => x,
+        Err(n) => return refuse(n),
     };
     let Some(k) = ke.filter(|k| k.group == algs.ke) else {
         return (
@@ -941,4 +939,39 @@ fn respond_ike_rekey<R: Rng>(
     }
     collision::take_over(cx, sa, &mut new, now);
     (Reply::keep(out), Some(new))
+}
+
+/// The responder's choice for the peer's IKE rekey: our proposal, its algorithms and the peer's
+/// new SPI; otherwise the notify to refuse with.
+fn select_ike<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &IkeSa,
+    now: Instant,
+    sa_p: &SaPayload,
+) -> Result<(proposal::Selected, proposal::IkeAlgorithms, u64), NotifyType> {
+    let conn = cx
+        .config
+        .connection(&sa.conn)
+        .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
+    let selected = match proposal::select(&conn.ike_proposals, &sa_p.proposals) {
+        Ok(s) => s,
+        Err(mismatch) => {
+            let reason = FailureReason::ProposalMismatch {
+                protocol: ProtocolId::IKE,
+                child: None,
+                mismatch,
+            };
+            cx.fail(now, Some(sa.conn.clone()), sa.remote, reason);
+            return Err(NotifyType::NO_PROPOSAL_CHOSEN);
+        }
+    };
+    let algs = selected
+        .algorithms
+        .as_ike()
+        .copied()
+        .ok_or(NotifyType::NO_PROPOSAL_CHOSEN)?;
+    let spi_i = spi8(&selected.proposal.spi)
+        .filter(|s| *s != 0)
+        .ok_or(NotifyType::INVALID_SYNTAX)?;
+    Ok((selected, algs, spi_i))
 }

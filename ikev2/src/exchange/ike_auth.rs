@@ -288,30 +288,7 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
     }
     let idi = IdPayload::new(local_id.clone());
     let (certs, auth) = authenticate_self(cx, sa, &conn, &idi, &peer_name)?;
-    // RFC 7296 section 1.2 order: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ], [IDr], AUTH.
-    let mut payloads = vec![InnerPayload::IdI(idi)];
-    payloads.extend(certs);
-    if sa.initial_contact {
-        payloads.push(notify(NotifyType::INITIAL_CONTACT));
-    }
-    if let Some(req) = certreq([&conn]) {
-        payloads.push(InnerPayload::CertReq(req));
-    }
-    if let Some(r) = &conn.remote.id {
-        payloads.push(InnerPayload::IdR(IdPayload::new(r.clone())));
-    }
-    payloads.push(InnerPayload::Auth(auth));
-    if let Some(pc) = &sa.pending_child {
-        if pc.mode == Mode::Transport {
-            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
-        }
-        payloads.push(InnerPayload::Sa(SaPayload {
-            proposals: pc.proposals.to_wire(&pc.spi_in.to_be_bytes()),
-        }));
-        let (tsi, tsr) = ts_payloads(&pc.name, &pc.local_ts, &pc.remote_ts)?;
-        payloads.push(InnerPayload::TsI(tsi));
-        payloads.push(InnerPayload::TsR(tsr));
-    }
+    let payloads = request_payloads(sa, &conn, idi, certs, auth)?;
     let msg_id = sa.requests.next_id();
     let limit = super::fragment::limit_for(&cx.config.settings, sa);
     let datagrams = super::fragment::seal_datagrams(
@@ -341,6 +318,41 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         cx.send(sa.local, sa.remote, bytes);
     }
     Ok(())
+}
+
+/// RFC 7296 section 1.2 order: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ], [IDr], AUTH,
+/// then the pending Child SA: [N(USE_TRANSPORT_MODE)], SAi2, TSi, TSr.
+fn request_payloads(
+    sa: &IkeSa,
+    conn: &ConnConfig,
+    idi: IdPayload,
+    certs: Vec<InnerPayload>,
+    auth: AuthPayload,
+) -> Result<Vec<InnerPayload>, FailureReason> {
+    let mut payloads = vec![InnerPayload::IdI(idi)];
+    payloads.extend(certs);
+    if sa.initial_contact {
+        payloads.push(notify(NotifyType::INITIAL_CONTACT));
+    }
+    if let Some(req) = certreq([conn]) {
+        payloads.push(InnerPayload::CertReq(req));
+    }
+    if let Some(r) = &conn.remote.id {
+        payloads.push(InnerPayload::IdR(IdPayload::new(r.clone())));
+    }
+    payloads.push(InnerPayload::Auth(auth));
+    if let Some(pc) = &sa.pending_child {
+        if pc.mode == Mode::Transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
+        }
+        payloads.push(InnerPayload::Sa(SaPayload {
+            proposals: pc.proposals.to_wire(&pc.spi_in.to_be_bytes()),
+        }));
+        let (tsi, tsr) = ts_payloads(&pc.name, &pc.local_ts, &pc.remote_ts)?;
+        payloads.push(InnerPayload::TsI(tsi));
+        payloads.push(InnerPayload::TsR(tsr));
+    }
+    Ok(payloads)
 }
 
 /// Initiator: handles the (authenticated, decrypted) IKE_AUTH response.

@@ -579,20 +579,7 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     };
     let h = &req.header;
     if ke_p.group != choice.algs.ke {
-        cx.send(
-            req.local,
-            req.remote,
-            notify_only(h, Notify::invalid_ke(choice.algs.ke)),
-        );
-        cx.emit(Event::Log {
-            level: LogLevel::Info,
-            conn: Some(choice.conn),
-            message: format!(
-                "DH group {} unacceptable, requesting {}",
-                ke_p.group, choice.algs.ke
-            ),
-        });
-        return InitRequestResult::Answered;
+        return ask_for_group(cx, &req, &choice, ke_p.group);
     }
     let ke = match KeyExchange::generate(choice.algs.ke, cx.rng_dyn()) {
         Ok(k) => k,
@@ -639,6 +626,25 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     report_nat(cx, &sa);
     cx.send(req.local, req.remote, response);
     InitRequestResult::Created(Box::new(sa))
+}
+
+/// RFC 7296 section 1.3: INVALID_KE_PAYLOAD naming the group we selected, so that the
+/// initiator retries with it.
+fn ask_for_group<R: Rng>(
+    cx: &mut Core<R>,
+    req: &InitRequest<'_>,
+    choice: &Choice,
+    got: KeGroup,
+) -> InitRequestResult {
+    let want = choice.algs.ke;
+    let answer = notify_only(&req.header, Notify::invalid_ke(want));
+    cx.send(req.local, req.remote, answer);
+    cx.emit(Event::Log {
+        level: LogLevel::Info,
+        conn: Some(choice.conn.clone()),
+        message: format!("DH group {got} unacceptable, requesting {want}"),
+    });
+    InitRequestResult::Answered
 }
 
 /// Message ID, the half-open limits, and the COOKIE (RFC 7296 section 2.6) once half-open SAs
