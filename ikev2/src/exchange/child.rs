@@ -22,11 +22,7 @@ use crate::wire::{InnerPayload, KePayload, Notify, SaPayload, TrafficSelector, T
 
 use super::narrowing::pick_child;
 use super::notify;
-use super::table::Digest;
-
-/// Nonce length we send (RFC 7296 section 2.10: at least half the key size of any PRF we offer
-/// and at least 128 bits; 32 octets cover PRF_HMAC_SHA2_512).
-pub const NONCE_LEN: usize = 32;
+use super::table::{Digest, NONCE_LEN};
 
 // ---------------------------------------------------------------------------------------------
 // Responder

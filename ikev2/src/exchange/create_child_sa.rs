@@ -26,10 +26,8 @@ use crate::sa::{IkeCrypto, IkeSa, PendingChild, PendingCreate, Purpose};
 use crate::timer;
 use crate::wire::{InnerPayload, KePayload, Notify, SaPayload};
 
-use super::child::{
-    self, group_names, install_child, pfs_detail, ts_payloads, ChildAgreement, NONCE_LEN,
-};
-use super::table::Digest;
+use super::child::{self, group_names, install_child, pfs_detail, ts_payloads, ChildAgreement};
+use super::table::{Digest, NONCE_LEN};
 use super::{notify, Reply};
 
 fn child_config<'a, R: Rng>(cx: &'a Core<R>, sa: &IkeSa, name: &str) -> Option<&'a ChildConfig> {

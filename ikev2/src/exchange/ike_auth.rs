@@ -1,7 +1,6 @@
 //! IKE_AUTH (RFC 7296 section 1.2): identities, authentication by PSK or by certificate and
 //! signature (section 2.15, RFC 7427; see `pubkey`), each round on its own (local psk with
-//! remote pubkey works), and the first Child SA with traffic selector narrowing (section 2.9) and
-//! USE_TRANSPORT_MODE (section 1.3.1).
+//! remote pubkey works), and the first Child SA (negotiated in `child`, as CREATE_CHILD_SA's).
 //!
 //! A Child SA failure (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA up, childless
 //! (RFC 7296 section 1.2 last paragraph).

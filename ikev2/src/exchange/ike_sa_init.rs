@@ -10,15 +10,12 @@ use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
 use crate::endpoint::Core;
 use crate::event::{DropReason, Event, FailureReason, LogLevel};
-use crate::exchange::table::{Digest, Refusal, Row};
+use crate::exchange::table::{Digest, Refusal, Row, NONCE_LEN};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
 use crate::sa::status::IkeAlgorithms as StatusAlgorithms;
 use crate::sa::{IkeCrypto, IkeSa, Purpose};
 use crate::wire::{DecodeError, Flags, Header, KePayload, Message, Notify, Payload, SaPayload};
-
-/// Nonce length we send (RFC 7296 section 2.10: at least half the PRF key size, 16..=256 octets).
-pub const NONCE_LEN: usize = 32;
 
 /// How often one IKE_SA_INIT may be restarted by COOKIE or INVALID_KE_PAYLOAD before we give up
 /// (a responder that keeps asking is broken or hostile).

@@ -1,8 +1,11 @@
 //! The exchanges, one file each. Every file keeps the initiator half (`initiate_*`,
-//! `handle_*_response`) apart from the responder half (`respond_*`).
+//! `request_payloads`, `handle_response_i`) apart from the responder half (`respond_*`).
+//! `table` says which handler runs for which message in which state, and checks each message's
+//! payloads before it does; `child` is the one Child SA negotiation IKE_AUTH and CREATE_CHILD_SA
+//! share, and installs what was agreed.
 //!
-//! This module holds what they share: protecting and unprotecting messages with the IKE SA's keys,
-//! and installing a negotiated Child SA.
+//! This module holds what the rest share: protecting and unprotecting messages with the IKE SA's
+//! keys, random IKE SPIs, and removing or re-installing Child SAs.
 
 pub(crate) mod child;
 pub(crate) mod create_child_sa;

@@ -258,7 +258,11 @@ fn find(exchange: X, role: Role, from: From) -> Option<&'static Row> {
         .find(|r| r.exchange == exchange && r.role == role && r.from == from)
 }
 
-/// Nonce length (RFC 7296 section 2.10: 16..=256 octets).
+/// Nonce length we send (RFC 7296 section 2.10: at least half the key size of any PRF we offer
+/// and at least 128 bits; 32 octets cover PRF_HMAC_SHA2_512).
+pub const NONCE_LEN: usize = 32;
+
+/// Nonce length we accept (RFC 7296 section 2.10: 16..=256 octets).
 pub(crate) fn nonce_ok(n: &[u8]) -> bool {
     (16..=256).contains(&n.len())
 }
