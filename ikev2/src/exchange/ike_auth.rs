@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType};
-use crate::crypto::{self, AuthInput};
+use crate::crypto::{self, AuthInput, Secret};
 use crate::endpoint::Core;
 use crate::event::{AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel};
 use crate::rng::Rng;
 use crate::sa::collision;
-use crate::sa::{IkeSa, PendingChild, Purpose};
+use crate::sa::{IkeCrypto, IkeSa, PendingChild, Purpose};
 use crate::wire::{AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload};
 
 use super::child::{self, install_child, ts_payloads, ChildAgreement};
@@ -72,16 +72,21 @@ fn own_auth_input<'a>(sa: &'a IkeSa, id_body: &'a [u8], sk_p: &'a [u8]) -> AuthI
     }
 }
 
+/// SK_p of one side (RFC 7296 section 2.15): each side's signed octets end with its own, the
+/// initiator's being SK_pi; `own` picks ours, otherwise the peer's.
+fn sk_p(c: &IkeCrypto, initiator: bool, own: bool) -> &Secret {
+    if initiator == own {
+        &c.keys.sk_pi
+    } else {
+        &c.keys.sk_pr
+    }
+}
+
 /// The octets signed for `id` (RFC 7296 section 2.15): ours when `own`, else the peer's; `None`
 /// before the keys exist.
 fn signed_octets(sa: &IkeSa, id: &IdPayload, own: bool) -> Option<Vec<u8>> {
     let c = sa.crypto.as_ref()?;
-    // Each side's octets end with its own SK_p: the initiator's is SK_pi.
-    let sk_p = if sa.initiator == own {
-        &c.keys.sk_pi
-    } else {
-        &c.keys.sk_pr
-    };
+    let sk_p = sk_p(c, sa.initiator, own);
     let body = id.body();
     let input = if own {
         own_auth_input(sa, &body, sk_p.as_bytes())
@@ -94,11 +99,7 @@ fn signed_octets(sa: &IkeSa, id: &IdPayload, own: bool) -> Option<Vec<u8>> {
 /// Computes our PSK AUTH payload for `id`.
 fn our_psk_auth(sa: &IkeSa, id: &IdPayload, psk: &[u8]) -> Option<AuthPayload> {
     let c = sa.crypto.as_ref()?;
-    let sk_p = if sa.initiator {
-        &c.keys.sk_pi
-    } else {
-        &c.keys.sk_pr
-    };
+    let sk_p = sk_p(c, sa.initiator, true);
     let body = id.body();
     let value = crypto::psk_auth(c.prf, psk, &own_auth_input(sa, &body, sk_p.as_bytes()));
     Some(AuthPayload {
@@ -119,11 +120,7 @@ fn verify_psk(
     }
     let psk = psk.ok_or(AuthFailure::NoPsk)?;
     let c = sa.crypto.as_ref().ok_or(AuthFailure::NoPsk)?;
-    let sk_p = if sa.initiator {
-        &c.keys.sk_pr
-    } else {
-        &c.keys.sk_pi
-    };
+    let sk_p = sk_p(c, sa.initiator, false);
     let body = id.body();
     crypto::verify_psk_auth(
         c.prf,
