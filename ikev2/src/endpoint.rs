@@ -750,7 +750,7 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         let Some(row) = table::response_row(exchange, &done.purpose) else {
-            return;
+            return self.pump(now, key);
         };
         let d = match row.digest(payloads) {
             Ok(d) => d,
