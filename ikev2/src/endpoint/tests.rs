@@ -1437,3 +1437,37 @@ fn duplicate_sa_in_ike_sa_init_is_dropped_without_state() {
     assert!(p.east.status().connections[0].ike_sas.is_empty());
     assert_eq!(p.east.status().half_open, 0);
 }
+
+#[test]
+fn handlers_take_the_sa_where_the_table_says() {
+    use crate::exchange::table::{self, Next};
+    let state = |ep: &Endpoint<TestRng>| ep.sas.values().next().map(|sa| sa.state());
+    let next = |row: Option<&table::Row>| match row.map(|r| r.next) {
+        Some(Next::To(s)) => Some(s),
+        other => panic!("row without a state to go to: {other:?}"),
+    };
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.west.handle_command(
+        p.now,
+        Command::Initiate {
+            conn: "net".into(),
+            child: None,
+        },
+    );
+    let (init, _) = drain(&mut p.west, p.now);
+    for b in &init {
+        p.east.handle_datagram(p.now, addr(EAST), addr(WEST), b);
+    }
+    assert_eq!(state(&p.east), next(table::init_request_row()));
+    let (resp, _) = drain(&mut p.east, p.now);
+    for b in &resp {
+        p.west.handle_datagram(p.now, addr(WEST), addr(EAST), b);
+    }
+    let init_response = table::response_row(ExchangeType::IKE_SA_INIT, &Purpose::IkeSaInit);
+    assert_eq!(state(&p.west), next(init_response));
+    p.run();
+    let auth_request = table::request_row(ExchangeType::IKE_AUTH, IkeState::HalfOpen, true);
+    assert_eq!(state(&p.east), next(auth_request));
+    let auth_response = table::response_row(ExchangeType::IKE_AUTH, &Purpose::IkeAuth);
+    assert_eq!(state(&p.west), next(auth_response));
+}

@@ -167,7 +167,8 @@ pub(crate) struct Row {
     pub required: Set,
     pub optional: Set,
     pub handler: Handler,
-    /// Stated for the reader (the handler makes the transition); the tests hold handlers to it.
+    /// Stated for the reader (the handler makes the transition); the endpoint tests hold the
+    /// handshake handlers to it.
     #[allow(dead_code)]
     pub next: Next,
 }
