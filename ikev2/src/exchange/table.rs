@@ -92,7 +92,7 @@ pub(crate) enum Role {
 
 /// Where the IKE SA must be for a row: a state for requests, our request's purpose for responses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum From {
+pub(crate) enum FromState {
     /// No IKE SA yet (IKE_SA_INIT with SPIr 0).
     NoSa,
     /// Responder, IKE_SA_INIT answered.
@@ -163,7 +163,7 @@ pub(crate) enum Next {
 pub(crate) struct Row {
     pub exchange: X,
     pub role: Role,
-    pub from: From,
+    pub from: FromState,
     pub required: Set,
     pub optional: Set,
     pub handler: Handler,
@@ -181,48 +181,48 @@ const CREATE: Set = Set::KE.or(Set::TSI).or(Set::TSR).or(Set::CP).or(ANY);
 #[rustfmt::skip]
 pub(crate) const TABLE: &[Row] = &[
     // RFC 7296 section 1.2: HDR, SAi1, KEi, Ni  -->  <-- HDR, SAr1, KEr, Nr, [CERTREQ]
-    Row { exchange: X::IKE_SA_INIT, role: Role::Request, from: From::NoSa,
+    Row { exchange: X::IKE_SA_INIT, role: Role::Request, from: FromState::NoSa,
           required: Set::SA.or(Set::KE).or(Set::NONCE), optional: Set::CERTREQ.or(ANY),
           handler: Handler::RespondInit, next: Next::To(IkeState::HalfOpen) },
-    Row { exchange: X::IKE_SA_INIT, role: Role::Response, from: From::Sent(Sent::IkeSaInit),
+    Row { exchange: X::IKE_SA_INIT, role: Role::Response, from: FromState::Sent(Sent::IkeSaInit),
           required: Set::SA.or(Set::KE).or(Set::NONCE), optional: Set::CERTREQ.or(ANY),
           handler: Handler::InitResponse, next: Next::To(IkeState::AuthSent) },
     // HDR, SK {IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ+], [IDr], AUTH, [CP],
     //          [N(USE_TRANSPORT_MODE)], [SAi2, TSi, TSr]}  (no SA: childless, RFC 6023).
     // EAP is not supported: tolerated, so that an EAP client hears its AUTH is missing.
-    Row { exchange: X::IKE_AUTH, role: Role::Request, from: From::HalfOpen,
+    Row { exchange: X::IKE_AUTH, role: Role::Request, from: FromState::HalfOpen,
           required: Set::IDI.or(Set::AUTH),
           optional: Set::CERT.or(Set::CERTREQ).or(Set::IDR).or(Set::CP).or(Set::EAP).or(CHILD)
               .or(ANY),
           handler: Handler::RespondAuth, next: Next::To(IkeState::Established) },
     // <-- HDR, SK {IDr, [CERT+], AUTH, [CP], [N(USE_TRANSPORT_MODE)], [SAr2, TSi, TSr]}
-    Row { exchange: X::IKE_AUTH, role: Role::Response, from: From::Sent(Sent::IkeAuth),
+    Row { exchange: X::IKE_AUTH, role: Role::Response, from: FromState::Sent(Sent::IkeAuth),
           required: Set::IDR.or(Set::AUTH),
           optional: Set::CERT.or(Set::CERTREQ).or(Set::CP).or(CHILD).or(ANY),
           handler: Handler::AuthResponse, next: Next::To(IkeState::Established) },
     // Section 1.3: HDR, SK {[N(REKEY_SA)], SA, Ni, [KEi], [TSi, TSr]}  (IKE rekey: SA, Ni, KEi)
-    Row { exchange: X::CREATE_CHILD_SA, role: Role::Request, from: From::Established,
+    Row { exchange: X::CREATE_CHILD_SA, role: Role::Request, from: FromState::Established,
           required: Set::SA.or(Set::NONCE), optional: CREATE,
           handler: Handler::RespondCreate, next: Next::Same },
-    Row { exchange: X::CREATE_CHILD_SA, role: Role::Request, from: From::Deleting,
+    Row { exchange: X::CREATE_CHILD_SA, role: Role::Request, from: FromState::Deleting,
           required: Set::NONE, optional: Set::SA.or(Set::NONCE).or(CREATE),
           handler: Handler::RefuseCreate, next: Next::Same },
     // <-- HDR, SK {SA, Nr, [KEr], TSi, TSr}
-    Row { exchange: X::CREATE_CHILD_SA, role: Role::Response, from: From::Sent(Sent::Child),
+    Row { exchange: X::CREATE_CHILD_SA, role: Role::Response, from: FromState::Sent(Sent::Child),
           required: Set::SA.or(Set::NONCE).or(Set::TSI).or(Set::TSR), optional: CREATE,
           handler: Handler::CreateResponse, next: Next::Same },
     // <-- HDR, SK {SA, Nr, KEr}
-    Row { exchange: X::CREATE_CHILD_SA, role: Role::Response, from: From::Sent(Sent::RekeyIke),
+    Row { exchange: X::CREATE_CHILD_SA, role: Role::Response, from: FromState::Sent(Sent::RekeyIke),
           required: Set::SA.or(Set::NONCE).or(Set::KE), optional: ANY,
           handler: Handler::CreateResponse, next: Next::Successor },
     // Section 1.4: HDR, SK {[N,] [D,] [CP,] ...} both ways.
-    Row { exchange: X::INFORMATIONAL, role: Role::Request, from: From::Established,
+    Row { exchange: X::INFORMATIONAL, role: Role::Request, from: FromState::Established,
           required: Set::NONE, optional: Set::D.or(Set::CP).or(ANY),
           handler: Handler::RespondInformational, next: Next::Same },
-    Row { exchange: X::INFORMATIONAL, role: Role::Request, from: From::Deleting,
+    Row { exchange: X::INFORMATIONAL, role: Role::Request, from: FromState::Deleting,
           required: Set::NONE, optional: Set::D.or(Set::CP).or(ANY),
           handler: Handler::RespondInformational, next: Next::Same },
-    Row { exchange: X::INFORMATIONAL, role: Role::Response, from: From::Sent(Sent::Informational),
+    Row { exchange: X::INFORMATIONAL, role: Role::Response, from: FromState::Sent(Sent::Informational),
           required: Set::NONE, optional: Set::D.or(Set::CP).or(ANY),
           handler: Handler::InformationalResponse, next: Next::Same },
 ];
@@ -235,9 +235,9 @@ pub(crate) fn request_row(
     we_responded: bool,
 ) -> Option<&'static Row> {
     let from = match state {
-        IkeState::HalfOpen if we_responded => From::HalfOpen,
-        IkeState::Established => From::Established,
-        IkeState::Deleting => From::Deleting,
+        IkeState::HalfOpen if we_responded => FromState::HalfOpen,
+        IkeState::Established => FromState::Established,
+        IkeState::Deleting => FromState::Deleting,
         _ => return None,
     };
     find(exchange, Role::Request, from)
@@ -245,15 +245,15 @@ pub(crate) fn request_row(
 
 /// The row for the answer to our request of `purpose`.
 pub(crate) fn response_row(exchange: X, purpose: &Purpose) -> Option<&'static Row> {
-    find(exchange, Role::Response, From::Sent(Sent::of(purpose)))
+    find(exchange, Role::Response, FromState::Sent(Sent::of(purpose)))
 }
 
 /// The row for a new IKE_SA_INIT request.
 pub(crate) fn init_request_row() -> Option<&'static Row> {
-    find(X::IKE_SA_INIT, Role::Request, From::NoSa)
+    find(X::IKE_SA_INIT, Role::Request, FromState::NoSa)
 }
 
-fn find(exchange: X, role: Role, from: From) -> Option<&'static Row> {
+fn find(exchange: X, role: Role, from: FromState) -> Option<&'static Row> {
     TABLE
         .iter()
         .find(|r| r.exchange == exchange && r.role == role && r.from == from)
@@ -447,7 +447,7 @@ mod tests {
     use super::*;
     use crate::wire::UnknownPayload;
 
-    fn row(x: X, role: Role, from: From) -> &'static Row {
+    fn row(x: X, role: Role, from: FromState) -> &'static Row {
         find(x, role, from).unwrap()
     }
 
@@ -477,14 +477,14 @@ mod tests {
 
     #[test]
     fn duplicates_unexpected_and_unknown_payloads() {
-        let init = row(X::IKE_SA_INIT, Role::Request, From::NoSa);
+        let init = row(X::IKE_SA_INIT, Role::Request, FromState::NoSa);
         let sa = Payload::Sa(SaPayload { proposals: vec![] });
         let two = vec![sa.clone(), sa.clone()];
         assert_eq!(
             init.digest_cleartext(two).unwrap_err(),
             Refusal::Duplicate(PayloadType::SA)
         );
-        let info = row(X::INFORMATIONAL, Role::Request, From::Established);
+        let info = row(X::INFORMATIONAL, Role::Request, FromState::Established);
         let ts = TsPayload::new(std::iter::empty()).unwrap();
         assert_eq!(
             info.digest(vec![InnerPayload::TsI(ts)]).unwrap_err(),
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn required_payloads_and_nonce_length() {
-        let create = row(X::CREATE_CHILD_SA, Role::Request, From::Established);
+        let create = row(X::CREATE_CHILD_SA, Role::Request, FromState::Established);
         let sa = InnerPayload::Sa(SaPayload { proposals: vec![] });
         assert_eq!(
             create.digest(vec![sa.clone()]).unwrap_err(),
@@ -518,7 +518,11 @@ mod tests {
             .digest(vec![sa, InnerPayload::Nonce(vec![0; 16])])
             .is_ok());
         // An error answer carries only its notify.
-        let resp = row(X::CREATE_CHILD_SA, Role::Response, From::Sent(Sent::Child));
+        let resp = row(
+            X::CREATE_CHILD_SA,
+            Role::Response,
+            FromState::Sent(Sent::Child),
+        );
         let err = InnerPayload::Notify(Notify::new(NotifyType::NO_PROPOSAL_CHOSEN));
         assert!(resp.digest(vec![err]).is_ok());
     }
