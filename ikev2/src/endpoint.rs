@@ -10,6 +10,7 @@ use crate::consts::{ExchangeType, NotifyType};
 use crate::crypto::CookieJar;
 use crate::event::{DownReason, DropReason, Event, FailureReason, IkeState, LogLevel};
 use crate::exchange::ike_sa_init::{self, InitRequest, InitRequestResult, InitResult};
+use crate::exchange::table::{self, Handler};
 use crate::exchange::{self, create_child_sa, ike_auth, informational, After, OpenError, Reply};
 use crate::output::{KernelEvent, Output};
 use crate::rng::Rng;
@@ -123,12 +124,8 @@ impl<R: Rng> Endpoint<R> {
     }
 
     fn unused_spi(&mut self) -> u64 {
-        loop {
-            let spi = self.cx.random_u64();
-            if spi != 0 && !self.sas.contains_key(&spi) {
-                return spi;
-            }
-        }
+        let sas = &self.sas;
+        exchange::random_ike_spi(&mut self.cx, |spi| sas.contains_key(&spi))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -252,6 +249,21 @@ impl<R: Rng> Endpoint<R> {
                 return;
             }
         }
+        let Some(row) = table::init_request_row() else {
+            return;
+        };
+        let (header, digest) = match ike_sa_init::read(row, bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                match ike_sa_init::unreadable_request(&mut self.cx, local, remote, bytes, e) {
+                    InitRequestResult::Dropped(reason) => {
+                        self.drop_msg(remote, Some(h.exchange), reason)
+                    }
+                    InitRequestResult::Answered | InitRequestResult::Created(_) => {}
+                }
+                return;
+            }
+        };
         let half_open = self.half_open_count();
         let half_open_from_ip = self.sas.half_open_from(remote.ip());
         let spi_r = self.unused_spi();
@@ -259,6 +271,8 @@ impl<R: Rng> Endpoint<R> {
             local,
             remote,
             bytes,
+            header,
+            digest,
             half_open,
             half_open_from_ip,
             spi_r,
@@ -311,29 +325,12 @@ impl<R: Rng> Endpoint<R> {
             Ok(p) => p,
             Err(OpenError::Inner(e)) => {
                 // Authenticated but malformed: answer with the error (RFC 7296 section 2.21.2 / 2.5).
-                let ntype = e.notify_type();
-                let mut n = Notify::new(ntype);
+                let mut n = Notify::new(e.notify_type());
                 if let crate::wire::DecodeError::UnsupportedCritical(t) = e {
                     n.data = vec![t.0];
                 }
-                let fatal = h.exchange == ExchangeType::IKE_AUTH;
-                let reply = Reply {
-                    payloads: vec![InnerPayload::Notify(n)],
-                    after: if fatal {
-                        After::Destroy(DownReason::Failed(FailureReason::InvalidResponse {
-                            detail: format!("malformed {} request: {e}", h.exchange),
-                        }))
-                    } else {
-                        After::Keep
-                    },
-                };
                 sa.follow_peer(path.0, path.1);
-                self.drop_msg(
-                    remote,
-                    Some(h.exchange),
-                    DropReason::Malformed(e.to_string()),
-                );
-                return self.reply(now, key, h, bytes, reply, path);
+                return self.answer_malformed(now, key, (h, bytes), path, e.to_string(), n);
             }
             Err(OpenError::Crypto) => {
                 return self.drop_msg(remote, Some(h.exchange), DropReason::IntegrityCheckFailed);
@@ -380,9 +377,21 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         let state = sa.state();
-        let reply = match h.exchange {
-            ExchangeType::IKE_AUTH if !sa.initiator && state == IkeState::HalfOpen => {
-                match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, &payloads) {
+        let Some(row) = table::request_row(h.exchange, state, !sa.initiator) else {
+            let x = h.exchange;
+            return self.drop_msg(
+                remote,
+                Some(x),
+                DropReason::UnexpectedExchange(format!("{x} request in state {state}")),
+            );
+        };
+        let d = match row.digest(payloads) {
+            Ok(d) => d,
+            Err(r) => return self.refuse_request(now, key, (h, bytes), path, r),
+        };
+        let reply = match row.handler {
+            Handler::RespondAuth => {
+                match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, &d) {
                     ike_auth::AuthVerdict::Reject(r) => r,
                     ike_auth::AuthVerdict::Accept {
                         conn,
@@ -395,27 +404,20 @@ impl<R: Rng> Endpoint<R> {
                         let Some(sa) = self.sas.get_mut(&key) else {
                             return;
                         };
-                        ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, &payloads)
+                        ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, &d)
                     }
                 }
             }
-            ExchangeType::INFORMATIONAL
-                if matches!(state, IkeState::Established | IkeState::Deleting) =>
-            {
-                informational::respond_informational(&mut self.cx, sa, now, &payloads)
+            Handler::RespondInformational => {
+                informational::respond_informational(&mut self.cx, sa, now, &d)
             }
-            ExchangeType::CREATE_CHILD_SA if state == IkeState::Established => {
+            Handler::RespondCreate => {
                 let new_spi = self.unused_spi();
                 let Some(sa) = self.sas.get_mut(&key) else {
                     return;
                 };
-                let (reply, new) = create_child_sa::respond_create_child_sa(
-                    &mut self.cx,
-                    sa,
-                    now,
-                    &payloads,
-                    new_spi,
-                );
+                let (reply, new) =
+                    create_child_sa::respond_create_child_sa(&mut self.cx, sa, now, &d, new_spi);
                 self.reply(now, key, h, bytes, reply, path);
                 if let Some(new) = new {
                     self.adopt_successor(now, key, new);
@@ -423,18 +425,79 @@ impl<R: Rng> Endpoint<R> {
                 return;
             }
             // RFC 7296 section 2.25: we are deleting this IKE SA; the peer will see our Delete.
-            ExchangeType::CREATE_CHILD_SA if state == IkeState::Deleting => {
+            Handler::RefuseCreate => {
                 exchange::Reply::keep(vec![exchange::notify(NotifyType::TEMPORARY_FAILURE)])
             }
-            x => {
-                return self.drop_msg(
-                    remote,
-                    Some(x),
-                    DropReason::UnexpectedExchange(format!("{x} request in state {state}")),
-                );
-            }
+            Handler::RespondInit
+            | Handler::InitResponse
+            | Handler::AuthResponse
+            | Handler::CreateResponse
+            | Handler::InformationalResponse => return,
         };
         self.reply(now, key, h, bytes, reply, path);
+    }
+
+    /// An authenticated request the decoder or its table row refused: the error notify `n`
+    /// answers it; a broken IKE_AUTH ends the half-open SA (RFC 7296 section 2.21.2).
+    fn answer_malformed(
+        &mut self,
+        now: Instant,
+        key: u64,
+        (h, bytes): (&Header, &[u8]),
+        path: (SocketAddr, SocketAddr),
+        detail: String,
+        n: Notify,
+    ) {
+        let after = if h.exchange == ExchangeType::IKE_AUTH {
+            After::Destroy(DownReason::Failed(FailureReason::InvalidResponse {
+                detail: format!("malformed {} request: {detail}", h.exchange),
+            }))
+        } else {
+            After::Keep
+        };
+        let reply = Reply {
+            payloads: vec![InnerPayload::Notify(n)],
+            after,
+        };
+        self.drop_msg(path.1, Some(h.exchange), DropReason::Malformed(detail));
+        self.reply(now, key, h, bytes, reply, path)
+    }
+
+    /// A request that does not fit its table row. Duplicate and unexpected payloads are malformed
+    /// (INVALID_SYNTAX, RFC 7296 section 3.10.1); a missing payload or a bad nonce is answered as
+    /// each exchange always has: IKE_AUTH as a failed authentication, CREATE_CHILD_SA with
+    /// INVALID_SYNTAX alone.
+    fn refuse_request(
+        &mut self,
+        now: Instant,
+        key: u64,
+        (h, bytes): (&Header, &[u8]),
+        path: (SocketAddr, SocketAddr),
+        r: table::Refusal,
+    ) {
+        let invalid = Notify::new(NotifyType::INVALID_SYNTAX);
+        if r.is_malformed() {
+            return self.answer_malformed(now, key, (h, bytes), path, r.to_string(), invalid);
+        }
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let after = if h.exchange == ExchangeType::IKE_AUTH {
+            let reason = FailureReason::AuthenticationFailed {
+                peer_id: sa.remote.ip().to_string(),
+                why: crate::event::AuthFailure::MissingPayload,
+            };
+            let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+            self.cx.fail(now, conn, remote, reason.clone());
+            After::Destroy(DownReason::Failed(reason))
+        } else {
+            After::Keep
+        };
+        let reply = Reply {
+            payloads: vec![InnerPayload::Notify(invalid)],
+            after,
+        };
+        self.reply(now, key, h, bytes, reply, path)
     }
 
     /// One SKF fragment (RFC 7383) of a request or response on SA `key`: checked against the
@@ -497,7 +560,7 @@ impl<R: Rng> Endpoint<R> {
             }
             exchange::fragment::FragmentVerdict::Complete { payloads } => {
                 if response {
-                    self.on_response_payloads(now, key, remote, payloads);
+                    self.on_response_payloads(now, key, remote, h.exchange, payloads);
                 } else {
                     // A retransmission of a fragmented request is recognised by its fragments
                     // (`cached_for` above), so the cache keys it by the datagram that completed it.
@@ -577,49 +640,13 @@ impl<R: Rng> Endpoint<R> {
             return self.drop_msg(remote, Some(h.exchange), reason);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT {
-            match ike_sa_init::handle_response_i(&mut self.cx, sa, now, bytes) {
-                InitResult::Done => {
-                    sa.last_peer_message = Some(now);
-                    sa.requests.complete();
-                    let (l, r) = (sa.local, sa.remote);
-                    if sa.float_to_natt(self.cx.config.settings.natt.port) {
-                        let msg = format!(
-                            "switching to NAT-T ports: {l} -> {r} now {} -> {}",
-                            sa.local, sa.remote
-                        );
-                        let conn = sa.conn.clone();
-                        self.log(LogLevel::Info, Some(&conn), msg);
-                    }
-                    let Some(sa) = self.sas.get_mut(&key) else {
-                        return;
-                    };
-                    if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
-                        let conn = Some(sa.conn.clone());
-                        self.cx.fail(now, conn, remote, reason.clone());
-                        self.destroy(key, DownReason::Failed(reason));
-                    }
-                }
-                InitResult::Restarted => {}
-                InitResult::Ignore(reason) => self.drop_msg(remote, Some(h.exchange), reason),
-                InitResult::Failed(reason) => {
-                    let conn = Some(sa.conn.clone());
-                    self.cx.fail(now, conn, remote, reason.clone());
-                    self.destroy(key, DownReason::Failed(reason));
-                }
-            }
-            return;
+            return self.on_init_response(now, key, remote, bytes, h);
         }
         let payloads = match exchange::open(sa, bytes) {
             Ok(p) => p,
             Err(OpenError::Inner(e)) => {
-                // Authenticated but unparsable: the exchange failed (RFC 7296 section 2.21.2).
                 sa.requests.complete();
-                let reason = FailureReason::InvalidResponse {
-                    detail: format!("malformed {} response: {e}", h.exchange),
-                };
-                let conn = Some(sa.conn.clone());
-                self.cx.fail(now, conn, remote, reason.clone());
-                return self.destroy(key, DownReason::Failed(reason));
+                return self.response_malformed(now, key, h.exchange, e.to_string());
             }
             Err(OpenError::Crypto) => {
                 return self.drop_msg(remote, Some(h.exchange), DropReason::IntegrityCheckFailed);
@@ -632,15 +659,81 @@ impl<R: Rng> Endpoint<R> {
                 );
             }
         };
-        self.on_response_payloads(now, key, remote, payloads);
+        self.on_response_payloads(now, key, remote, h.exchange, payloads);
     }
 
-    /// The authenticated, decrypted response `h` to our outstanding request.
+    /// The (unprotected) IKE_SA_INIT response to ours: keys, then IKE_AUTH; or a restart.
+    fn on_init_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        remote: SocketAddr,
+        bytes: &[u8],
+        h: &Header,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let read = match table::response_row(h.exchange, &Purpose::IkeSaInit) {
+            Some(row) => ike_sa_init::read(row, bytes),
+            None => return,
+        };
+        let result = match read {
+            Ok((hdr, d)) => ike_sa_init::handle_response_i(&mut self.cx, sa, now, &hdr, &d, bytes),
+            Err(e) => ike_sa_init::unreadable_response(e),
+        };
+        match result {
+            InitResult::Done => {
+                sa.last_peer_message = Some(now);
+                sa.requests.complete();
+                let (l, r) = (sa.local, sa.remote);
+                if sa.float_to_natt(self.cx.config.settings.natt.port) {
+                    let msg = format!(
+                        "switching to NAT-T ports: {l} -> {r} now {} -> {}",
+                        sa.local, sa.remote
+                    );
+                    let conn = sa.conn.clone();
+                    self.log(LogLevel::Info, Some(&conn), msg);
+                }
+                let Some(sa) = self.sas.get_mut(&key) else {
+                    return;
+                };
+                if let Err(reason) = ike_auth::initiate_ike_auth(&mut self.cx, sa, now) {
+                    let conn = Some(sa.conn.clone());
+                    self.cx.fail(now, conn, remote, reason.clone());
+                    self.destroy(key, DownReason::Failed(reason));
+                }
+            }
+            InitResult::Restarted => {}
+            InitResult::Ignore(reason) => self.drop_msg(remote, Some(h.exchange), reason),
+            InitResult::Failed(reason) => {
+                let conn = Some(sa.conn.clone());
+                self.cx.fail(now, conn, remote, reason.clone());
+                self.destroy(key, DownReason::Failed(reason));
+            }
+        }
+    }
+
+    /// Authenticated but unparsable: the exchange failed (RFC 7296 section 2.21.2).
+    fn response_malformed(&mut self, now: Instant, key: u64, exchange: ExchangeType, e: String) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let reason = FailureReason::InvalidResponse {
+            detail: format!("malformed {exchange} response: {e}"),
+        };
+        let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+        self.cx.fail(now, conn, remote, reason.clone());
+        self.destroy(key, DownReason::Failed(reason));
+    }
+
+    /// The authenticated, decrypted response to our outstanding request.
     fn on_response_payloads(
         &mut self,
         now: Instant,
         key: u64,
         remote: SocketAddr,
+        exchange: ExchangeType,
         payloads: Vec<InnerPayload>,
     ) {
         let Some(sa) = self.sas.get_mut(&key) else {
@@ -659,11 +752,20 @@ impl<R: Rng> Endpoint<R> {
         let Some(done) = sa.requests.complete() else {
             return;
         };
-        let after = match done.purpose {
-            Purpose::IkeAuth => ike_auth::handle_response_i(&mut self.cx, sa, now, &payloads),
-            Purpose::IkeSaInit => After::Keep,
-            p if p.is_create_child_sa() => {
-                match create_child_sa::handle_response_i(&mut self.cx, sa, now, p, &payloads) {
+        let Some(row) = table::response_row(exchange, &done.purpose) else {
+            return self.pump(now, key);
+        };
+        let d = match row.digest(payloads) {
+            Ok(d) => d,
+            Err(r) if r.is_malformed() => {
+                return self.response_malformed(now, key, exchange, r.to_string())
+            }
+            Err(r) => return self.refuse_response(now, key, row, done.purpose, r),
+        };
+        let after = match row.handler {
+            Handler::AuthResponse => ike_auth::handle_response_i(&mut self.cx, sa, now, &d),
+            Handler::CreateResponse => {
+                match create_child_sa::handle_response_i(&mut self.cx, sa, now, done.purpose, &d) {
                     create_child_sa::CreateOutcome::Keep => After::Keep,
                     create_child_sa::CreateOutcome::NewIke(new) => {
                         self.adopt_successor(now, key, *new);
@@ -678,8 +780,54 @@ impl<R: Rng> Endpoint<R> {
                     }
                 }
             }
-            p => informational::handle_response_i(&mut self.cx, sa, p),
+            Handler::InformationalResponse => {
+                informational::handle_response_i(&mut self.cx, sa, done.purpose)
+            }
+            Handler::RespondInit
+            | Handler::RespondAuth
+            | Handler::RespondCreate
+            | Handler::RefuseCreate
+            | Handler::RespondInformational
+            | Handler::InitResponse => After::Keep,
         };
+        self.apply(now, key, after);
+    }
+
+    /// A response without what its table row requires (or with a bad nonce): our exchange
+    /// failed, as it did when each handler checked for itself.
+    fn refuse_response(
+        &mut self,
+        now: Instant,
+        key: u64,
+        row: &table::Row,
+        purpose: Purpose,
+        r: table::Refusal,
+    ) {
+        let Some(sa) = self.sas.get_mut(&key) else {
+            return;
+        };
+        let detail = match r {
+            table::Refusal::Missing(_) => format!("response {r}"),
+            _ => r.to_string(),
+        };
+        let after = match row.handler {
+            Handler::CreateResponse => {
+                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, detail);
+                After::Keep
+            }
+            _ => {
+                let reason = FailureReason::InvalidResponse {
+                    detail: format!("{} {detail}", row.exchange),
+                };
+                let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
+                self.cx.fail(now, conn, remote, reason.clone());
+                After::Destroy(DownReason::Failed(reason))
+            }
+        };
+        self.apply(now, key, after);
+    }
+
+    fn apply(&mut self, now: Instant, key: u64, after: After) {
         match after {
             After::Keep => self.pump(now, key),
             After::Destroy(reason) => self.destroy(key, reason),

@@ -1236,7 +1236,7 @@ fn pfs_mismatch_predicted_at_setup_is_a_warning_naming_the_child() {
     let peer = ProposalSet::parse_esp("aes256gcm16-modp2048")
         .unwrap()
         .to_wire(&[1, 2, 3, 4]);
-    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &peer);
+    crate::exchange::child::warn_pfs_prediction(&mut ep.cx, "net", &cc, &peer);
     let ev = match ep.poll_output() {
         Some(Output::Event(e)) => e,
         other => panic!("expected a warning, got {other:?}"),
@@ -1250,6 +1250,227 @@ fn pfs_mismatch_predicted_at_setup_is_a_warning_naming_the_child() {
     let ok = ProposalSet::parse_esp("aes256gcm16-modp2048-none, aes256gcm16")
         .unwrap()
         .to_wire(&[1, 2, 3, 4]);
-    crate::exchange::create_child_sa::warn_pfs_prediction(&mut ep.cx, "net", &cc, &ok);
+    crate::exchange::child::warn_pfs_prediction(&mut ep.cx, "net", &cc, &ok);
     assert!(ep.poll_output().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transition table's payload checks (exchange/table.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Drains `ep`'s outputs: the datagrams it sent and its events (kernel operations succeed).
+fn drain(ep: &mut Endpoint<TestRng>, now: Instant) -> (Vec<Vec<u8>>, Vec<Event>) {
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    while let Some(o) = ep.poll_output() {
+        match o {
+            Output::Send { bytes, .. } => sent.push(bytes),
+            Output::Event(e) => events.push(e),
+            Output::Kernel { token, .. } => {
+                let ok = KernelEvent::OpResult {
+                    token,
+                    result: Ok(()),
+                };
+                ep.handle_kernel(now, ok);
+            }
+        }
+    }
+    (sent, events)
+}
+
+/// West's protected request of `exchange` carrying `inner`, delivered to east; east's answer,
+/// opened by west, and east's events.
+fn request_to_east(
+    p: &mut Pair,
+    exchange: ExchangeType,
+    message_id: u32,
+    inner: &[InnerPayload],
+) -> (Vec<InnerPayload>, Vec<Event>) {
+    let west_sa = p.west.sas.values().next().unwrap();
+    let mut rng = TestRng::new(99);
+    let bytes = exchange::seal(&mut rng, west_sa, exchange, false, message_id, inner).unwrap();
+    p.east
+        .handle_datagram(p.now, addr(EAST), addr(WEST), &bytes);
+    let (sent, events) = drain(&mut p.east, p.now);
+    let west_sa = p.west.sas.values().next().unwrap();
+    let reply = sent.first().expect("east answers");
+    (exchange::open(west_sa, reply).unwrap(), events)
+}
+
+fn ts_payload(ts: &str) -> crate::wire::TsPayload {
+    let sel: crate::wire::TrafficSelector = ts.parse().unwrap();
+    crate::wire::TsPayload::new([sel]).unwrap()
+}
+
+#[test]
+fn unexpected_payload_in_informational_gets_invalid_syntax_and_changes_nothing() {
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.initiate();
+    let children = p.east.sas.values().next().unwrap().children.len();
+    let id = p.west.sas.values().next().unwrap().requests.next_id();
+    let tsi = InnerPayload::TsI(ts_payload("10.1.0.0/16"));
+    let (reply, events) = request_to_east(&mut p, ExchangeType::INFORMATIONAL, id, &[tsi]);
+    assert!(exchange::has_notify(&reply, NotifyType::INVALID_SYNTAX));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Dropped { reason: DropReason::Malformed(m), .. } if m.contains("TSi")
+    )));
+    let east_sa = p.east.sas.values().next().unwrap();
+    assert_eq!(east_sa.state(), IkeState::Established);
+    assert_eq!(east_sa.children.len(), children);
+}
+
+#[test]
+fn duplicate_sa_in_create_child_sa_gets_invalid_syntax_and_changes_nothing() {
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.initiate();
+    let children = p.east.sas.values().next().unwrap().children.len();
+    let west_sa = p.west.sas.values().next().unwrap();
+    let id = west_sa.requests.next_id();
+    let proposals = west_cfg().children[0].esp_proposals.to_wire(&[1, 2, 3, 4]);
+    let sa = InnerPayload::Sa(crate::wire::SaPayload { proposals });
+    let inner = [
+        sa.clone(),
+        sa,
+        InnerPayload::Nonce(vec![7; 32]),
+        InnerPayload::TsI(ts_payload("10.1.0.0/16")),
+        InnerPayload::TsR(ts_payload("10.2.0.0/16")),
+    ];
+    let (reply, events) = request_to_east(&mut p, ExchangeType::CREATE_CHILD_SA, id, &inner);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Dropped { reason: DropReason::Malformed(m), .. } if m.contains("more than one SA")
+    )));
+    assert_eq!(
+        reply,
+        vec![InnerPayload::Notify(Notify::new(
+            NotifyType::INVALID_SYNTAX
+        ))]
+    );
+    let east_sa = p.east.sas.values().next().unwrap();
+    assert_eq!(east_sa.state(), IkeState::Established);
+    assert_eq!(east_sa.children.len(), children);
+}
+
+#[test]
+fn unknown_non_critical_payload_is_skipped() {
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.initiate();
+    let id = p.west.sas.values().next().unwrap().requests.next_id();
+    let unknown = InnerPayload::Unknown(crate::wire::UnknownPayload {
+        ptype: crate::consts::PayloadType(200),
+        critical: false,
+        body: vec![1, 2, 3],
+    });
+    let (reply, events) = request_to_east(&mut p, ExchangeType::INFORMATIONAL, id, &[unknown]);
+    // Answered like an empty INFORMATIONAL (a liveness check).
+    assert!(reply.is_empty(), "{reply:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::Dropped { .. })));
+    let east_sa = p.east.sas.values().next().unwrap();
+    assert_eq!(east_sa.state(), IkeState::Established);
+}
+
+#[test]
+fn duplicate_auth_in_ike_auth_gets_invalid_syntax_and_establishes_nothing() {
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.west.handle_command(
+        p.now,
+        Command::Initiate {
+            conn: "net".into(),
+            child: None,
+        },
+    );
+    let (init, _) = drain(&mut p.west, p.now);
+    for b in &init {
+        p.east.handle_datagram(p.now, addr(EAST), addr(WEST), b);
+    }
+    let (resp, _) = drain(&mut p.east, p.now);
+    for b in &resp {
+        p.west.handle_datagram(p.now, addr(WEST), addr(EAST), b);
+    }
+    let (auth, _) = drain(&mut p.west, p.now);
+    let request = auth.first().expect("IKE_AUTH request");
+    let id = Header::peek(request).unwrap().header.message_id;
+    let east_sa = p.east.sas.values().next().unwrap();
+    let mut inner = exchange::open(east_sa, request).unwrap();
+    let dup = inner
+        .iter()
+        .find(|x| matches!(x, InnerPayload::Auth(_)))
+        .cloned()
+        .unwrap();
+    inner.push(dup);
+    let (reply, events) = request_to_east(&mut p, ExchangeType::IKE_AUTH, id, &inner);
+    assert!(exchange::has_notify(&reply, NotifyType::INVALID_SYNTAX));
+    assert!(!events.iter().any(|e| matches!(e, Event::IkeSaUp { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::ChildSaUp { .. })));
+    assert!(p
+        .east
+        .sas
+        .values()
+        .all(|sa| sa.state() != IkeState::Established));
+}
+
+#[test]
+fn duplicate_sa_in_ike_sa_init_is_dropped_without_state() {
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.west.handle_command(
+        p.now,
+        Command::Initiate {
+            conn: "net".into(),
+            child: None,
+        },
+    );
+    let (init, _) = drain(&mut p.west, p.now);
+    let mut m = Message::decode(init.first().unwrap()).unwrap();
+    let sa = m
+        .payloads
+        .iter()
+        .find(|x| matches!(x, Payload::Sa(_)))
+        .cloned()
+        .unwrap();
+    m.payloads.insert(0, sa);
+    p.east
+        .handle_datagram(p.now, addr(EAST), addr(WEST), &m.encode());
+    let (sent, events) = drain(&mut p.east, p.now);
+    // Unauthenticated: no INVALID_SYNTAX (RFC 7296 section 3.10.1), no half-open SA.
+    assert!(sent.is_empty());
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Dropped { reason: DropReason::Malformed(m), .. } if m.contains("more than one SA")
+    )));
+    assert!(p.east.status().connections[0].ike_sas.is_empty());
+    assert_eq!(p.east.status().half_open, 0);
+}
+
+#[test]
+fn handlers_take_the_sa_where_the_table_says() {
+    use crate::exchange::table::{self, Next};
+    let state = |ep: &Endpoint<TestRng>| ep.sas.values().next().map(|sa| sa.state());
+    let next = |row: Option<&table::Row>| match row.map(|r| r.next) {
+        Some(Next::To(s)) => Some(s),
+        other => panic!("row without a state to go to: {other:?}"),
+    };
+    let mut p = Pair::new(west_cfg(), east_cfg());
+    p.west.handle_command(
+        p.now,
+        Command::Initiate {
+            conn: "net".into(),
+            child: None,
+        },
+    );
+    let (init, _) = drain(&mut p.west, p.now);
+    for b in &init {
+        p.east.handle_datagram(p.now, addr(EAST), addr(WEST), b);
+    }
+    assert_eq!(state(&p.east), next(table::init_request_row()));
+    let (resp, _) = drain(&mut p.east, p.now);
+    for b in &resp {
+        p.west.handle_datagram(p.now, addr(WEST), addr(EAST), b);
+    }
+    let init_response = table::response_row(ExchangeType::IKE_SA_INIT, &Purpose::IkeSaInit);
+    assert_eq!(state(&p.west), next(init_response));
+    p.run();
+    let auth_request = table::request_row(ExchangeType::IKE_AUTH, IkeState::HalfOpen, true);
+    assert_eq!(state(&p.east), next(auth_request));
+    let auth_response = table::response_row(ExchangeType::IKE_AUTH, &Purpose::IkeAuth);
+    assert_eq!(state(&p.west), next(auth_response));
 }

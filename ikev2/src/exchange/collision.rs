@@ -20,7 +20,8 @@ use crate::timer;
 
 pub(crate) use crate::sa::collision::we_lost;
 
-fn up_event(sa: &IkeSa) -> Event {
+/// IKE_SA_UP for `sa`: when IKE_AUTH completes and when a rekeyed SA takes over.
+pub(crate) fn up_event(sa: &IkeSa) -> Event {
     let id =
         |i: &Option<crate::wire::Identity>| i.as_ref().map(|i| i.to_string()).unwrap_or_default();
     Event::IkeSaUp {

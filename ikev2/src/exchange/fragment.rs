@@ -66,11 +66,7 @@ pub(crate) fn seal_datagrams(
         payloads: Vec::new(),
     }
     .encode();
-    let (ek, ak) = if sa.initiator {
-        (&c.keys.sk_ei, &c.keys.sk_ai)
-    } else {
-        (&c.keys.sk_er, &c.keys.sk_ar)
-    };
+    let (ek, ak) = super::sk_keys(c, sa.initiator, true);
     let seal_one = |rng: &mut dyn Rng, first: u8, pos: FragmentPos, part: &[u8]| {
         crypto::sk::seal_fragment(
             &c.cipher,
@@ -182,11 +178,7 @@ pub(crate) fn receive(
     let Some(c) = sa.crypto.as_ref() else {
         return reject(FragmentReject::BeforeKeys);
     };
-    let (ek, ak) = if sa.initiator {
-        (&c.keys.sk_er, &c.keys.sk_ar)
-    } else {
-        (&c.keys.sk_ei, &c.keys.sk_ai)
-    };
+    let (ek, ak) = super::sk_keys(c, sa.initiator, false);
     let Ok(f) = crypto::sk::open_fragment(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes) else {
         return reject(FragmentReject::Integrity);
     };

@@ -1,7 +1,6 @@
 //! IKE_AUTH (RFC 7296 section 1.2): identities, authentication by PSK or by certificate and
 //! signature (section 2.15, RFC 7427; see `pubkey`), each round on its own (local psk with
-//! remote pubkey works), and the first Child SA with traffic selector narrowing (section 2.9) and
-//! USE_TRANSPORT_MODE (section 1.3.1).
+//! remote pubkey works), and the first Child SA (negotiated in `child`, as CREATE_CHILD_SA's).
 //!
 //! A Child SA failure (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) leaves the IKE SA up, childless
 //! (RFC 7296 section 1.2 last paragraph).
@@ -12,21 +11,18 @@ use std::time::Instant;
 use crate::config::{AuthKind, ConnConfig, Mode};
 use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
 use crate::context::Core;
-use crate::crypto::{self, AuthInput};
+use crate::crypto::{self, AuthInput, Secret};
 use crate::event::{
-    AuthFailure, DownReason, Event, FailureReason, IkeState, LimitHit, LogLevel, NoConnection,
+    AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection,
 };
-use crate::exchange::narrowing::pick_child;
-use crate::proposal::{self, Algorithms};
+use crate::exchange::collision;
 use crate::rng::Rng;
-use crate::sa::child::{is_narrowing_of, ts_list};
-use crate::sa::{IkeSa, PendingChild, Purpose};
-use crate::wire::{
-    AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload, TrafficSelector,
-    TsPayload,
-};
+use crate::sa::{IkeCrypto, IkeSa, PendingChild, Purpose};
+use crate::wire::{AuthPayload, CertPayload, IdPayload, Identity, InnerPayload, SaPayload};
 
-use super::{first_error, has_notify, install_child, notify, seal, After, ChildAgreement, Reply};
+use super::child::{self, install_child, ts_payloads, ChildAgreement};
+use super::table::Digest;
+use super::{notify, seal, After, Reply};
 
 mod pubkey;
 
@@ -78,16 +74,21 @@ fn own_auth_input<'a>(sa: &'a IkeSa, id_body: &'a [u8], sk_p: &'a [u8]) -> AuthI
     }
 }
 
+/// SK_p of one side (RFC 7296 section 2.15): each side's signed octets end with its own, the
+/// initiator's being SK_pi; `own` picks ours, otherwise the peer's.
+fn sk_p(c: &IkeCrypto, initiator: bool, own: bool) -> &Secret {
+    if initiator == own {
+        &c.keys.sk_pi
+    } else {
+        &c.keys.sk_pr
+    }
+}
+
 /// The octets signed for `id` (RFC 7296 section 2.15): ours when `own`, else the peer's; `None`
 /// before the keys exist.
 fn signed_octets(sa: &IkeSa, id: &IdPayload, own: bool) -> Option<Vec<u8>> {
     let c = sa.crypto.as_ref()?;
-    // Each side's octets end with its own SK_p: the initiator's is SK_pi.
-    let sk_p = if sa.initiator == own {
-        &c.keys.sk_pi
-    } else {
-        &c.keys.sk_pr
-    };
+    let sk_p = sk_p(c, sa.initiator, own);
     let body = id.body();
     let input = if own {
         own_auth_input(sa, &body, sk_p.as_bytes())
@@ -100,11 +101,7 @@ fn signed_octets(sa: &IkeSa, id: &IdPayload, own: bool) -> Option<Vec<u8>> {
 /// Computes our PSK AUTH payload for `id`.
 fn our_psk_auth(sa: &IkeSa, id: &IdPayload, psk: &[u8]) -> Option<AuthPayload> {
     let c = sa.crypto.as_ref()?;
-    let sk_p = if sa.initiator {
-        &c.keys.sk_pi
-    } else {
-        &c.keys.sk_pr
-    };
+    let sk_p = sk_p(c, sa.initiator, true);
     let body = id.body();
     let value = crypto::psk_auth(c.prf, psk, &own_auth_input(sa, &body, sk_p.as_bytes()));
     Some(AuthPayload {
@@ -125,11 +122,7 @@ fn verify_psk(
     }
     let psk = psk.ok_or(AuthFailure::NoPsk)?;
     let c = sa.crypto.as_ref().ok_or(AuthFailure::NoPsk)?;
-    let sk_p = if sa.initiator {
-        &c.keys.sk_pr
-    } else {
-        &c.keys.sk_pi
-    };
+    let sk_p = sk_p(c, sa.initiator, false);
     let body = id.body();
     crypto::verify_psk_auth(
         c.prf,
@@ -209,7 +202,7 @@ fn check_peer<R: Rng>(
     conn: &ConnConfig,
     id: &IdPayload,
     auth: &AuthPayload,
-    payloads: &[InnerPayload],
+    certs: &[CertPayload],
 ) -> Result<(), AuthFailure> {
     let cfg = match &conn.remote.auth {
         AuthKind::Psk => return verify_psk(sa, id, auth, conn.psk.as_ref().map(|k| k.as_bytes())),
@@ -218,16 +211,9 @@ fn check_peer<R: Rng>(
     if auth.method == AuthMethod::SHARED_KEY_MIC {
         return Err(AuthFailure::MethodNotAllowed(auth.method));
     }
-    let certs: Vec<CertPayload> = payloads
-        .iter()
-        .filter_map(|p| match p {
-            InnerPayload::Cert(c) => Some(c.clone()),
-            _ => None,
-        })
-        .collect();
     // IKE_AUTH was decrypted, so the keys exist; `None` cannot happen here.
     let octets = signed_octets(sa, id, false).ok_or(AuthFailure::MissingPayload)?;
-    let v = pubkey::verify(cfg, &certs, &id.id, cx.wall_clock(), auth, &octets)
+    let v = pubkey::verify(cfg, certs, &id.id, cx.wall_clock(), auth, &octets)
         .map_err(AuthFailure::Certificate)?;
     cx.emit(Event::Log {
         level: LogLevel::Info,
@@ -240,43 +226,6 @@ fn check_peer<R: Rng>(
     });
     sa.sig.verified = Some(v);
     Ok(())
-}
-
-struct AuthPayloads<'a> {
-    idi: Option<&'a IdPayload>,
-    idr: Option<&'a IdPayload>,
-    auth: Option<&'a AuthPayload>,
-    sa: Option<&'a SaPayload>,
-    tsi: Option<&'a TsPayload>,
-    tsr: Option<&'a TsPayload>,
-}
-
-fn collect(payloads: &[InnerPayload]) -> AuthPayloads<'_> {
-    let mut a = AuthPayloads {
-        idi: None,
-        idr: None,
-        auth: None,
-        sa: None,
-        tsi: None,
-        tsr: None,
-    };
-    for p in payloads {
-        match p {
-            InnerPayload::IdI(x) => a.idi = Some(x),
-            InnerPayload::IdR(x) => a.idr = Some(x),
-            InnerPayload::Auth(x) => a.auth = Some(x),
-            InnerPayload::Sa(x) => a.sa = Some(x),
-            InnerPayload::TsI(x) => a.tsi = Some(x),
-            InnerPayload::TsR(x) => a.tsr = Some(x),
-            _ => {}
-        }
-    }
-    a
-}
-
-fn selectors(p: Option<&TsPayload>) -> Vec<TrafficSelector> {
-    p.map(|t| t.ip_selectors().copied().collect())
-        .unwrap_or_default()
 }
 
 fn established<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
@@ -297,23 +246,7 @@ fn established<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant) {
     );
     let ev = sa.transition(IkeState::Established);
     cx.emit(ev);
-    cx.emit(Event::IkeSaUp {
-        conn: sa.conn.clone(),
-        spis: sa.spis(),
-        local: sa.local,
-        remote: sa.remote,
-        local_id: sa
-            .local_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        remote_id: sa
-            .remote_id
-            .as_ref()
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        initiator: sa.initiator,
-    });
+    cx.emit(collision::up_event(sa));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,30 +282,7 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
     }
     let idi = IdPayload::new(local_id.clone());
     let (certs, auth) = authenticate_self(cx, sa, &conn, &idi, &peer_name)?;
-    // RFC 7296 section 1.2 order: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ], [IDr], AUTH.
-    let mut payloads = vec![InnerPayload::IdI(idi)];
-    payloads.extend(certs);
-    if sa.initial_contact {
-        payloads.push(notify(NotifyType::INITIAL_CONTACT));
-    }
-    if let Some(req) = certreq([&conn]) {
-        payloads.push(InnerPayload::CertReq(req));
-    }
-    if let Some(r) = &conn.remote.id {
-        payloads.push(InnerPayload::IdR(IdPayload::new(r.clone())));
-    }
-    payloads.push(InnerPayload::Auth(auth));
-    if let Some(pc) = &sa.pending_child {
-        if pc.mode == Mode::Transport {
-            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
-        }
-        payloads.push(InnerPayload::Sa(SaPayload {
-            proposals: pc.proposals.to_wire(&pc.spi_in.to_be_bytes()),
-        }));
-        let (tsi, tsr) = ts_payloads(&pc.name, &pc.local_ts, &pc.remote_ts)?;
-        payloads.push(InnerPayload::TsI(tsi));
-        payloads.push(InnerPayload::TsR(tsr));
-    }
+    let payloads = request_payloads(sa, &conn, idi, certs, auth)?;
     let msg_id = sa.requests.next_id();
     let limit = super::fragment::limit_for(&cx.config.settings, sa);
     let datagrams = super::fragment::seal_datagrams(
@@ -404,16 +314,50 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
     Ok(())
 }
 
+/// RFC 7296 section 1.2 order: IDi, [CERT+], [N(INITIAL_CONTACT)], [CERTREQ], [IDr], AUTH,
+/// then the pending Child SA: [N(USE_TRANSPORT_MODE)], SAi2, TSi, TSr.
+fn request_payloads(
+    sa: &IkeSa,
+    conn: &ConnConfig,
+    idi: IdPayload,
+    certs: Vec<InnerPayload>,
+    auth: AuthPayload,
+) -> Result<Vec<InnerPayload>, FailureReason> {
+    let mut payloads = vec![InnerPayload::IdI(idi)];
+    payloads.extend(certs);
+    if sa.initial_contact {
+        payloads.push(notify(NotifyType::INITIAL_CONTACT));
+    }
+    if let Some(req) = certreq([conn]) {
+        payloads.push(InnerPayload::CertReq(req));
+    }
+    if let Some(r) = &conn.remote.id {
+        payloads.push(InnerPayload::IdR(IdPayload::new(r.clone())));
+    }
+    payloads.push(InnerPayload::Auth(auth));
+    if let Some(pc) = &sa.pending_child {
+        if pc.mode == Mode::Transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE));
+        }
+        payloads.push(InnerPayload::Sa(SaPayload {
+            proposals: pc.proposals.to_wire(&pc.spi_in.to_be_bytes()),
+        }));
+        let (tsi, tsr) = ts_payloads(&pc.name, &pc.local_ts, &pc.remote_ts)?;
+        payloads.push(InnerPayload::TsI(tsi));
+        payloads.push(InnerPayload::TsR(tsr));
+    }
+    Ok(payloads)
+}
+
 /// Initiator: handles the (authenticated, decrypted) IKE_AUTH response.
 pub(crate) fn handle_response_i<R: Rng>(
     cx: &mut Core<R>,
     sa: &mut IkeSa,
     now: Instant,
-    payloads: &[InnerPayload],
+    d: &Digest,
 ) -> After {
-    let p = collect(payloads);
-    let (Some(idr), Some(auth)) = (p.idr, p.auth) else {
-        let reason = match first_error(payloads) {
+    let (Some(idr), Some(auth)) = (&d.idr, &d.auth) else {
+        let reason = match d.first_error() {
             Some(NotifyType::AUTHENTICATION_FAILED) => FailureReason::PeerRejectedAuthentication,
             Some(n) => FailureReason::PeerError {
                 exchange: ExchangeType::IKE_AUTH,
@@ -440,36 +384,47 @@ pub(crate) fn handle_response_i<R: Rng>(
                 expected: e.to_string(),
             })
         }
-        _ => check_peer(cx, sa, &conn, idr, auth, payloads),
+        _ => check_peer(cx, sa, &conn, idr, auth, &d.certs),
     };
     if let Err(why) = check {
-        let reason = FailureReason::AuthenticationFailed {
-            peer_id: idr.id.to_string(),
-            why,
-        };
-        cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
-        // RFC 7296 section 2.21.2: the initiator MAY tell the responder in a separate
-        // INFORMATIONAL; sent once, not retransmitted, since the SA is gone on our side.
-        let msg_id = sa.requests.next_id();
-        let payloads = [notify(NotifyType::AUTHENTICATION_FAILED)];
-        if let Ok(bytes) = seal(
-            cx.rng_dyn(),
-            sa,
-            ExchangeType::INFORMATIONAL,
-            false,
-            msg_id,
-            &payloads,
-        ) {
-            cx.send(sa.local, sa.remote, bytes);
-        }
-        return After::Destroy(DownReason::Failed(reason));
+        return responder_not_authenticated(cx, sa, now, idr, why);
     }
     sa.remote_id = Some(idr.id.clone());
     established(cx, sa, now);
     if let Some(pc) = sa.pending_child.take() {
-        finish_child_i(cx, sa, now, pc, payloads, &p);
+        finish_child_i(cx, sa, now, pc, d);
     }
     After::Keep
+}
+
+/// Initiator: the responder failed authentication. RFC 7296 section 2.21.2: the initiator MAY
+/// tell the responder in a separate INFORMATIONAL; sent once, not retransmitted, since the SA is
+/// gone on our side.
+fn responder_not_authenticated<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    now: Instant,
+    idr: &IdPayload,
+    why: AuthFailure,
+) -> After {
+    let reason = FailureReason::AuthenticationFailed {
+        peer_id: idr.id.to_string(),
+        why,
+    };
+    cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
+    let msg_id = sa.requests.next_id();
+    let payloads = [notify(NotifyType::AUTHENTICATION_FAILED)];
+    if let Ok(bytes) = seal(
+        cx.rng_dyn(),
+        sa,
+        ExchangeType::INFORMATIONAL,
+        false,
+        msg_id,
+        &payloads,
+    ) {
+        cx.send(sa.local, sa.remote, bytes);
+    }
+    After::Destroy(DownReason::Failed(reason))
 }
 
 /// Initiator: the Child SA part of the IKE_AUTH response.
@@ -478,84 +433,35 @@ fn finish_child_i<R: Rng>(
     sa: &mut IkeSa,
     now: Instant,
     pc: PendingChild,
-    payloads: &[InnerPayload],
-    p: &AuthPayloads<'_>,
+    d: &Digest,
 ) {
     let conn = Some(sa.conn.clone());
-    let child = Some(pc.name.clone());
-    if let Some(n) = first_error(payloads) {
+    if let Some(n) = d.first_error() {
         let reason = FailureReason::PeerError {
             exchange: ExchangeType::IKE_AUTH,
             notify: n,
-            child,
+            child: Some(pc.name.clone()),
         };
         cx.fail(now, conn, sa.remote, reason);
         return;
     }
-    let invalid = |detail: String| FailureReason::InvalidResponse {
-        detail: format!("child '{}': {detail}", pc.name),
+    let offer = child::Offer {
+        proposals: &pc.proposals,
+        spi_in: pc.spi_in,
+        local_ts: &pc.local_ts,
+        remote_ts: &pc.remote_ts,
     };
-    let (Some(sa_p), Some(_), Some(_)) = (p.sa, p.tsi, p.tsr) else {
-        cx.fail(
-            now,
-            conn,
-            sa.remote,
-            invalid("response lacks SA, TSi or TSr".into()),
-        );
-        return;
-    };
-    let offered = pc.proposals.to_wire(&pc.spi_in.to_be_bytes());
-    let chosen = match sa_p.proposals.as_slice() {
-        [one] => one,
-        _ => {
-            cx.fail(
-                now,
-                conn,
-                sa.remote,
-                invalid("not exactly one proposal".into()),
-            );
+    let answer = match child::check_answer(&offer, d) {
+        Ok(a) => a,
+        Err(detail) => {
+            let reason = FailureReason::InvalidResponse {
+                detail: format!("child '{}': {detail}", pc.name),
+            };
+            cx.fail(now, conn, sa.remote, reason);
             return;
         }
     };
-    let algs = match proposal::check_response(&pc.proposals, &offered, chosen) {
-        Ok(Algorithms::Child(a)) => a,
-        Ok(Algorithms::Ike(_)) => {
-            cx.fail(
-                now,
-                conn,
-                sa.remote,
-                invalid("IKE proposal for a Child SA".into()),
-            );
-            return;
-        }
-        Err(e) => {
-            cx.fail(now, conn, sa.remote, invalid(e.to_string()));
-            return;
-        }
-    };
-    let Ok(spi_bytes) = <[u8; 4]>::try_from(chosen.spi.as_slice()) else {
-        cx.fail(now, conn, sa.remote, invalid("ESP SPI not 4 octets".into()));
-        return;
-    };
-    let spi_out = u32::from_be_bytes(spi_bytes);
-    let tsi = selectors(p.tsi);
-    let tsr = selectors(p.tsr);
-    if !is_narrowing_of(&tsi, &pc.local_ts) || !is_narrowing_of(&tsr, &pc.remote_ts) {
-        cx.fail(
-            now,
-            conn,
-            sa.remote,
-            invalid(format!(
-                "responder chose TS {} === {} outside our {} === {}",
-                ts_list(&tsi),
-                ts_list(&tsr),
-                ts_list(&pc.local_ts),
-                ts_list(&pc.remote_ts)
-            )),
-        );
-        return;
-    }
-    let got = if has_notify(payloads, NotifyType::USE_TRANSPORT_MODE) {
+    let got = if d.has_notify(NotifyType::USE_TRANSPORT_MODE) {
         Mode::Transport
     } else {
         Mode::Tunnel
@@ -576,16 +482,16 @@ fn finish_child_i<R: Rng>(
     cx.emit(Event::ProposalSelected {
         conn: conn.clone(),
         protocol: ProtocolId::ESP,
-        algorithms: algs.to_string(),
+        algorithms: answer.algorithms.to_string(),
     });
     let ag = ChildAgreement {
         name: pc.name.clone(),
         mode: got,
-        algorithms: algs,
+        algorithms: answer.algorithms,
         spi_in: pc.spi_in,
-        spi_out,
-        local_ts: tsi,
-        remote_ts: tsr,
+        spi_out: answer.spi_out,
+        local_ts: answer.local_ts,
+        remote_ts: answer.remote_ts,
         exchange_initiator: true,
         nonces: None,
         pfs: None,
@@ -648,10 +554,9 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
     cx: &mut Core<R>,
     sa: &mut IkeSa,
     now: Instant,
-    payloads: &[InnerPayload],
+    d: &Digest,
 ) -> AuthVerdict {
-    let p = collect(payloads);
-    let (Some(idi), Some(auth)) = (p.idi, p.auth) else {
+    let (Some(idi), Some(auth)) = (&d.idi, &d.auth) else {
         let reason = FailureReason::AuthenticationFailed {
             peer_id: sa.remote.ip().to_string(),
             why: AuthFailure::MissingPayload,
@@ -663,7 +568,12 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
         });
     };
     let peer_id = idi.id.clone();
-    let picked = pick_connection(&cx.config.connections, sa, &peer_id, p.idr.map(|i| &i.id));
+    let picked = pick_connection(
+        &cx.config.connections,
+        sa,
+        &peer_id,
+        d.idr.as_ref().map(|i| &i.id),
+    );
     let Some(conn) = picked.cloned() else {
         let reason = FailureReason::NoMatchingConnection {
             why: NoConnection::Identity {
@@ -677,10 +587,8 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
             after: After::Destroy(DownReason::Failed(reason)),
         });
     };
-    sa.sig.peer_certreq |= payloads
-        .iter()
-        .any(|p| matches!(p, InnerPayload::CertReq(_)));
-    if let Err(why) = check_peer(cx, sa, &conn, idi, auth, payloads) {
+    sa.sig.peer_certreq |= !d.certreqs.is_empty();
+    if let Err(why) = check_peer(cx, sa, &conn, idi, auth, &d.certs) {
         let reason = FailureReason::AuthenticationFailed {
             peer_id: peer_id.to_string(),
             why,
@@ -696,7 +604,7 @@ pub(crate) fn authenticate_ike_auth<R: Rng>(
     sa.remote_id = Some(peer_id);
     AuthVerdict::Accept {
         conn: Box::new(conn),
-        initial_contact: has_notify(payloads, NotifyType::INITIAL_CONTACT),
+        initial_contact: d.has_notify(NotifyType::INITIAL_CONTACT),
     }
 }
 
@@ -706,9 +614,8 @@ pub(crate) fn complete_ike_auth<R: Rng>(
     sa: &mut IkeSa,
     now: Instant,
     conn: &ConnConfig,
-    payloads: &[InnerPayload],
+    d: &Digest,
 ) -> Reply {
-    let p = collect(payloads);
     let local_id = local_identity(conn, sa.local.ip());
     let idr = IdPayload::new(local_id.clone());
     let peer_name = sa
@@ -731,130 +638,8 @@ pub(crate) fn complete_ike_auth<R: Rng>(
     out.extend(certs);
     out.push(InnerPayload::Auth(our));
     established(cx, sa, now);
-    if p.sa.is_some() {
-        out.extend(respond_child(cx, sa, now, conn, payloads, &p));
+    if d.sa.is_some() {
+        out.extend(child::respond(cx, sa, now, conn, d, child::Via::IkeAuth));
     }
     Reply::keep(out)
-}
-
-/// Responder: the Child SA part of IKE_AUTH; returns the payloads to add to the response.
-fn respond_child<R: Rng>(
-    cx: &mut Core<R>,
-    sa: &mut IkeSa,
-    now: Instant,
-    conn: &ConnConfig,
-    payloads: &[InnerPayload],
-    p: &AuthPayloads<'_>,
-) -> Vec<InnerPayload> {
-    let Some(sa_p) = p.sa else {
-        return Vec::new();
-    };
-    let tsi = selectors(p.tsi);
-    let tsr = selectors(p.tsr);
-    let limits = &cx.config.settings.limits;
-    let picked = match pick_child(
-        limits,
-        &conn.children,
-        &tsi,
-        &tsr,
-        sa.local.ip(),
-        sa.remote.ip(),
-    ) {
-        Ok(p) => p,
-        Err(reason) => {
-            cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-            return vec![notify(NotifyType::TS_UNACCEPTABLE)];
-        }
-    };
-    let (child, local_ts, remote_ts) = (picked.child, picked.local_ts, picked.remote_ts);
-    // Ours are TSr in the response: the peer's TSi narrowed is its remote, i.e. our remote_ts.
-    let (ts_i, ts_r) = match ts_payloads(&child.name, &remote_ts, &local_ts) {
-        Ok(p) => p,
-        Err(reason) => {
-            cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-            return vec![notify(NotifyType::TS_UNACCEPTABLE)];
-        }
-    };
-    super::create_child_sa::warn_pfs_prediction(cx, &conn.name, child, &sa_p.proposals);
-    // The IKE_AUTH Child SA never does a key exchange (RFC 7296 section 1.2).
-    let ours = child.esp_proposals.without_ke();
-    let selected = match proposal::select(&ours, &sa_p.proposals) {
-        Ok(s) => s,
-        Err(mismatch) => {
-            let reason = FailureReason::ProposalMismatch {
-                protocol: ProtocolId::ESP,
-                child: Some(child.name.clone()),
-                mismatch,
-            };
-            cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-            return vec![notify(NotifyType::NO_PROPOSAL_CHOSEN)];
-        }
-    };
-    let no_proposal = |cx: &mut Core<R>, detail: String| {
-        let reason = FailureReason::InvalidResponse { detail };
-        cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-        vec![notify(NotifyType::NO_PROPOSAL_CHOSEN)]
-    };
-    let Some(algs) = selected.algorithms.as_child().copied() else {
-        return no_proposal(cx, "ESP selection returned IKE algorithms".into());
-    };
-    let Ok(spi_bytes) = <[u8; 4]>::try_from(selected.proposal.spi.as_slice()) else {
-        return no_proposal(cx, "peer's ESP SPI is not 4 octets".into());
-    };
-    let spi_out = u32::from_be_bytes(spi_bytes);
-    let mode =
-        if has_notify(payloads, NotifyType::USE_TRANSPORT_MODE) && child.mode == Mode::Transport {
-            Mode::Transport
-        } else {
-            Mode::Tunnel
-        };
-    let spi_in = cx.alloc_esp_spi();
-    cx.emit(Event::ProposalSelected {
-        conn: Some(conn.name.clone()),
-        protocol: ProtocolId::ESP,
-        algorithms: algs.to_string(),
-    });
-    let ag = ChildAgreement {
-        name: child.name.clone(),
-        mode,
-        algorithms: algs,
-        spi_in,
-        spi_out,
-        local_ts: local_ts.clone(),
-        remote_ts: remote_ts.clone(),
-        exchange_initiator: false,
-        nonces: None,
-        pfs: None,
-        rekey_of: None,
-    };
-    if let Err(reason) = install_child(cx, sa, now, ag) {
-        cx.fail(now, Some(conn.name.clone()), sa.remote, reason);
-        return vec![notify(NotifyType::NO_PROPOSAL_CHOSEN)];
-    }
-    let mut out = Vec::new();
-    if mode == Mode::Transport {
-        out.push(notify(NotifyType::USE_TRANSPORT_MODE));
-    }
-    out.push(InnerPayload::Sa(SaPayload {
-        proposals: vec![selected.response_proposal(&spi_in.to_be_bytes())],
-    }));
-    out.push(InnerPayload::TsI(ts_i));
-    out.push(InnerPayload::TsR(ts_r));
-    out
-}
-
-/// The TSi and TSr payloads for `tsi`/`tsr`, or the reason they cannot be sent (more selectors
-/// than a payload holds: a configuration with more than 255 selectors in a child).
-pub(crate) fn ts_payloads(
-    child: &str,
-    tsi: &[TrafficSelector],
-    tsr: &[TrafficSelector],
-) -> Result<(TsPayload, TsPayload), FailureReason> {
-    let one = |ts: &[TrafficSelector]| {
-        TsPayload::new(ts.iter().copied()).map_err(|e| FailureReason::LimitExceeded {
-            child: Some(child.into()),
-            limit: LimitHit::TsPayload(e),
-        })
-    };
-    Ok((one(tsi)?, one(tsr)?))
 }

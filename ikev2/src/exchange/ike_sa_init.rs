@@ -10,22 +10,16 @@ use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
 use crate::event::{DropReason, Event, FailureReason, LogLevel, NoConnection};
+use crate::exchange::table::{Digest, Refusal, Row, NONCE_LEN};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
 use crate::sa::status::IkeAlgorithms as StatusAlgorithms;
 use crate::sa::{IkeCrypto, IkeSa, Purpose};
-use crate::wire::{Flags, Header, KePayload, Message, Notify, Payload, SaPayload};
-
-/// Nonce length we send (RFC 7296 section 2.10: at least half the PRF key size, 16..=256 octets).
-pub const NONCE_LEN: usize = 32;
+use crate::wire::{DecodeError, Flags, Header, KePayload, Message, Notify, Payload, SaPayload};
 
 /// How often one IKE_SA_INIT may be restarted by COOKIE or INVALID_KE_PAYLOAD before we give up
 /// (a responder that keeps asking is broken or hostile).
 const MAX_RESTARTS: u32 = 3;
-
-fn nonce_ok(n: &[u8]) -> bool {
-    (16..=256).contains(&n.len())
-}
 
 fn spi_bytes(spi: u64) -> [u8; 8] {
     spi.to_be_bytes()
@@ -261,176 +255,219 @@ pub(crate) enum InitResult {
     Failed(FailureReason),
 }
 
+fn invalid(detail: impl Into<String>) -> InitResult {
+    InitResult::Failed(FailureReason::InvalidResponse {
+        detail: detail.into(),
+    })
+}
+
+/// Why an unprotected IKE_SA_INIT message could not be read against its table row.
+pub(crate) enum Unreadable {
+    Decode(DecodeError),
+    Refused(Refusal),
+}
+
+/// Decodes an IKE_SA_INIT message and digests it against `row`.
+pub(crate) fn read(row: &Row, bytes: &[u8]) -> Result<(Header, Digest), Unreadable> {
+    let msg = Message::decode(bytes).map_err(Unreadable::Decode)?;
+    let d = row
+        .digest_cleartext(msg.payloads)
+        .map_err(Unreadable::Refused)?;
+    Ok((msg.header, d))
+}
+
+/// Initiator: an IKE_SA_INIT response that did not fit its row. Unauthenticated, so a malformed
+/// one is ignored; one without what a response needs ends the attempt.
+pub(crate) fn unreadable_response(e: Unreadable) -> InitResult {
+    match e {
+        Unreadable::Decode(e) => InitResult::Ignore(DropReason::Malformed(e.to_string())),
+        Unreadable::Refused(r) if r.is_malformed() => {
+            InitResult::Ignore(DropReason::Malformed(r.to_string()))
+        }
+        Unreadable::Refused(r @ Refusal::Missing(_)) => {
+            invalid(format!("IKE_SA_INIT response {r}"))
+        }
+        Unreadable::Refused(r) => invalid(r.to_string()),
+    }
+}
+
 /// Initiator: handles the IKE_SA_INIT response (unprotected). The window is still open: the caller
 /// closes it only on `Done`.
 pub(crate) fn handle_response_i<R: Rng>(
     cx: &mut Core<R>,
     sa: &mut IkeSa,
     now: Instant,
+    h: &Header,
+    d: &Digest,
     bytes: &[u8],
 ) -> InitResult {
-    let msg = match Message::decode(bytes) {
-        Ok(m) => m,
-        Err(e) => return InitResult::Ignore(DropReason::Malformed(e.to_string())),
-    };
-    if let Some(n) = msg.notify(NotifyType::COOKIE) {
-        if sa.ke_retries >= MAX_RESTARTS {
-            return InitResult::Failed(FailureReason::InvalidResponse {
-                detail: "responder keeps demanding a COOKIE".into(),
-            });
-        }
-        sa.ke_retries += 1;
-        cx.emit(Event::Log {
-            level: LogLevel::Info,
-            conn: Some(sa.conn.clone()),
-            message: "received COOKIE, retrying IKE_SA_INIT".into(),
-        });
-        sa.cookie = Some(n.data.clone());
-        restart(cx, sa, now);
-        return InitResult::Restarted;
+    if let Some(n) = d.notify(NotifyType::COOKIE) {
+        return restart_with_cookie(cx, sa, now, n.data.clone());
     }
-    if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
-        let Some(group) = n.invalid_ke_group() else {
-            return InitResult::Ignore(DropReason::Malformed(
-                "INVALID_KE_PAYLOAD without a group".into(),
-            ));
-        };
-        let current = sa.ke.as_ref().map(KeyExchange::group);
-        let offered = sa.offered.as_ref();
-        let reorder = offered.and_then(|o| o.with_group_first(group));
-        let (Some(reordered), true) = (reorder, Some(group) != current) else {
-            return InitResult::Failed(FailureReason::InvalidKeRefused { group });
-        };
-        if sa.ke_retries >= MAX_RESTARTS {
-            return InitResult::Failed(FailureReason::InvalidKeRefused { group });
-        }
-        let ke = match KeyExchange::generate(group, cx.rng_dyn()) {
-            Ok(k) => k,
-            Err(_) => return InitResult::Failed(FailureReason::InvalidKeRefused { group }),
-        };
-        sa.ke_retries += 1;
-        cx.emit(Event::Log {
-            level: LogLevel::Info,
-            conn: Some(sa.conn.clone()),
-            message: format!(
-                "peer didn't accept DH group {}, it requested {group}",
-                current.unwrap_or(KeGroup::NONE)
-            ),
-        });
-        sa.ke = Some(ke);
-        sa.offered = Some(reordered);
-        restart(cx, sa, now);
-        return InitResult::Restarted;
+    if let Some(n) = d.notify(NotifyType::INVALID_KE_PAYLOAD) {
+        return restart_with_group(cx, sa, now, n);
     }
-    if let Some(n) = msg.notifies().find(|n| n.is_error()) {
+    if let Some(notify) = d.first_error() {
         return InitResult::Failed(FailureReason::PeerError {
             exchange: ExchangeType::IKE_SA_INIT,
-            notify: n.ntype,
+            notify,
             child: None,
         });
     }
-    let mut sa_payload = None;
-    let mut ke_payload = None;
-    let mut nonce = None;
-    for p in &msg.payloads {
-        match p {
-            Payload::Sa(s) => sa_payload = Some(s),
-            Payload::Ke(k) => ke_payload = Some(k),
-            Payload::Nonce(n) => nonce = Some(n),
-            _ => {}
-        }
-    }
-    let (Some(sa_p), Some(ke_p), Some(nr)) = (sa_payload, ke_payload, nonce) else {
-        return InitResult::Failed(FailureReason::InvalidResponse {
-            detail: "IKE_SA_INIT response lacks SA, KE or Nonce".into(),
-        });
+    let algs = match agree(sa, h, d) {
+        Ok(a) => a,
+        Err(r) => return r,
     };
-    if msg.header.spi_r == 0 {
-        return InitResult::Failed(FailureReason::InvalidResponse {
-            detail: "IKE_SA_INIT response with zero SPIr".into(),
-        });
+    sa.init_response = bytes.to_vec();
+    note_peer(cx, sa, d);
+    // RFC 7296 section 3.7: the responder's CERTREQ comes in its IKE_SA_INIT response.
+    sa.sig.peer_certreq = !d.certreqs.is_empty();
+    let spi_r = sa.spi_r;
+    detect_nat(sa, &d.notifies, spi_r);
+    report_nat(cx, sa);
+    cx.emit(Event::ProposalSelected {
+        conn: Some(sa.conn.clone()),
+        protocol: ProtocolId::IKE,
+        algorithms: algs.to_string(),
+    });
+    InitResult::Done
+}
+
+/// RFC 7296 section 2.6: the responder wants its COOKIE echoed.
+fn restart_with_cookie<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    now: Instant,
+    cookie: Vec<u8>,
+) -> InitResult {
+    if sa.ke_retries >= MAX_RESTARTS {
+        return invalid("responder keeps demanding a COOKIE");
     }
-    if !nonce_ok(nr) {
-        return InitResult::Failed(FailureReason::InvalidResponse {
-            detail: format!("nonce of {} octets", nr.len()),
-        });
+    sa.ke_retries += 1;
+    cx.emit(Event::Log {
+        level: LogLevel::Info,
+        conn: Some(sa.conn.clone()),
+        message: "received COOKIE, retrying IKE_SA_INIT".into(),
+    });
+    sa.cookie = Some(cookie);
+    restart(cx, sa, now);
+    InitResult::Restarted
+}
+
+/// RFC 7296 section 1.3: the responder wants a KE payload of another group we offered.
+fn restart_with_group<R: Rng>(
+    cx: &mut Core<R>,
+    sa: &mut IkeSa,
+    now: Instant,
+    n: &Notify,
+) -> InitResult {
+    let Some(group) = n.invalid_ke_group() else {
+        return InitResult::Ignore(DropReason::Malformed(
+            "INVALID_KE_PAYLOAD without a group".into(),
+        ));
+    };
+    let current = sa.ke.as_ref().map(KeyExchange::group);
+    let offered = sa.offered.as_ref();
+    let reorder = offered.and_then(|o| o.with_group_first(group));
+    let (Some(reordered), true) = (reorder, Some(group) != current) else {
+        return InitResult::Failed(FailureReason::InvalidKeRefused { group });
+    };
+    if sa.ke_retries >= MAX_RESTARTS {
+        return InitResult::Failed(FailureReason::InvalidKeRefused { group });
+    }
+    let ke = match KeyExchange::generate(group, cx.rng_dyn()) {
+        Ok(k) => k,
+        Err(_) => return InitResult::Failed(FailureReason::InvalidKeRefused { group }),
+    };
+    sa.ke_retries += 1;
+    cx.emit(Event::Log {
+        level: LogLevel::Info,
+        conn: Some(sa.conn.clone()),
+        message: format!(
+            "peer didn't accept DH group {}, it requested {group}",
+            current.unwrap_or(KeGroup::NONE)
+        ),
+    });
+    sa.ke = Some(ke);
+    sa.offered = Some(reordered);
+    restart(cx, sa, now);
+    InitResult::Restarted
+}
+
+/// Checks the responder's choice against our offer and derives the keys; returns the algorithms.
+fn agree(sa: &mut IkeSa, h: &Header, d: &Digest) -> Result<proposal::IkeAlgorithms, InitResult> {
+    let (Some(sa_p), Some(ke_p), Some(nr)) = (&d.sa, &d.ke, &d.nonce) else {
+        return Err(invalid("IKE_SA_INIT response lacks SA, KE or Nonce"));
+    };
+    if h.spi_r == 0 {
+        return Err(invalid("IKE_SA_INIT response with zero SPIr"));
     }
     let Some(offered) = sa.offered.clone() else {
-        return InitResult::Failed(FailureReason::Internal {
+        return Err(InitResult::Failed(FailureReason::Internal {
             detail: "no offered proposals".into(),
-        });
+        }));
     };
-    let chosen = match sa_p.proposals.as_slice() {
-        [one] => one,
-        _ => {
-            return InitResult::Failed(FailureReason::InvalidResponse {
-                detail: format!(
-                    "responder returned {} proposals, expected one",
-                    sa_p.proposals.len()
-                ),
-            })
-        }
+    let [chosen] = sa_p.proposals.as_slice() else {
+        return Err(invalid(format!(
+            "responder returned {} proposals, expected one",
+            sa_p.proposals.len()
+        )));
     };
     let algs = match proposal::check_response(&offered, &offered.to_wire(&[]), chosen) {
         Ok(Algorithms::Ike(a)) => a,
         Ok(Algorithms::Child(_)) => {
-            return InitResult::Failed(FailureReason::Internal {
+            return Err(InitResult::Failed(FailureReason::Internal {
                 detail: "IKE proposal check returned Child algorithms".into(),
-            })
+            }))
         }
-        Err(e) => {
-            return InitResult::Failed(FailureReason::InvalidResponse {
-                detail: e.to_string(),
-            })
-        }
+        Err(e) => return Err(invalid(e.to_string())),
     };
     let Some(ke) = sa.ke.take() else {
-        return InitResult::Failed(FailureReason::Internal {
+        return Err(InitResult::Failed(FailureReason::Internal {
             detail: "no key exchange state".into(),
-        });
+        }));
     };
     if ke.group() != algs.ke || ke_p.group != algs.ke {
-        return InitResult::Failed(FailureReason::InvalidResponse {
-            detail: format!(
-                "responder chose {} but sent KE for {} (we sent {})",
-                algs.ke,
-                ke_p.group,
-                ke.group()
-            ),
-        });
+        return Err(invalid(format!(
+            "responder chose {} but sent KE for {} (we sent {})",
+            algs.ke,
+            ke_p.group,
+            ke.group()
+        )));
     }
-    let g_ir = match ke.shared_secret(&ke_p.data) {
-        Ok(s) => s,
-        Err(e) => {
-            return InitResult::Failed(FailureReason::InvalidResponse {
-                detail: e.to_string(),
-            })
-        }
-    };
-    sa.spi_r = msg.header.spi_r;
+    let g_ir = ke
+        .shared_secret(&ke_p.data)
+        .map_err(|e| invalid(e.to_string()))?;
+    sa.spi_r = h.spi_r;
     sa.nr = Secret::from_slice(nr);
-    if let Err(r) = derive(sa, &algs, &g_ir) {
-        return InitResult::Failed(r);
+    derive(sa, &algs, &g_ir).map_err(InitResult::Failed)?;
+    Ok(algs)
+}
+
+/// What the peer's IKE_SA_INIT message announces: childless support, fragmentation, signature
+/// hash algorithms.
+fn note_peer<R: Rng>(cx: &Core<R>, sa: &mut IkeSa, d: &Digest) {
+    if sa.initiator {
+        sa.peer_childless = d.has_notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED);
     }
-    sa.init_response = bytes.to_vec();
-    sa.peer_childless = msg.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_some();
-    sa.fragmentation = msg
-        .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
-        .is_some();
-    let notifies: Vec<&Notify> = msg.notifies().collect();
+    sa.fragmentation = d.has_notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED);
     sa.sig.note_hashes(
-        notifies.iter().copied(),
+        d.notifies.iter(),
         cx.config.settings.signature_authentication,
     );
-    // RFC 7296 section 3.7: the responder's CERTREQ comes in its IKE_SA_INIT response.
-    sa.sig.peer_certreq = msg
-        .payloads
-        .iter()
-        .any(|p| matches!(p, Payload::CertReq(_)));
-    let (nl, nrem) = nat_detect(&notifies, sa.spi_i, sa.spi_r, sa.local, sa.remote);
+}
+
+/// Evaluates the peer's NAT_DETECTION payloads (hashed with `spi_r` as the peer knew it) and
+/// reports what they show.
+fn detect_nat(sa: &mut IkeSa, notifies: &[Notify], spi_r: u64) {
+    let notifies: Vec<&Notify> = notifies.iter().collect();
+    let (nl, nrem) = nat_detect(&notifies, sa.spi_i, spi_r, sa.local, sa.remote);
     sa.nat_local = nl;
     sa.nat_remote = nrem;
-    if let (Some(l), Some(r)) = (nl, nrem) {
+}
+
+fn report_nat<R: Rng>(cx: &mut Core<R>, sa: &IkeSa) {
+    if let (Some(l), Some(r)) = (sa.nat_local, sa.nat_remote) {
         cx.emit(Event::NatDetected {
             conn: sa.conn.clone(),
             spis: sa.spis(),
@@ -438,12 +475,6 @@ pub(crate) fn handle_response_i<R: Rng>(
             remote_behind_nat: r,
         });
     }
-    cx.emit(Event::ProposalSelected {
-        conn: Some(sa.conn.clone()),
-        protocol: ProtocolId::IKE,
-        algorithms: algs.to_string(),
-    });
-    InitResult::Done
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,16 +506,53 @@ fn notify_only(req: &Header, n: Notify) -> Vec<u8> {
     .encode()
 }
 
-/// Parameters of one IKE_SA_INIT request the endpoint has already classified.
+/// Responder: an IKE_SA_INIT request that did not fit its row. A critical payload we do not know
+/// rejects the message with UNSUPPORTED_CRITICAL_PAYLOAD, even unauthenticated (RFC 7296 section
+/// 2.5); anything else is unauthenticated garbage: dropped, no INVALID_SYNTAX (section 3.10.1).
+pub(crate) fn unreadable_request<R: Rng>(
+    cx: &mut Core<R>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    bytes: &[u8],
+    e: Unreadable,
+) -> InitRequestResult {
+    let detail = match e {
+        Unreadable::Decode(DecodeError::UnsupportedCritical(t)) => {
+            if let Ok(raw) = Header::peek(bytes) {
+                let mut n = Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD);
+                n.data = vec![t.0];
+                cx.send(local, remote, notify_only(&raw.header, n));
+                return InitRequestResult::Answered;
+            }
+            DecodeError::UnsupportedCritical(t).to_string()
+        }
+        Unreadable::Decode(e) => e.to_string(),
+        Unreadable::Refused(r @ Refusal::Missing(_)) => format!("IKE_SA_INIT request {r}"),
+        Unreadable::Refused(r) => r.to_string(),
+    };
+    InitRequestResult::Dropped(DropReason::Malformed(detail))
+}
+
+/// Parameters of one IKE_SA_INIT request the endpoint has already read against its row.
 pub(crate) struct InitRequest<'a> {
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub bytes: &'a [u8],
+    pub header: Header,
+    pub digest: Digest,
     /// Half-open SAs right now (for the COOKIE decision and `half_open_limit`).
     pub half_open: usize,
     /// Half-open SAs from `remote`'s address right now (`block_threshold`).
     pub half_open_from_ip: usize,
     pub spi_r: u64,
+}
+
+/// What the responder chose for a request: the connection and the proposal.
+struct Choice {
+    conn: String,
+    selected: proposal::Selected,
+    algs: proposal::IkeAlgorithms,
+    certreq: Option<crate::wire::CertReqPayload>,
 }
 
 /// Responder: handles a new IKE_SA_INIT request.
@@ -493,159 +561,26 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     now: Instant,
     req: InitRequest<'_>,
 ) -> InitRequestResult {
-    let InitRequest {
-        local,
-        remote,
-        bytes,
-        half_open,
-        half_open_from_ip,
-        spi_r,
-    } = req;
-    let msg = match Message::decode(bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            if e.notify_type() == NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD {
-                // RFC 7296 section 2.5: a critical payload we do not know rejects the message with
-                // UNSUPPORTED_CRITICAL_PAYLOAD, even unauthenticated.
-                if let Ok(raw) = Header::peek(bytes) {
-                    let mut n = Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD);
-                    if let crate::wire::DecodeError::UnsupportedCritical(t) = e {
-                        n.data = vec![t.0];
-                    }
-                    cx.send(local, remote, notify_only(&raw.header, n));
-                    return InitRequestResult::Answered;
-                }
-            }
-            // Anything else is unauthenticated garbage: no INVALID_SYNTAX (RFC 7296 section 2.21).
-            return InitRequestResult::Dropped(DropReason::Malformed(e.to_string()));
-        }
-    };
-    let h = msg.header;
-    if h.message_id != 0 {
-        return InitRequestResult::Dropped(DropReason::UnexpectedMessageId {
-            expected: 0,
-            got: h.message_id,
-        });
-    }
-    let mut sa_payload = None;
-    let mut ke_payload = None;
-    let mut nonce = None;
-    for p in &msg.payloads {
-        match p {
-            Payload::Sa(s) => sa_payload = Some(s),
-            Payload::Ke(k) => ke_payload = Some(k),
-            Payload::Nonce(n) => nonce = Some(n),
-            _ => {}
-        }
-    }
-    let (Some(sa_p), Some(ke_p), Some(ni)) = (sa_payload, ke_payload, nonce) else {
+    let (Some(sa_p), Some(ke_p), Some(ni)) = (&req.digest.sa, &req.digest.ke, &req.digest.nonce)
+    else {
         return InitRequestResult::Dropped(DropReason::Malformed(
             "IKE_SA_INIT request lacks SA, KE or Nonce".into(),
         ));
     };
-    if !nonce_ok(ni) {
-        return InitRequestResult::Dropped(DropReason::Malformed(format!(
-            "nonce of {} octets",
-            ni.len()
-        )));
+    if let Err(r) = admit(cx, now, &req, ni) {
+        return r;
     }
-    let limits = &cx.config.settings.limits;
-    if half_open >= limits.half_open {
-        return InitRequestResult::Dropped(DropReason::HalfOpenLimit);
-    }
-    if half_open_from_ip >= limits.half_open_per_ip {
-        return InitRequestResult::Dropped(DropReason::HalfOpenLimitPerIp);
-    }
-    if half_open >= cx.config.settings.cookie_threshold {
-        cx.rotate_cookie_secret(now);
-        let spi_i = spi_bytes(h.spi_i);
-        // The COOKIE must be the first payload (RFC 7296 section 2.6).
-        let echoed = match msg.payloads.first() {
-            Some(Payload::Notify(n)) if n.ntype == NotifyType::COOKIE => Some(&n.data),
-            _ => None,
-        };
-        let valid = echoed.is_some_and(|c| cx.cookies.verify(c, ni, remote, &spi_i));
-        if !valid {
-            let cookie = cx.cookies.cookie(ni, remote, &spi_i).to_vec();
-            cx.send(local, remote, notify_only(&h, Notify::cookie(cookie)));
-            cx.emit(Event::CookieDemanded {
-                from: remote,
-                half_open,
-            });
-            return InitRequestResult::Answered;
-        }
-    }
-    let candidates: Vec<&ConnConfig> = cx
-        .config
-        .connections
-        .iter()
-        .filter(|c| c.matches_addrs(local.ip(), remote.ip()))
-        .collect();
-    if candidates.is_empty() {
-        cx.send(
-            local,
-            remote,
-            notify_only(&h, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN)),
-        );
-        let reason = FailureReason::NoMatchingConnection {
-            why: NoConnection::Addresses {
-                local: local.ip(),
-                remote: remote.ip(),
-            },
-        };
-        cx.fail(now, None, remote, reason);
-        return InitRequestResult::Answered;
-    }
-    let mut first_mismatch = None;
-    let mut chosen = None;
-    for c in &candidates {
-        match proposal::select(&c.ike_proposals, &sa_p.proposals) {
-            Ok(sel) => {
-                chosen = Some((*c, sel));
-                break;
-            }
-            Err(m) => {
-                first_mismatch.get_or_insert((c.name.clone(), m));
-            }
-        }
-    }
-    let Some((conn, selected)) = chosen else {
-        cx.send(
-            local,
-            remote,
-            notify_only(&h, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN)),
-        );
-        if let Some((name, mismatch)) = first_mismatch {
-            let reason = FailureReason::ProposalMismatch {
-                protocol: ProtocolId::IKE,
-                child: None,
-                mismatch,
-            };
-            cx.fail(now, Some(name), remote, reason);
-        }
-        return InitRequestResult::Answered;
+    let choice = match choose(cx, now, &req, sa_p) {
+        Ok(c) => c,
+        Err(r) => return r,
     };
-    let Some(algs) = selected.algorithms.as_ike().copied() else {
-        return InitRequestResult::Dropped(DropReason::Malformed(
-            "IKE selection returned Child algorithms".into(),
-        ));
-    };
-    let conn_name = conn.name.clone();
-    let certreq = crate::exchange::ike_auth::certreq(candidates.iter().copied());
-    if ke_p.group != algs.ke {
-        cx.send(local, remote, notify_only(&h, Notify::invalid_ke(algs.ke)));
-        cx.emit(Event::KeGroupRequested {
-            conn: conn_name,
-            proposed: ke_p.group,
-            requested: algs.ke,
-        });
-        return InitRequestResult::Answered;
+    let h = &req.header;
+    if ke_p.group != choice.algs.ke {
+        return ask_for_group(cx, &req, &choice, ke_p.group);
     }
-    let ke = match KeyExchange::generate(algs.ke, cx.rng_dyn()) {
+    let ke = match KeyExchange::generate(choice.algs.ke, cx.rng_dyn()) {
         Ok(k) => k,
-        Err(e) => {
-            return InitRequestResult::Dropped(DropReason::Malformed(e.to_string()));
-        }
+        Err(e) => return InitRequestResult::Dropped(DropReason::Malformed(e.to_string())),
     };
     let g_ir = match ke.shared_secret(&ke_p.data) {
         Ok(s) => s,
@@ -653,84 +588,27 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     };
     let mut sa = IkeSa::new(
         cx.next_uid(),
-        conn_name,
+        choice.conn.clone(),
         false,
         h.spi_i,
-        spi_r,
-        local,
-        remote,
+        req.spi_r,
+        req.local,
+        req.remote,
     );
     sa.ni = Secret::from_slice(ni);
     sa.nr = cx.random_secret(NONCE_LEN);
-    if let Err(r) = derive(&mut sa, &algs, &g_ir) {
-        cx.fail(now, Some(sa.conn.clone()), remote, r);
+    if let Err(r) = derive(&mut sa, &choice.algs, &g_ir) {
+        cx.fail(now, Some(sa.conn.clone()), req.remote, r);
         return InitRequestResult::Answered;
     }
     // The initiator hashed with SPIr = 0 (it did not know ours yet).
-    let notifies: Vec<&Notify> = msg.notifies().collect();
-    let (nl, nrem) = nat_detect(&notifies, h.spi_i, 0, local, remote);
-    sa.nat_local = nl;
-    sa.nat_remote = nrem;
+    detect_nat(&mut sa, &req.digest.notifies, 0);
     sa.force_encap = cx.config.connection(&sa.conn).is_some_and(|c| c.encap);
-    sa.fragmentation = msg
-        .notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
-        .is_some();
-    let signature_auth = cx.config.settings.signature_authentication;
-    sa.sig.note_hashes(notifies.iter().copied(), signature_auth);
-    let (i, r) = (spi_bytes(sa.spi_i), spi_bytes(sa.spi_r));
-    let response = Message {
-        header: Header {
-            spi_i: sa.spi_i,
-            spi_r: sa.spi_r,
-            minor_version: 0,
-            exchange: ExchangeType::IKE_SA_INIT,
-            flags: Flags::new(false, true),
-            message_id: 0,
-        },
-        payloads: vec![
-            Payload::Sa(SaPayload {
-                proposals: vec![selected.response_proposal(&[])],
-            }),
-            Payload::Ke(KePayload {
-                group: ke.group(),
-                data: ke.public_value().to_vec(),
-            }),
-            Payload::Nonce(sa.nr.as_bytes().to_vec()),
-            Payload::Notify(Notify::nat_detection_source(source_natd(
-                sa.force_encap,
-                &i,
-                &r,
-                local,
-            ))),
-            Payload::Notify(Notify::nat_detection_destination(crypto::natd_hash(
-                &i, &r, remote,
-            ))),
-            // RFC 6023: we accept IKE_AUTH without a Child SA.
-            Payload::Notify(Notify::new(NotifyType::CHILDLESS_IKEV2_SUPPORTED)),
-        ],
-    };
-    let mut response = response;
-    // RFC 7383 section 2.3: announced only in answer to an initiator that announced it.
-    if sa.fragmentation {
-        response.payloads.push(Payload::Notify(Notify::new(
-            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-        )));
-    }
-    // RFC 7427 section 4: answered only to an initiator that announced its own list.
-    if signature_auth && sa.sig.peer_hashes.is_some() {
-        response
-            .payloads
-            .push(Payload::Notify(crate::auth::signature_hash_notify()));
-    }
-    // RFC 7296 section 3.7: CERTREQ for the CAs of every connection these addresses may end up
-    // using (the identities that decide it only come in IKE_AUTH).
-    if let Some(req) = certreq {
-        response.payloads.push(Payload::CertReq(req));
-    }
-    let response = response.encode();
-    sa.init_request = bytes.to_vec();
+    note_peer(cx, &mut sa, &req.digest);
+    let response = build_response(cx, &sa, &choice, &ke);
+    sa.init_request = req.bytes.to_vec();
     sa.init_response = response.clone();
-    sa.responses.answered(0, bytes, vec![response.clone()]);
+    sa.responses.answered(0, req.bytes, vec![response.clone()]);
     sa.last_peer_message = Some(now);
     crate::timer::on_half_open_created(
         &mut sa.deadlines,
@@ -741,18 +619,190 @@ pub(crate) fn respond_ike_sa_init<R: Rng>(
     cx.emit(Event::ProposalSelected {
         conn: Some(sa.conn.clone()),
         protocol: ProtocolId::IKE,
-        algorithms: algs.to_string(),
+        algorithms: choice.algs.to_string(),
     });
-    if let (Some(l), Some(r)) = (nl, nrem) {
-        cx.emit(Event::NatDetected {
-            conn: sa.conn.clone(),
-            spis: sa.spis(),
-            local_behind_nat: l,
-            remote_behind_nat: r,
-        });
-    }
-    cx.send(local, remote, response);
+    report_nat(cx, &sa);
+    cx.send(req.local, req.remote, response);
     InitRequestResult::Created(Box::new(sa))
+}
+
+/// RFC 7296 section 1.3: INVALID_KE_PAYLOAD naming the group we selected, so that the
+/// initiator retries with it.
+fn ask_for_group<R: Rng>(
+    cx: &mut Core<R>,
+    req: &InitRequest<'_>,
+    choice: &Choice,
+    got: KeGroup,
+) -> InitRequestResult {
+    let want = choice.algs.ke;
+    let answer = notify_only(&req.header, Notify::invalid_ke(want));
+    cx.send(req.local, req.remote, answer);
+    cx.emit(Event::KeGroupRequested {
+        conn: choice.conn.clone(),
+        proposed: got,
+        requested: want,
+    });
+    InitRequestResult::Answered
+}
+
+/// Message ID, the half-open limits, and the COOKIE (RFC 7296 section 2.6) once half-open SAs
+/// pass `cookie_threshold`.
+fn admit<R: Rng>(
+    cx: &mut Core<R>,
+    now: Instant,
+    req: &InitRequest<'_>,
+    ni: &[u8],
+) -> Result<(), InitRequestResult> {
+    let h = &req.header;
+    if h.message_id != 0 {
+        return Err(InitRequestResult::Dropped(
+            DropReason::UnexpectedMessageId {
+                expected: 0,
+                got: h.message_id,
+            },
+        ));
+    }
+    let limits = &cx.config.settings.limits;
+    if req.half_open >= limits.half_open {
+        return Err(InitRequestResult::Dropped(DropReason::HalfOpenLimit));
+    }
+    if req.half_open_from_ip >= limits.half_open_per_ip {
+        return Err(InitRequestResult::Dropped(DropReason::HalfOpenLimitPerIp));
+    }
+    if req.half_open < cx.config.settings.cookie_threshold {
+        return Ok(());
+    }
+    cx.rotate_cookie_secret(now);
+    let spi_i = spi_bytes(h.spi_i);
+    let remote = req.remote;
+    let echoed = req.digest.leading_cookie();
+    if echoed.is_some_and(|c| cx.cookies.verify(c, ni, remote, &spi_i)) {
+        return Ok(());
+    }
+    let cookie = cx.cookies.cookie(ni, remote, &spi_i).to_vec();
+    cx.send(req.local, remote, notify_only(h, Notify::cookie(cookie)));
+    cx.emit(Event::CookieDemanded {
+        from: remote,
+        half_open: req.half_open,
+    });
+    Err(InitRequestResult::Answered)
+}
+
+/// The first connection for these addresses whose IKE proposals overlap the peer's; otherwise
+/// NO_PROPOSAL_CHOSEN, reported against the first candidate.
+fn choose<R: Rng>(
+    cx: &mut Core<R>,
+    now: Instant,
+    req: &InitRequest<'_>,
+    sa_p: &SaPayload,
+) -> Result<Choice, InitRequestResult> {
+    let (local, remote, h) = (req.local, req.remote, &req.header);
+    let candidates: Vec<&ConnConfig> = cx
+        .config
+        .connections
+        .iter()
+        .filter(|c| c.matches_addrs(local.ip(), remote.ip()))
+        .collect();
+    let mut first_mismatch = None;
+    let mut chosen = None;
+    for c in &candidates {
+        match proposal::select(&c.ike_proposals, &sa_p.proposals) {
+            Ok(sel) => {
+                chosen = Some((c.name.clone(), sel));
+                break;
+            }
+            Err(m) => {
+                first_mismatch.get_or_insert((c.name.clone(), m));
+            }
+        }
+    }
+    let certreq = crate::exchange::ike_auth::certreq(candidates.iter().copied());
+    let no_candidates = candidates.is_empty();
+    let Some((conn, selected)) = chosen else {
+        let no_proposal = Notify::new(NotifyType::NO_PROPOSAL_CHOSEN);
+        cx.send(local, remote, notify_only(h, no_proposal));
+        if no_candidates {
+            let reason = FailureReason::NoMatchingConnection {
+                why: NoConnection::Addresses {
+                    local: local.ip(),
+                    remote: remote.ip(),
+                },
+            };
+            cx.fail(now, None, remote, reason);
+        } else if let Some((name, mismatch)) = first_mismatch {
+            let reason = FailureReason::ProposalMismatch {
+                protocol: ProtocolId::IKE,
+                child: None,
+                mismatch,
+            };
+            cx.fail(now, Some(name), remote, reason);
+        }
+        return Err(InitRequestResult::Answered);
+    };
+    let Some(algs) = selected.algorithms.as_ike().copied() else {
+        return Err(InitRequestResult::Dropped(DropReason::Malformed(
+            "IKE selection returned Child algorithms".into(),
+        )));
+    };
+    Ok(Choice {
+        conn,
+        selected,
+        algs,
+        certreq,
+    })
+}
+
+/// The IKE_SA_INIT response: SAr1, KEr, Nr, NAT detection, what we support, CERTREQ.
+fn build_response<R: Rng>(cx: &Core<R>, sa: &IkeSa, choice: &Choice, ke: &KeyExchange) -> Vec<u8> {
+    let (i, r) = (spi_bytes(sa.spi_i), spi_bytes(sa.spi_r));
+    let mut payloads = vec![
+        Payload::Sa(SaPayload {
+            proposals: vec![choice.selected.response_proposal(&[])],
+        }),
+        Payload::Ke(KePayload {
+            group: ke.group(),
+            data: ke.public_value().to_vec(),
+        }),
+        Payload::Nonce(sa.nr.as_bytes().to_vec()),
+        Payload::Notify(Notify::nat_detection_source(source_natd(
+            sa.force_encap,
+            &i,
+            &r,
+            sa.local,
+        ))),
+        Payload::Notify(Notify::nat_detection_destination(crypto::natd_hash(
+            &i, &r, sa.remote,
+        ))),
+        // RFC 6023: we accept IKE_AUTH without a Child SA.
+        Payload::Notify(Notify::new(NotifyType::CHILDLESS_IKEV2_SUPPORTED)),
+    ];
+    // RFC 7383 section 2.3: announced only in answer to an initiator that announced it.
+    if sa.fragmentation {
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+        )));
+    }
+    // RFC 7427 section 4: answered only to an initiator that announced its own list.
+    if cx.config.settings.signature_authentication && sa.sig.peer_hashes.is_some() {
+        payloads.push(Payload::Notify(crate::auth::signature_hash_notify()));
+    }
+    // RFC 7296 section 3.7: CERTREQ for the CAs of every connection these addresses may end up
+    // using (the identities that decide it only come in IKE_AUTH).
+    if let Some(req) = &choice.certreq {
+        payloads.push(Payload::CertReq(req.clone()));
+    }
+    Message {
+        header: Header {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+        },
+        payloads,
+    }
+    .encode()
 }
 
 #[cfg(test)]

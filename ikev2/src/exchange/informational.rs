@@ -13,6 +13,7 @@ use crate::sa::{IkeSa, Purpose};
 use crate::wire::{DeletePayload, InnerPayload};
 
 use super::fragment::seal_datagrams;
+use super::table::Digest;
 use super::{remove_child, After, Reply};
 
 // ---------------------------------------------------------------------------------------------
@@ -131,54 +132,28 @@ pub(crate) fn respond_informational<R: Rng>(
     cx: &mut Core<R>,
     sa: &mut IkeSa,
     now: Instant,
-    payloads: &[InnerPayload],
+    d: &Digest,
 ) -> Reply {
-    let mut delete_ike = false;
-    let mut auth_failed = false;
+    let delete_ike = d.deletes.iter().any(|x| x.protocol == ProtocolId::IKE);
     let mut deleted_in = Vec::new();
-    for p in payloads {
-        match p {
-            InnerPayload::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
-            InnerPayload::Delete(d) if d.protocol == ProtocolId::ESP => {
-                for spi_out in d.spis_u32() {
-                    // The peer names its inbound SPI, which is our outbound one.
-                    let found = sa
-                        .children
-                        .iter()
-                        .find(|c| c.spi_out == spi_out)
-                        .map(|c| (c.spi_in, c.state(), c.redundant));
-                    match found {
-                        Some((spi_in, state, redundant)) => {
-                            let reason = if state == ChildStatusState::Rekeyed || redundant {
-                                DownReason::Rekeyed
-                            } else {
-                                DownReason::PeerDelete
-                            };
-                            remove_child(cx, sa, spi_in, reason);
-                            // RFC 7296 section 1.4.1: in a Delete collision, ours is already on the
-                            // way; answer with nothing for this SA.
-                            if state != ChildStatusState::Deleting {
-                                deleted_in.push(spi_in);
-                            }
-                        }
-                        None => cx.emit(Event::Log {
-                            level: LogLevel::Debug,
-                            conn: Some(sa.conn.clone()),
-                            message: format!("peer deleted unknown ESP SPI {spi_out:08x}"),
-                        }),
-                    }
-                }
+    for x in d.deletes.iter().filter(|x| x.protocol == ProtocolId::ESP) {
+        for spi_out in x.spis_u32() {
+            if let Some(spi_in) = peer_deleted(cx, sa, spi_out) {
+                deleted_in.push(spi_in);
             }
-            InnerPayload::Notify(n) if n.ntype == NotifyType::AUTHENTICATION_FAILED => {
-                auth_failed = true
-            }
-            InnerPayload::Notify(n) if n.is_error() => cx.emit(Event::Log {
-                level: LogLevel::Warn,
-                conn: Some(sa.conn.clone()),
-                message: format!("peer sent {} in INFORMATIONAL", n.ntype),
-            }),
-            _ => {}
         }
+    }
+    let auth_failed = d.has_notify(NotifyType::AUTHENTICATION_FAILED);
+    for n in d
+        .notifies
+        .iter()
+        .filter(|n| n.is_error() && n.ntype != NotifyType::AUTHENTICATION_FAILED)
+    {
+        cx.emit(Event::Log {
+            level: LogLevel::Warn,
+            conn: Some(sa.conn.clone()),
+            message: format!("peer sent {} in INFORMATIONAL", n.ntype),
+        });
     }
     if auth_failed {
         // RFC 7296 section 2.21.2: the initiator could not authenticate us and dropped the SA.
@@ -210,4 +185,30 @@ pub(crate) fn respond_informational<R: Rng>(
         return Reply::keep(Vec::new());
     }
     Reply::keep(vec![InnerPayload::Delete(DeletePayload::esp(&deleted_in))])
+}
+
+/// The peer deleted its inbound ESP SA `spi_out` (our outbound one): the Child SA goes. Returns
+/// our inbound SPI to list in the answer, unless our own Delete of it is already on the way
+/// (RFC 7296 section 1.4.1: answer with nothing for it).
+fn peer_deleted<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, spi_out: u32) -> Option<u32> {
+    let found = sa
+        .children
+        .iter()
+        .find(|c| c.spi_out == spi_out)
+        .map(|c| (c.spi_in, c.state(), c.redundant));
+    let Some((spi_in, state, redundant)) = found else {
+        cx.emit(Event::Log {
+            level: LogLevel::Debug,
+            conn: Some(sa.conn.clone()),
+            message: format!("peer deleted unknown ESP SPI {spi_out:08x}"),
+        });
+        return None;
+    };
+    let reason = if state == ChildStatusState::Rekeyed || redundant {
+        DownReason::Rekeyed
+    } else {
+        DownReason::PeerDelete
+    };
+    remove_child(cx, sa, spi_in, reason);
+    (state != ChildStatusState::Deleting).then_some(spi_in)
 }

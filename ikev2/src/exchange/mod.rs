@@ -1,9 +1,13 @@
 //! The exchanges, one file each. Every file keeps the initiator half (`initiate_*`,
-//! `handle_*_response`) apart from the responder half (`respond_*`).
+//! `request_payloads`, `handle_response_i`) apart from the responder half (`respond_*`).
+//! `table` says which handler runs for which message in which state, and checks each message's
+//! payloads before it does; `child` is the one Child SA negotiation IKE_AUTH and CREATE_CHILD_SA
+//! share, and installs what was agreed.
 //!
-//! This module holds what they share: protecting and unprotecting messages with the IKE SA's keys,
-//! and installing a negotiated Child SA.
+//! This module holds what the rest share: protecting and unprotecting messages with the IKE SA's
+//! keys, random IKE SPIs, and removing or re-installing Child SAs.
 
+pub(crate) mod child;
 pub(crate) mod collision;
 pub(crate) mod create_child_sa;
 pub(crate) mod fragment;
@@ -11,25 +15,21 @@ pub(crate) mod ike_auth;
 pub(crate) mod ike_sa_init;
 pub(crate) mod informational;
 pub(crate) mod narrowing;
+pub(crate) mod table;
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::config::Mode;
-use crate::consts::{EncrId, ExchangeType, PayloadType};
+use crate::consts::{ExchangeType, PayloadType};
 use crate::context::Core;
-use crate::crypto::{self, CryptoError, Encr, Integ, Secret};
-use crate::event::{DownReason, Event, FailureReason};
-use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec, UdpEncap};
-use crate::proposal::ChildAlgorithms;
+use crate::crypto::{self, CryptoError, Secret};
+use crate::event::{DownReason, Event};
+use crate::output::KernelOp;
 use crate::rng::Rng;
-use crate::sa::child::{self, ChildSa};
-use crate::sa::status::ChildStatusState;
-use crate::sa::IkeSa;
-use crate::timer;
+use crate::sa::child::{policies, ChildSa};
+use crate::sa::{IkeCrypto, IkeSa};
 use crate::wire::{
     decode_inner, encode_inner, DecodeError, Flags, Header, InnerPayload, Message, Notify,
-    TrafficSelector,
 };
 
 /// What happens to the IKE SA once a message has been handled (and any reply sent).
@@ -78,6 +78,26 @@ impl core::fmt::Display for OpenError {
     }
 }
 
+/// SK_e and SK_a of one direction (RFC 7296 section 2.14): the initiator sends with SK_ei/SK_ai
+/// and the responder with SK_er/SK_ar; `outbound` picks ours, otherwise the peer's.
+pub(crate) fn sk_keys(c: &IkeCrypto, initiator: bool, outbound: bool) -> (&Secret, &Secret) {
+    if initiator == outbound {
+        (&c.keys.sk_ei, &c.keys.sk_ai)
+    } else {
+        (&c.keys.sk_er, &c.keys.sk_ar)
+    }
+}
+
+/// A random IKE SPI: never zero (RFC 7296 section 3.1), never one `taken` already.
+pub(crate) fn random_ike_spi<R: Rng>(cx: &mut Core<R>, taken: impl Fn(u64) -> bool) -> u64 {
+    loop {
+        let spi = cx.random_u64();
+        if spi != 0 && !taken(spi) {
+            return spi;
+        }
+    }
+}
+
 /// Protects `payloads` in a new message on `sa` (SK payload only, RFC 7296 section 3.14).
 pub(crate) fn seal(
     rng: &mut dyn Rng,
@@ -105,11 +125,7 @@ pub(crate) fn seal(
     }
     .encode();
     let (first, inner) = encode_inner(payloads);
-    let (ek, ak) = if sa.initiator {
-        (&c.keys.sk_ei, &c.keys.sk_ai)
-    } else {
-        (&c.keys.sk_er, &c.keys.sk_ar)
-    };
+    let (ek, ak) = sk_keys(c, sa.initiator, true);
     crypto::sk::seal(
         &c.cipher,
         ek.as_bytes(),
@@ -130,11 +146,7 @@ pub(crate) fn open(sa: &IkeSa, bytes: &[u8]) -> Result<Vec<InnerPayload>, OpenEr
     if msg.payloads.len() != 1 || msg.sk().is_none() {
         return Err(OpenError::NoSk);
     }
-    let (ek, ak) = if sa.initiator {
-        (&c.keys.sk_er, &c.keys.sk_ar)
-    } else {
-        (&c.keys.sk_ei, &c.keys.sk_ai)
-    };
+    let (ek, ak) = sk_keys(c, sa.initiator, false);
     let (first, plain) = crypto::sk::open(&c.cipher, ek.as_bytes(), ak.as_bytes(), bytes)
         .map_err(|_| OpenError::Crypto)?;
     decode_inner(PayloadType(first), &plain).map_err(OpenError::Inner)
@@ -144,230 +156,11 @@ pub(crate) fn notify(ntype: crate::consts::NotifyType) -> InnerPayload {
     InnerPayload::Notify(Notify::new(ntype))
 }
 
-/// The first error notify among `payloads`, if any.
-pub(crate) fn first_error(payloads: &[InnerPayload]) -> Option<crate::consts::NotifyType> {
-    payloads.iter().find_map(|p| match p {
-        InnerPayload::Notify(n) if n.is_error() => Some(n.ntype),
-        _ => None,
-    })
-}
-
+#[cfg(test)]
 pub(crate) fn has_notify(payloads: &[InnerPayload], ntype: crate::consts::NotifyType) -> bool {
     payloads
         .iter()
         .any(|p| matches!(p, InnerPayload::Notify(n) if n.ntype == ntype))
-}
-
-/// ICV length in bits of an AEAD ESP cipher.
-fn aead_icv_bits(id: EncrId) -> Option<u16> {
-    match id {
-        EncrId::AES_GCM_16 | EncrId::AES_CCM_16 | EncrId::CHACHA20_POLY1305 => Some(128),
-        EncrId::AES_GCM_12 | EncrId::AES_CCM_12 => Some(96),
-        EncrId::AES_GCM_8 | EncrId::AES_CCM_8 => Some(64),
-        EncrId::NULL_AUTH_AES_GMAC => Some(128),
-        _ => None,
-    }
-}
-
-/// What was agreed for a Child SA; turned into kernel state by [`install_child`].
-pub(crate) struct ChildAgreement {
-    pub name: String,
-    pub mode: Mode,
-    pub algorithms: ChildAlgorithms,
-    pub spi_in: u32,
-    pub spi_out: u32,
-    pub local_ts: Vec<TrafficSelector>,
-    pub remote_ts: Vec<TrafficSelector>,
-    /// Whether we were the initiator of the exchange that created the Child SA (selects which half
-    /// of KEYMAT protects which direction).
-    pub exchange_initiator: bool,
-    /// CREATE_CHILD_SA: the exchange's nonces (Ni, Nr) and the PFS shared secret. `None` in
-    /// IKE_AUTH, whose Child SA takes the IKE SA's nonces.
-    pub nonces: Option<(Secret, Secret)>,
-    pub pfs: Option<Secret>,
-    /// A rekey: the Child SA being replaced. The successor keeps its reqid, so the kernel's
-    /// policies (which select SAs by reqid) carry over without being touched.
-    pub rekey_of: Option<u32>,
-}
-
-/// Derives the Child SA keys, emits the kernel operations (two SAs, policies) and records the
-/// Child SA on `sa`. Returns the reason if the keys could not be derived.
-pub(crate) fn install_child<R: Rng>(
-    cx: &mut Core<R>,
-    sa: &mut IkeSa,
-    now: Instant,
-    ag: ChildAgreement,
-) -> Result<(), FailureReason> {
-    let internal = |e: CryptoError| FailureReason::Internal {
-        detail: e.to_string(),
-    };
-    let c = sa.crypto.as_ref().ok_or(FailureReason::Internal {
-        detail: "Child SA before IKE keys".into(),
-    })?;
-    let a = ag.algorithms;
-    let key_bits = if a.encr.key_bits == 0 {
-        None
-    } else {
-        Some(a.encr.key_bits)
-    };
-    let encr = Encr::new(a.encr.id, key_bits).map_err(internal)?;
-    let integ = a.integ.map(Integ::new).transpose().map_err(internal)?;
-    let integ_len = integ.map_or(0, |i| i.key_len());
-    let (ni, nr) = match &ag.nonces {
-        Some((ni, nr)) => (ni.as_bytes(), nr.as_bytes()),
-        None => (sa.ni.as_bytes(), sa.nr.as_bytes()),
-    };
-    let keys = crypto::derive_child_keys(
-        c.prf,
-        c.keys.sk_d.as_bytes(),
-        ag.pfs.as_ref().map(|s| s.as_bytes()),
-        ni,
-        nr,
-        encr.key_len(),
-        integ_len,
-    )
-    .map_err(internal)?;
-    let ((ein, iin), (eout, iout)) = if ag.exchange_initiator {
-        ((&keys.encr_r, &keys.integ_r), (&keys.encr_i, &keys.integ_i))
-    } else {
-        ((&keys.encr_i, &keys.integ_i), (&keys.encr_r, &keys.integ_r))
-    };
-    let conn = cx.config.connection(&sa.conn).cloned();
-    let child_cfg = conn.as_ref().and_then(|c| c.child(&ag.name)).cloned();
-    let jitter = cx.random_u64();
-    let limits = child_cfg
-        .as_ref()
-        .map(|cc| cc.lifetimes(&cx.config.settings, &sa.conn, jitter))
-        .unwrap_or_default();
-    let lifetime = limits.kernel();
-    let old = ag
-        .rekey_of
-        .and_then(|spi| sa.children.iter().find(|c| c.spi_in == spi));
-    let reqid = match old {
-        Some(o) => o.reqid,
-        None => cx.next_reqid(),
-    };
-    let key_bits_effective = encr.key_bits();
-    let icv_bits = aead_icv_bits(a.encr.id);
-    let encap = sa.udp_encap();
-    let mk_sa = |direction,
-                 src: SocketAddr,
-                 dst: SocketAddr,
-                 spi,
-                 ek: &crypto::Secret,
-                 ik: &crypto::Secret| {
-        SaSpec {
-            src: src.ip(),
-            dst: dst.ip(),
-            spi,
-            reqid,
-            direction,
-            mode: ag.mode,
-            encr: EncrSpec {
-                alg: a.encr.id,
-                key_bits: key_bits_effective,
-                icv_bits,
-                key: zeroize::Zeroizing::new(ek.as_bytes().to_vec()),
-            },
-            integ: a.integ.map(|alg| IntegSpec {
-                alg,
-                key: zeroize::Zeroizing::new(ik.as_bytes().to_vec()),
-            }),
-            esn: a.esn == crate::consts::EsnId::ESN,
-            replay_window: if direction == Direction::In {
-                cx.config.settings.replay_window
-            } else {
-                0
-            },
-            // RFC 3948: ports as seen on the wire; the IKE SA is on the NAT-T ports by now.
-            encap: encap.then_some(UdpEncap {
-                sport: src.port(),
-                dport: dst.port(),
-            }),
-            lifetime,
-            selector: if ag.mode == Mode::Transport {
-                match (ag.local_ts.first(), ag.remote_ts.first()) {
-                    (Some(l), Some(r)) if direction == Direction::Out => Some((*l, *r)),
-                    (Some(l), Some(r)) => Some((*r, *l)),
-                    _ => None,
-                }
-            } else {
-                None
-            },
-        }
-    };
-    let sa_in = mk_sa(Direction::In, sa.remote, sa.local, ag.spi_in, ein, iin);
-    let sa_out = mk_sa(Direction::Out, sa.local, sa.remote, ag.spi_out, eout, iout);
-    drop(keys);
-    // Kept to re-install the pair when the peer's NAT mapping changes.
-    let kernel_sas = encap.then(|| Box::new((sa_in.clone(), sa_out.clone())));
-    let key = sa.local_spi();
-    // Make-before-break: the inbound SA first, so the peer may switch as soon as it likes. A
-    // rekey responder holds the outbound SA back until the peer deleted the old Child SA.
-    let mut ops = vec![KernelOp::AddSa(sa_in)];
-    let defer_out = ag.rekey_of.is_some() && !ag.exchange_initiator;
-    let mut pending_out = None;
-    if defer_out {
-        pending_out = Some(sa_out);
-    } else {
-        ops.push(KernelOp::AddSa(sa_out));
-    }
-    if ag.rekey_of.is_none() {
-        for p in child::policies(
-            sa.local,
-            sa.remote,
-            ag.mode,
-            reqid,
-            &ag.local_ts,
-            &ag.remote_ts,
-        ) {
-            ops.push(KernelOp::AddPolicy(p));
-        }
-    }
-    let pending = u32::try_from(ops.len()).unwrap_or(u32::MAX);
-    for op in ops {
-        cx.kernel(op, Some((key, ag.spi_in)));
-    }
-    let child = ChildSa {
-        name: ag.name,
-        unique_id: cx.next_uid(),
-        reqid,
-        state: ChildStatusState::Installing,
-        mode: ag.mode,
-        spi_in: ag.spi_in,
-        spi_out: ag.spi_out,
-        encr: a.encr.id,
-        encr_keysize: key_bits_effective,
-        integ: a.integ,
-        esn: a.esn == crate::consts::EsnId::ESN,
-        encap,
-        kernel_sas,
-        local_ts: ag.local_ts,
-        remote_ts: ag.remote_ts,
-        installed_at: now,
-        pending_ops: pending,
-        deadlines: timer::on_child_installed(&limits, now),
-        pending_out,
-        bytes_in: 0,
-        bytes_out: 0,
-        last_in: None,
-        last_out: None,
-        redundant: false,
-    };
-    cx.emit(child.created_event(&sa.conn));
-    let (lts, rts) = child.ts_text();
-    cx.emit(Event::ChildSaUp {
-        conn: sa.conn.clone(),
-        child: child.name.clone(),
-        reqid,
-        spi_in: child.spi_in,
-        spi_out: child.spi_out,
-        mode: child.mode,
-        local_ts: lts,
-        remote_ts: rts,
-    });
-    sa.children.push(child);
-    Ok(())
 }
 
 /// The peer moved from `old` to `sa.remote` (its NAT changed the mapping, RFC 3948 section 3):
@@ -425,7 +218,7 @@ pub(crate) fn reissue_encap_children<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, o
             for op in c.policy_teardown_ops(local, old) {
                 cx.kernel(op, None);
             }
-            for p in child::policies(local, remote, c.mode, c.reqid, &c.local_ts, &c.remote_ts) {
+            for p in policies(local, remote, c.mode, c.reqid, &c.local_ts, &c.remote_ts) {
                 cx.kernel(KernelOp::AddPolicy(p), None);
             }
         }
