@@ -66,10 +66,6 @@ fn ike_rekey_at(w: &mut World, s: Side, rekey_ms: u64) {
     });
 }
 
-fn first_child(p: &Peer) -> ChildSaStatus {
-    established_ike(p)[0].children[0].clone()
-}
-
 fn logged(p: &Peer, text: &str) -> bool {
     p.events()
         .any(|e| matches!(e, Event::Log { message, .. } if message.contains(text)))
@@ -662,8 +658,7 @@ fn child_delete_crossing_child_rekey(rekeyer: Side, seed: u64) {
         assert_eq!(established_ike(p).len(), 1, "{}: IKE SA lost", p.name);
         assert_eq!(installed_children(p), 0, "{}: Child SA resurrected", p.name);
         assert!(p.kernel.is_empty(), "{}: {:?}", p.name, p.kernel.sas.keys());
-        assert!(p.kernel.errors().is_empty(), "{}", p.name);
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
+        assert_clean(p);
         assert_eq!(
             count(p, |e| matches!(e, Event::ChildSaUp { .. })),
             1,
@@ -746,8 +741,7 @@ fn ike_delete_crossing_a_child_rekey_closes_everything() {
     for p in [&w.a, &w.b] {
         assert!(ike_sas(p).is_empty(), "{}: {:?}", p.name, ike_sas(p));
         assert!(p.kernel.is_empty(), "{}: kernel not empty", p.name);
-        assert!(p.kernel.errors().is_empty(), "{}", p.name);
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
+        assert_clean(p);
     }
     assert!(!logged(&w.a, "retrying in"));
 }

@@ -46,14 +46,10 @@ fn delete_child_from(s: Side) {
             child: child.into(),
         },
     );
-    let r = w.run_until(Duration::from_secs(30), |w| {
-        up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty()
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} / B {:?}",
-        w.a.kernel.sas.keys(),
-        w.b.kernel.sas.keys()
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
+        "Child SA deleted on both sides, IKE SA kept",
     );
     // Both sides still hold the IKE SA, and said why the child went.
     assert!(
@@ -97,12 +93,7 @@ fn delete_ike_from(s: Side) {
     w.command(s, Command::TerminateIke { conn: conn.into() });
     w.must(
         Duration::from_secs(30),
-        |w| {
-            ike_sas(&w.a).is_empty()
-                && ike_sas(&w.b).is_empty()
-                && w.a.kernel.is_empty()
-                && w.b.kernel.is_empty()
-        },
+        all_gone,
         "IKE SA deleted on both sides",
     );
     assert!(
@@ -221,10 +212,11 @@ fn terminate_towards_a_silent_peer_still_cleans_up_locally() {
             conn: A_CONN.into(),
         },
     );
-    let r = w.run_until(Duration::from_secs(400), |w| {
-        ike_sas(&w.a).is_empty() && w.a.kernel.is_empty()
-    });
-    assert!(r.is_ok(), "{r:?}: {:?}", ike_sas(&w.a));
+    w.must(
+        Duration::from_secs(400),
+        |w| ike_sas(&w.a).is_empty() && w.a.kernel.is_empty(),
+        "A removed its IKE SA and kernel state",
+    );
     assert!(w.a.sent.len() - first >= 1, "no Delete sent");
     assert!(
         w.a.sent.len() - first <= 6,

@@ -23,10 +23,6 @@ fn child_times(w: &mut World, s: Side, rekey: u64, life: u64) {
     });
 }
 
-fn first_child(p: &Peer) -> rswan_ikev2::sa::status::ChildSaStatus {
-    established_ike(p)[0].children[0].clone()
-}
-
 fn op_index(p: &Peer, f: impl Fn(&KernelOp) -> bool) -> Option<usize> {
     p.kernel.log.iter().position(|(op, _)| f(op))
 }
@@ -59,18 +55,11 @@ fn child_rekey(esp: &str, seed: u64) -> World {
             .values()
             .map(|s| s.encr.key.to_vec())
             .collect();
-    let r = w.run_until(Duration::from_secs(120), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old_a.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: no rekey; A failures {:?}",
-        failures(&w.a)
+    let t = w.must(
+        Duration::from_secs(120),
+        |w| child_replaced(w, old_a.spi_in),
+        "no rekey",
     );
-    let t = r.unwrap();
     assert!(
         t >= Duration::from_secs(30) && t <= Duration::from_secs(70),
         "rekeyed at {t:?}, outside rekey_time minus jitter"
@@ -176,17 +165,10 @@ fn child_rekey_survives_lost_messages() {
     establish(&mut w);
     let old = first_child(&w.a);
     w.link.set_both(Impairment::lossy(0.25));
-    let r = w.run_until(Duration::from_secs(400), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        failures(&w.a),
-        failures(&w.b)
+    w.must(
+        Duration::from_secs(400),
+        |w| child_replaced(w, old.spi_in),
+        "Child SA rekeyed over the lossy link",
     );
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
 }
@@ -206,13 +188,16 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
         |w| established_ike(&w.a).iter().any(|s| s.detail == "REKEYING"),
         "status never showed REKEYING",
     );
-    let r = w.run_until(Duration::from_secs(120), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && established_ike(&w.a).len() == 1
-            && established_ike(&w.a)[0].spis != old.spis
-    });
-    assert!(r.is_ok(), "{r:?}: A {:?}", failures(&w.a));
+    w.must(
+        Duration::from_secs(120),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && established_ike(&w.a).len() == 1
+                && established_ike(&w.a)[0].spis != old.spis
+        },
+        "IKE SA rekeyed, the old one gone on both sides",
+    );
     let new_a = established_ike(&w.a)[0].clone();
     let new_b = established_ike(&w.b)[0].clone();
     assert_eq!(new_a.spis, new_b.spis, "both sides show the new SPIs");
@@ -255,8 +240,11 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
             child: harness::setup::A_CHILD.into(),
         },
     );
-    let r = w.run_until(Duration::from_secs(30), |w| up_with_children(w, 0));
-    assert!(r.is_ok(), "{r:?}");
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 0),
+        "Child SA deleted, IKE SA kept",
+    );
 }
 
 #[test]
@@ -283,8 +271,11 @@ fn additional_child_sa_under_the_same_ike_sa() {
             child: Some("extra".into()),
         },
     );
-    let r = w.run_until(Duration::from_secs(30), |w| up_with_children(w, 2));
-    assert!(r.is_ok(), "{r:?}: {:?}", failures(&w.a));
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 2),
+        "second Child SA up",
+    );
     assert_eq!(established_ike(&w.a)[0].spis, ike, "same IKE SA");
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 4);
     assert!(w
@@ -382,12 +373,7 @@ fn colliding_child_rekeys_resolve_by_lowest_nonce() {
         w.pump();
         w.must(
             Duration::from_secs(60),
-            |w| {
-                up_with_children(w, 1)
-                    && first_child(&w.a).spi_in != old.spi_in
-                    && w.a.kernel.sas.len() == 2
-                    && w.b.kernel.sas.len() == 2
-            },
+            |w| child_replaced(w, old.spi_in),
             &format!("seed {seed}"),
         );
         assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
@@ -411,13 +397,7 @@ fn colliding_child_rekeys_resolve_by_lowest_nonce() {
         for p in [&w.a, &w.b] {
             assert!(!tf_logged(p), "seed {seed}: {}", p.name);
             assert_eq!(count(p, |e| matches!(e, Event::ChildSaUp { .. })), 3);
-            assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-            assert!(
-                p.kernel.errors().is_empty(),
-                "{}: {:?}",
-                p.name,
-                p.kernel.errors()
-            );
+            assert_clean(p);
             assert_eq!(p.kernel.policies.len(), 3, "{}: policies", p.name);
         }
     }
@@ -525,11 +505,11 @@ fn child_life_time_expires_when_rekey_keeps_failing() {
     child_times(&mut w, Side::A, 60, 120);
     child_times(&mut w, Side::B, 900, 1000);
     let t0 = establish(&mut w);
-    let r = w.run_until(Duration::from_secs(200), |w| {
-        up_with_children(w, 0) && w.b.kernel.is_empty()
-    });
-    assert!(r.is_ok(), "{r:?}");
-    let t = r.unwrap() - t0;
+    let t = w.must(
+        Duration::from_secs(200),
+        |w| up_with_children(w, 0) && w.b.kernel.is_empty(),
+        "Child SA deleted at its hard lifetime",
+    ) - t0;
     assert!(
         t >= Duration::from_secs(119) && t <= Duration::from_secs(125),
         "deleted after {t:?}"
@@ -591,15 +571,8 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     );
     assert_eq!(established_ike(&w.a)[0].spis, established_ike(&w.b)[0].spis);
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -627,15 +600,8 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
     assert!(tf_logged(&w.a), "A was not told TEMPORARY_FAILURE");
     w.run_for(Duration::from_secs(30));
     assert!(up_with_children(&w, 0));
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -652,12 +618,7 @@ fn lost_rekey_and_delete_responses_are_replayed_not_reprocessed() {
     w.pump();
     w.must(
         Duration::from_secs(60),
-        |w| {
-            up_with_children(w, 1)
-                && first_child(&w.a).spi_in != old.spi_in
-                && w.a.kernel.sas.len() == 2
-                && w.b.kernel.sas.len() == 2
-        },
+        |w| child_replaced(w, old.spi_in),
         "Child SA rekeyed after the replays",
     );
     assert!(
@@ -708,13 +669,16 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
     // A's next datagram is the rekey request; every transmission of the Delete after it is lost.
     let n = w.link.stats.sent[0];
     w.link.drop_nth[0] = (n + 2..n + 5).collect();
-    let r = w.run_until(Duration::from_secs(200), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && established_ike(&w.b).len() == 1
-            && established_ike(&w.b)[0].spis != old
-    });
-    assert!(r.is_ok(), "{r:?}: B {:?}", ike_sas(&w.b));
+    w.must(
+        Duration::from_secs(200),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && established_ike(&w.b).len() == 1
+                && established_ike(&w.b)[0].spis != old
+        },
+        "B removed the rekeyed IKE SA without its Delete",
+    );
     assert_eq!(
         w.link.stats.dropped[0], 3,
         "the Delete was not lost three times"
@@ -749,16 +713,11 @@ fn reauth_time_replaces_the_ike_sa_break_before_make() {
     let t0 = establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
     let old_child = first_child(&w.a);
-    let r = w.run_until(Duration::from_secs(150), |w| {
-        up_with_children(w, 1) && established_ike(&w.a)[0].spis != old
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
-    );
-    let t = r.unwrap() - t0;
+    let t = w.must(
+        Duration::from_secs(150),
+        |w| up_with_children(w, 1) && established_ike(&w.a)[0].spis != old,
+        "IKE SA reauthenticated",
+    ) - t0;
     assert!(
         t >= Duration::from_secs(90) && t <= Duration::from_secs(101),
         "reauthenticated after {t:?}"
@@ -769,15 +728,8 @@ fn reauth_time_replaces_the_ike_sa_break_before_make() {
     assert_eq!(established_ike(&w.a)[0].spis, established_ike(&w.b)[0].spis);
     assert_eq!(ike_sas(&w.b).len(), 1, "B kept the old IKE SA");
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -808,16 +760,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
         },
     );
     w.pump();
-    w.must(
-        Duration::from_secs(60),
-        |w| {
-            ike_sas(&w.a).is_empty()
-                && ike_sas(&w.b).is_empty()
-                && w.a.kernel.is_empty()
-                && w.b.kernel.is_empty()
-        },
-        "both sides torn down",
-    );
+    w.must(Duration::from_secs(60), all_gone, "both sides torn down");
     // The rekey request really went out and crossed the Delete (exchange type 36 in octet 18).
     let create_child_sa = |p: &Peer| {
         p.sent
@@ -828,13 +771,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     assert_eq!(create_child_sa(&w.a), 1, "A's rekey request");
     assert_eq!(create_child_sa(&w.b), 1, "B's TEMPORARY_FAILURE answer");
     for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
+        assert_clean(p);
         assert_eq!(
             count(p, |e| matches!(e, Event::IkeSaUp { .. })),
             1,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rswan_ikev2::event::{Event, FailureReason};
 use rswan_ikev2::output::Direction;
-use rswan_ikev2::sa::status::{ChildStatusState, IkeSaStatus, IkeStatusState};
+use rswan_ikev2::sa::status::{ChildSaStatus, ChildStatusState, IkeSaStatus, IkeStatusState};
 
 #[allow(unused_imports)]
 pub use kernel::assert_mirrored;
@@ -66,6 +66,29 @@ pub fn both_up(w: &World) -> bool {
     up_with_children(w, 1)
 }
 
+/// The first Child SA of this peer's established IKE SA, as `status()` shows it. Panics (the test
+/// fails) if there is none.
+pub fn first_child(p: &Peer) -> ChildSaStatus {
+    established_ike(p)[0].children[0].clone()
+}
+
+/// The one Child SA was replaced: both peers are up with one Child SA, A's inbound SPI is no longer
+/// `old_spi_in`, and each kernel holds only the new pair (the old one is deleted).
+pub fn child_replaced(w: &World, old_spi_in: u32) -> bool {
+    up_with_children(w, 1)
+        && first_child(&w.a).spi_in != old_spi_in
+        && w.a.kernel.sas.len() == 2
+        && w.b.kernel.sas.len() == 2
+}
+
+/// Neither peer holds an IKE SA or any kernel state.
+pub fn all_gone(w: &World) -> bool {
+    ike_sas(&w.a).is_empty()
+        && ike_sas(&w.b).is_empty()
+        && w.a.kernel.is_empty()
+        && w.b.kernel.is_empty()
+}
+
 /// The failures this peer reported, in order.
 pub fn failures(p: &Peer) -> Vec<&FailureReason> {
     p.events()
@@ -82,6 +105,22 @@ pub fn count<F: Fn(&Event) -> bool>(p: &Peer, f: F) -> usize {
 
 pub fn has_failed(p: &Peer) -> bool {
     !failures(p).is_empty()
+}
+
+/// Asserts that this peer reported no failure and that its kernel refused no operation.
+pub fn assert_clean(p: &Peer) {
+    assert!(
+        failures(p).is_empty(),
+        "{}: failures {:?}",
+        p.name,
+        failures(p)
+    );
+    assert!(
+        p.kernel.errors().is_empty(),
+        "{}: kernel refused {:?}",
+        p.name,
+        p.kernel.errors()
+    );
 }
 
 /// Runs to establishment and asserts everything a user would check afterwards: `status()` on

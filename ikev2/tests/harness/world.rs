@@ -333,7 +333,8 @@ impl World {
     }
 
     /// `run_until(limit, done)` that must succeed: otherwise the test fails naming `what`, why the
-    /// run stopped and both sides' IKE SAs as `status()` shows them.
+    /// run stopped and both sides' state ([`World::state`]). Returns the virtual time (since the
+    /// start of the world) at which `done` first held.
     pub fn must(
         &mut self,
         limit: Duration,
@@ -342,22 +343,28 @@ impl World {
     ) -> Duration {
         match self.run_until(limit, done) {
             Ok(t) => t,
-            Err(stop) => panic!(
-                "{what}: {stop:?}: A {:?} B {:?}",
-                super::ike_sas(&self.a),
-                super::ike_sas(&self.b)
-            ),
+            Err(stop) => panic!("{what}: {stop:?}: {}", self.state()),
         }
     }
 
-    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' IKE SAs.
+    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' state.
     pub fn check(&self, cond: impl FnOnce(&World) -> bool, what: &str) {
-        assert!(
-            cond(self),
-            "{what}: A {:?} B {:?}",
-            super::ike_sas(&self.a),
-            super::ike_sas(&self.b)
-        );
+        assert!(cond(self), "{what}: {}", self.state());
+    }
+
+    /// Both sides as a failing test shows them: the IKE SAs `status()` lists, the failures
+    /// reported so far and the SAs in the model kernel.
+    pub fn state(&self) -> String {
+        let side = |p: &Peer| {
+            format!(
+                "{} IKE SAs {:?}, failures {:?}, kernel SAs {:?}",
+                p.name,
+                super::ike_sas(p),
+                super::failures(p),
+                p.kernel.sas.keys().collect::<Vec<_>>()
+            )
+        };
+        format!("{}; {}", side(&self.a), side(&self.b))
     }
 
     /// Changes peer `s`'s configuration and reloads its endpoint with it, now.
