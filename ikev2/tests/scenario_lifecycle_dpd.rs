@@ -18,9 +18,8 @@ use harness::*;
 fn dpd(w: &mut World, s: Side, mode: DpdMode, delay: u64) {
     w.reconfigure(s, |c| {
         c.connections[0].dpd_delay = Duration::from_secs(delay);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 dpd_mode: mode,
                 ..ConnTimers::default()

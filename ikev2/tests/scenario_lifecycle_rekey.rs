@@ -409,17 +409,7 @@ fn colliding_ike_rekeys_resolve() {
     // No jitter, and B (established one link delay before A) waits that much longer: both
     // timers fire at the same instant and both requests cross on the wire.
     for (s, ms) in [(Side::A, 100_000), (Side::B, 100_010)] {
-        w.reconfigure(s, |c| {
-            c.connections[0].rekey_time = Duration::from_millis(ms);
-            let name = c.connections[0].name.clone();
-            c.settings.conn_timers.insert(
-                name,
-                ConnTimers {
-                    ike_rand_time: Some(Duration::ZERO),
-                    ..ConnTimers::default()
-                },
-            );
-        });
+        ike_rekey_exactly(&mut w, s, Duration::from_millis(ms));
     }
     establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
@@ -516,6 +506,21 @@ fn child_life_time_expires_when_rekey_keeps_failing() {
     );
 }
 
+/// Side `s` rekeys its IKE SA exactly `after` its establishment: `rekey_time` without the
+/// `rand_time` jitter.
+fn ike_rekey_exactly(w: &mut World, s: Side, after: Duration) {
+    w.reconfigure(s, |c| {
+        c.connections[0].rekey_time = after;
+        set_conn_timers(
+            c,
+            ConnTimers {
+                ike_rand_time: Some(Duration::ZERO),
+                ..ConnTimers::default()
+            },
+        );
+    });
+}
+
 fn tf_logged(p: &Peer) -> bool {
     p.events()
         .any(|e| matches!(e, Event::Log { message, .. } if message.contains("TEMPORARY_FAILURE")))
@@ -526,23 +531,12 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     let mut w = Pair::default().build(51);
     // B rekeys the IKE SA and A the Child SA at the same instant (no jitter on either; B is
     // established one link delay before A, which installs its Child SA when it is).
-    w.reconfigure(Side::B, |c| {
-        c.connections[0].rekey_time = Duration::from_secs(100);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
-            ConnTimers {
-                ike_rand_time: Some(Duration::ZERO),
-                ..ConnTimers::default()
-            },
-        );
-    });
+    ike_rekey_exactly(&mut w, Side::B, Duration::from_secs(100));
     w.reconfigure(Side::A, |c| {
         c.connections[0].children[0].rekey_time = Duration::from_millis(99_990);
         c.connections[0].children[0].life_time = Duration::from_secs(1000);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 child_rand_time: Some(Duration::ZERO),
                 ..ConnTimers::default()
@@ -701,9 +695,8 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
 fn reauth_time_replaces_the_ike_sa_break_before_make() {
     let mut w = Pair::default().build(55);
     w.reconfigure(Side::A, |c| {
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 reauth_time: Some(Duration::from_secs(100)),
                 ..ConnTimers::default()
@@ -737,17 +730,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     let mut w = Pair::default().build(56);
     // A rekeys the IKE SA at the instant B deletes it: no zero jitter, B's delete issued when
     // A's rekey timer fires.
-    w.reconfigure(Side::A, |c| {
-        c.connections[0].rekey_time = Duration::from_secs(100);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
-            ConnTimers {
-                ike_rand_time: Some(Duration::ZERO),
-                ..ConnTimers::default()
-            },
-        );
-    });
+    ike_rekey_exactly(&mut w, Side::A, Duration::from_secs(100));
     let t0 = establish(&mut w);
     let rekey_at = w.clock.at(t0 + Duration::from_secs(100));
     w.run_until(Duration::from_secs(200), |w| w.now() >= rekey_at)

@@ -107,6 +107,13 @@ pub fn has_failed(p: &Peer) -> bool {
     !failures(p).is_empty()
 }
 
+/// Sets the swanctl timer knobs (`rand_time`, `over_time`, `dpd_mode`, `reauth_time`) of the
+/// configuration's first connection.
+pub fn set_conn_timers(c: &mut rswan_ikev2::Config, t: rswan_ikev2::timer::ConnTimers) {
+    let name = c.connections[0].name.clone();
+    c.settings.conn_timers.insert(name, t);
+}
+
 /// Asserts that this peer reported no failure and that its kernel refused no operation.
 pub fn assert_clean(p: &Peer) {
     assert!(
