@@ -25,16 +25,6 @@ fn other(s: Side) -> Side {
     }
 }
 
-fn child_down(p: &Peer, reason: DownReason) -> bool {
-    p.events()
-        .any(|e| matches!(e, Event::ChildSaDown { reason: r, .. } if *r == reason))
-}
-
-fn ike_down(p: &Peer, reason: DownReason) -> bool {
-    p.events()
-        .any(|e| matches!(e, Event::IkeSaDown { reason: r, .. } if *r == reason))
-}
-
 fn delete_child_from(s: Side) {
     let mut w = Pair::default().build(20);
     establish(&mut w);

@@ -111,13 +111,7 @@ fn child_rekey(esp: &str, seed: u64) -> World {
             true,
         );
         assert!(
-            p.events().any(|e| matches!(
-                e,
-                Event::ChildSaDown {
-                    reason: DownReason::Rekeyed,
-                    ..
-                }
-            )),
+            child_down(p, DownReason::Rekeyed),
             "{}: old Child SA not reported as rekeyed",
             p.name
         );
@@ -212,13 +206,11 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
     assert_eq!(new_a.children[0].spi_in, old.children[0].spi_in);
     assert_eq!((w.a.kernel.log.len(), w.b.kernel.log.len()), kernel_ops);
     for p in [&w.a, &w.b] {
-        assert!(p.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::Rekeyed,
-                ..
-            }
-        )));
+        assert!(
+            ike_down(p, DownReason::Rekeyed),
+            "{}: no IkeSaDown(Rekeyed)",
+            p.name
+        );
         assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
     }
     // The new SA works: a liveness check (message ID 0 on the new SA) is answered.
@@ -476,13 +468,10 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
         |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
         "hard expire did not delete on both sides",
     );
-    assert!(w.a.events().any(|e| matches!(
-        e,
-        Event::ChildSaDown {
-            reason: DownReason::Expired,
-            ..
-        }
-    )));
+    assert!(
+        child_down(&w.a, DownReason::Expired),
+        "A: no ChildSaDown(Expired)"
+    );
 }
 
 #[test]
@@ -678,13 +667,11 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
         "the Delete was not lost three times"
     );
     for p in [&w.a, &w.b] {
-        assert!(p.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::Rekeyed,
-                ..
-            }
-        )));
+        assert!(
+            ike_down(p, DownReason::Rekeyed),
+            "{}: no IkeSaDown(Rekeyed)",
+            p.name
+        );
         assert_eq!(installed_children(p), 1, "{}", p.name);
         assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
     }

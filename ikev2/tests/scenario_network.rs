@@ -282,13 +282,7 @@ fn established_peer_going_silent_is_declared_lost_and_its_sas_removed() {
     );
     assert_retransmit_schedule(&w, first, t0);
     assert!(
-        w.a.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::PeerLost { retransmits: 5 },
-                ..
-            }
-        )),
+        ike_down(&w.a, DownReason::PeerLost { retransmits: 5 }),
         "no IkeSaDown(PeerLost)"
     );
     assert!(

@@ -62,13 +62,7 @@ fn child_sa_is_rekeyed_before_its_lifetime_ends() {
     );
     for p in [&w.a, &w.b] {
         assert!(
-            p.events().any(|e| matches!(
-                e,
-                Event::ChildSaDown {
-                    reason: DownReason::Rekeyed,
-                    ..
-                }
-            )),
+            child_down(p, DownReason::Rekeyed),
             "{}: no ChildSaDown(Rekeyed)",
             p.name
         );

@@ -11,7 +11,7 @@ pub mod world;
 
 use std::time::Duration;
 
-use rswan_ikev2::event::{Event, FailureReason};
+use rswan_ikev2::event::{DownReason, Event, FailureReason};
 use rswan_ikev2::output::Direction;
 use rswan_ikev2::sa::status::{ChildSaStatus, ChildStatusState, IkeSaStatus, IkeStatusState};
 
@@ -105,6 +105,18 @@ pub fn count<F: Fn(&Event) -> bool>(p: &Peer, f: F) -> usize {
 
 pub fn has_failed(p: &Peer) -> bool {
     !failures(p).is_empty()
+}
+
+/// Whether this peer reported a Child SA going down for `reason`.
+pub fn child_down(p: &Peer, reason: DownReason) -> bool {
+    p.events()
+        .any(|e| matches!(e, Event::ChildSaDown { reason: r, .. } if *r == reason))
+}
+
+/// Whether this peer reported an IKE SA going down for `reason`.
+pub fn ike_down(p: &Peer, reason: DownReason) -> bool {
+    p.events()
+        .any(|e| matches!(e, Event::IkeSaDown { reason: r, .. } if *r == reason))
 }
 
 /// Sets the swanctl timer knobs (`rand_time`, `over_time`, `dpd_mode`, `reauth_time`) of the
