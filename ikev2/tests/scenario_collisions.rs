@@ -228,16 +228,12 @@ fn crossing_child_rekeys_keep_the_pair_of_the_highest_nonce_exchange_either_side
         for p in [&w.a, &w.b] {
             // First Child SA, plus one per crossing exchange; two of them gone as rekeyed.
             assert_eq!(count(p, |e| matches!(e, Event::ChildSaUp { .. })), 3);
-            let rekeyed = count(p, |e| {
-                matches!(
-                    e,
-                    Event::ChildSaDown {
-                        reason: DownReason::Rekeyed,
-                        ..
-                    }
-                )
-            });
-            assert_eq!(rekeyed, 2, "{ctx}: {}: old and redundant pair", p.name);
+            assert_eq!(
+                child_downs(p, DownReason::Rekeyed),
+                2,
+                "{ctx}: {}: old and redundant pair",
+                p.name
+            );
             // The old pair is deleted exactly once, inbound and outbound.
             let (oi, oo) = if p.name == "A" {
                 (old.spi_in, old.spi_out)
@@ -388,16 +384,7 @@ fn crossing_ike_rekeys_keep_the_highest_nonce_ike_sa_either_side_losing() {
             assert_eq!(dropped(p), 0, "{ctx}: {}: a message went astray", p.name);
             // Initial, survivor and redundant SA came up; old and redundant went as rekeyed.
             assert_eq!(count(p, |e| matches!(e, Event::IkeSaUp { .. })), 3);
-            let rekeyed = count(p, |e| {
-                matches!(
-                    e,
-                    Event::IkeSaDown {
-                        reason: DownReason::Rekeyed,
-                        ..
-                    }
-                )
-            });
-            assert_eq!(rekeyed, 2, "{ctx}: {}", p.name);
+            assert_eq!(ike_sa_downs(p, DownReason::Rekeyed), 2, "{ctx}: {}", p.name);
         }
         // Only the winner deleted the old IKE SA, only the loser its redundant one.
         let deletes = |p: &Peer| requests(p, INFORMATIONAL, t0);

@@ -107,16 +107,30 @@ pub fn has_failed(p: &Peer) -> bool {
     !failures(p).is_empty()
 }
 
+/// How many Child SAs this peer reported going down for `reason`.
+pub fn child_downs(p: &Peer, reason: DownReason) -> usize {
+    count(
+        p,
+        |e| matches!(e, Event::ChildSaDown { reason: r, .. } if *r == reason),
+    )
+}
+
+/// How many IKE SAs this peer reported going down for `reason`.
+pub fn ike_sa_downs(p: &Peer, reason: DownReason) -> usize {
+    count(
+        p,
+        |e| matches!(e, Event::IkeSaDown { reason: r, .. } if *r == reason),
+    )
+}
+
 /// Whether this peer reported a Child SA going down for `reason`.
 pub fn child_down(p: &Peer, reason: DownReason) -> bool {
-    p.events()
-        .any(|e| matches!(e, Event::ChildSaDown { reason: r, .. } if *r == reason))
+    child_downs(p, reason) > 0
 }
 
 /// Whether this peer reported an IKE SA going down for `reason`.
 pub fn ike_down(p: &Peer, reason: DownReason) -> bool {
-    p.events()
-        .any(|e| matches!(e, Event::IkeSaDown { reason: r, .. } if *r == reason))
+    ike_sa_downs(p, reason) > 0
 }
 
 /// Sets the swanctl timer knobs (`rand_time`, `over_time`, `dpd_mode`, `reauth_time`) of the
