@@ -25,6 +25,28 @@ fn other(s: Side) -> Side {
     }
 }
 
+/// Side `s` deleted and the other side was told: `down` reported LocalDelete on `s` and
+/// PeerDelete on the other (`event` names it for the failure message); neither kernel refused an
+/// operation.
+fn assert_deleted_from(w: &mut World, s: Side, down: fn(&Peer, DownReason) -> bool, event: &str) {
+    assert!(
+        down(w.peer(s), DownReason::LocalDelete),
+        "initiating side: no local {event}"
+    );
+    assert!(
+        down(w.peer(other(s)), DownReason::PeerDelete),
+        "other side: no peer {event}"
+    );
+    for p in [&w.a, &w.b] {
+        assert!(
+            p.kernel.errors().is_empty(),
+            "{}: {:?}",
+            p.name,
+            p.kernel.errors()
+        );
+    }
+}
+
 fn delete_child_from(s: Side) {
     let mut w = Pair::default().build(20);
     establish(&mut w);
@@ -42,21 +64,8 @@ fn delete_child_from(s: Side) {
         "Child SA deleted on both sides, IKE SA kept",
     );
     // Both sides still hold the IKE SA, and said why the child went.
-    assert!(
-        child_down(w.peer(s), DownReason::LocalDelete),
-        "initiating side: no local ChildSaDown"
-    );
-    assert!(
-        child_down(w.peer(other(s)), DownReason::PeerDelete),
-        "other side: no peer ChildSaDown"
-    );
+    assert_deleted_from(&mut w, s, child_down, "ChildSaDown");
     for p in [&w.a, &w.b] {
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
         assert_eq!(
             count(p, |e| matches!(e, Event::IkeSaDown { .. })),
             0,
@@ -86,21 +95,8 @@ fn delete_ike_from(s: Side) {
         all_gone,
         "IKE SA deleted on both sides",
     );
-    assert!(
-        ike_down(w.peer(s), DownReason::LocalDelete),
-        "initiating side: no local IkeSaDown"
-    );
-    assert!(
-        ike_down(w.peer(other(s)), DownReason::PeerDelete),
-        "other side: no peer IkeSaDown"
-    );
+    assert_deleted_from(&mut w, s, ike_down, "IkeSaDown");
     for p in [&w.a, &w.b] {
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
         assert_eq!(
             count(p, |e| matches!(e, Event::ChildSaDown { .. })),
             1,
