@@ -283,17 +283,33 @@ fn additional_child_sa_under_the_same_ike_sa() {
     assert!(names.contains(&"extra".to_string()), "{names:?}");
 }
 
-#[test]
-fn pfs_mismatch_is_named_on_both_sides() {
+/// A requires PFS with MODP_2048 for its Child SA, B offers none; `rekeying` rekeys first (after
+/// 60 s, the other after 900 s). Established, then run for 90 s: past that first rekey.
+fn pfs_mismatch_rekey(
+    seed: u64,
+    rekeying: Side,
+) -> (World, rswan_ikev2::sa::status::ChildSaStatus) {
     let mut p = Pair::default();
     p.a.esp = "aes256gcm16-modp2048".into();
     p.b.esp = "aes256gcm16".into();
-    let mut w = p.build(45);
-    child_times(&mut w, Side::A, 60, 600);
-    child_times(&mut w, Side::B, 900, 1000);
+    let mut w = p.build(seed);
+    for s in [Side::A, Side::B] {
+        let (rekey, life) = if s == rekeying {
+            (60, 600)
+        } else {
+            (900, 1000)
+        };
+        child_times(&mut w, s, rekey, life);
+    }
     establish(&mut w);
     let old = first_child(&w.a);
     w.run_for(Duration::from_secs(90));
+    (w, old)
+}
+
+#[test]
+fn pfs_mismatch_is_named_on_both_sides() {
+    let (w, old) = pfs_mismatch_rekey(45, Side::A);
     let msg = |p: &Peer| -> Vec<String> {
         p.events()
             .filter_map(|e| match e {
@@ -322,14 +338,7 @@ fn pfs_mismatch_is_named_on_both_sides() {
 #[test]
 fn pfs_mismatch_reverse_direction_names_the_group_the_peer_wants() {
     // B (no PFS) rekeys toward A, which requires MODP_2048: A refuses, B names A's requirement.
-    let mut p = Pair::default();
-    p.a.esp = "aes256gcm16-modp2048".into();
-    p.b.esp = "aes256gcm16".into();
-    let mut w = p.build(46);
-    child_times(&mut w, Side::A, 900, 1000);
-    child_times(&mut w, Side::B, 60, 600);
-    establish(&mut w);
-    w.run_for(Duration::from_secs(90));
+    let (w, _) = pfs_mismatch_rekey(46, Side::B);
     let text = |p: &Peer| -> String {
         p.events()
             .filter_map(|e| match e {
