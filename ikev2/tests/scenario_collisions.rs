@@ -713,15 +713,12 @@ fn ike_delete_crossing_a_child_rekey_closes_everything() {
     let mut w = Pair::default().build(270);
     establish(&mut w);
     let c = first_child(&w.a);
-    let now = w.now();
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateIke {
             conn: B_CONN.into(),
         },
     );
-    w.pump();
     w.run_for(Duration::from_secs(120));
     // A's rekey request did go out and cross the Delete.
     assert_eq!(requests(&w.a, CREATE_CHILD_SA, Duration::ZERO).len(), 1);
@@ -744,16 +741,13 @@ fn child_sa_not_found_for_a_child_the_peer_deleted_does_not_recreate_it() {
     let c = first_child(&w.a);
     let n = w.link.stats.sent[0];
     w.link.drop_nth[0] = vec![n + 1];
-    let now = w.now();
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateChild {
             conn: B_CONN.into(),
             child: B_CHILD.into(),
         },
     );
-    w.pump();
     w.run_for(Duration::from_secs(60));
     // A's rekey was retransmitted after the Delete completed and refused as unknown.
     assert_eq!(requests(&w.a, CREATE_CHILD_SA, Duration::ZERO).len(), 2);

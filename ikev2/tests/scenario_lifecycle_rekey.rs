@@ -572,17 +572,14 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
     let mut w = Pair::default().build(52);
     establish(&mut w);
     let c = first_child(&w.a);
-    let now = w.now();
     // A starts a rekey while B, at the same instant, deletes the Child SA.
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateChild {
             conn: B_CONN.into(),
             child: harness::setup::B_CHILD.into(),
         },
     );
-    w.pump();
     w.must(
         Duration::from_secs(60),
         |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),

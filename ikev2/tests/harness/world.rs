@@ -155,6 +155,16 @@ impl World {
         self.pump();
     }
 
+    /// A's kernel reports the soft lifetime of A's inbound SA `spi` while B is given `cmd` at the
+    /// same instant: both sides send before either hears from the other, so A's rekey request and
+    /// whatever `cmd` makes B send cross on the wire.
+    pub fn soft_expire_crossing(&mut self, spi: u32, cmd: Command) {
+        let now = self.now();
+        self.a.soft_expire(now, spi);
+        self.b.ep.handle_command(now, cmd);
+        self.pump();
+    }
+
     /// Initiates `conn` on `s` (its first child).
     pub fn initiate(&mut self, s: Side, conn: &str) {
         self.initiator = s;
