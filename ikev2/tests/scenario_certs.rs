@@ -759,8 +759,11 @@ fn cert_ike_auth_is_fragmented_at_576_and_reassembled_out_of_order() {
             .filter(|d| exchange(d) == ExchangeType::IKE_AUTH)
             .collect()
     };
-    w.run_until(Duration::from_secs(5), |w| !auth(&w.a).is_empty())
-        .expect("IKE_AUTH sent");
+    w.must(
+        Duration::from_secs(5),
+        |w| !auth(&w.a).is_empty(),
+        "IKE_AUTH sent",
+    );
     // Take A's fragments off the link and deliver them to B in reverse order.
     w.clock.advance(Duration::from_secs(1));
     let now = w.now();
@@ -779,7 +782,7 @@ fn cert_ike_auth_is_fragmented_at_576_and_reassembled_out_of_order() {
         w.b.ep.handle_datagram(now, d.to, d.from, &d.bytes);
     }
     w.pump();
-    w.run_until(ESTABLISH_LIMIT, both_up).expect("established");
+    w.must(ESTABLISH_LIMIT, both_up, "established");
     assert_established(&w);
     // B's response carried its certificate, fragmented too.
     assert!(auth(&w.b).len() >= 2 && auth(&w.b).iter().all(is_fragment));

@@ -530,8 +530,11 @@ fn child_rekey_refused_during_ike_rekey_is_retried_on_the_new_ike_sa() {
         // The instant B sends its (lost) IKE rekey request, A's kernel asks for a Child SA
         // rekey: it reaches B while B's rekey is outstanding.
         let sent = w.b.sent.len();
-        w.run_until(Duration::from_secs(200), |w| w.b.sent.len() > sent)
-            .expect("B never rekeyed");
+        w.must(
+            Duration::from_secs(200),
+            |w| w.b.sent.len() > sent,
+            "B never rekeyed",
+        );
         let now = w.now();
         w.a.soft_expire(now, old_child.spi_in);
         w.pump();
@@ -586,8 +589,7 @@ fn ike_rekey_refused_during_child_rekey_is_retried() {
         let old_ike = established_ike(&w.a)[0].spis;
         let old_child = first_child(&w.a);
         let at = w.clock.at(t_up + Duration::from_millis(99_990 - 100));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         let n = w.link.stats.sent[0];
         w.link.drop_nth[0] = vec![n + 1];
         let now = w.now();
@@ -675,8 +677,7 @@ fn child_delete_crossing_an_ike_rekey_leaves_no_orphan_child_sa() {
         let t_up = establish(&mut w);
         let old = established_ike(&w.a)[0].spis;
         let at = w.clock.at(t_up + Duration::from_secs(100));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         let now = w.now();
         w.b.ep.handle_command(
             now,
@@ -788,8 +789,7 @@ fn collisions_over_an_impaired_link_converge_without_leftovers() {
         });
         // Child SA rekeys on both sides the instant the IKE rekey timers fire.
         let at = w.clock.at(Duration::from_millis(100_040));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         crossing_child_rekeys(&mut w);
         // Three IKE rekeys (every 100 s) over the bad link, then a clean link for longer than
         // the retransmit budget (165 s), so that a Delete whose answer was lost has given up,

@@ -726,8 +726,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     ike_rekey_exactly(&mut w, Side::A, Duration::from_secs(100));
     let t0 = establish(&mut w);
     let rekey_at = w.clock.at(t0 + Duration::from_secs(100));
-    w.run_until(Duration::from_secs(200), |w| w.now() >= rekey_at)
-        .expect("clock");
+    w.must(Duration::from_secs(200), |w| w.now() >= rekey_at, "clock");
     let now = w.now();
     w.b.ep.handle_command(
         now,
