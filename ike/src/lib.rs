@@ -4,7 +4,9 @@
 //! draws randomness of its own. It holds what does not depend on the IKE version: cryptographic
 //! primitives and KE groups, the [`rng::Rng`] the caller passes in, DER and identities, the
 //! algorithm catalogue with per-version wire IDs, the kernel operations and events a core exchanges
-//! with the driver, and the [`Endpoint`] trait the driver calls a core through.
+//! with the driver, the timer formulas ([`timer`]: retransmit backoff, lifetimes and their jitter,
+//! DPD, keepalives, half-open and cookie timeouts), and the [`Endpoint`] trait the driver calls a
+//! core through.
 
 pub mod alg;
 pub mod auth;
@@ -16,6 +18,7 @@ pub mod kernel;
 mod registry;
 pub mod rng;
 pub mod selector;
+pub mod timer;
 
 pub use endpoint::{Endpoint, Output};
 pub use rng::Rng;

@@ -65,6 +65,14 @@ fn trust(ca: &Ca) -> AuthKind {
 
 /// A pair where A (alice.example) and B (bob.example) authenticate with these certificates and
 /// each trusts `ca`.
+/// A's certificate (`alice`, A's identity) and B's (`bob`), both issued by `ca`.
+fn alice_bob(ca: &Ca, a: Alg, b: Alg) -> (Ee, Ee) {
+    (
+        issue(ca, a, "alice", setup::A_ID),
+        issue(ca, b, "bob", setup::B_ID),
+    )
+}
+
 fn cert_pair(alice: &Ee, bob: &Ee, ca: &Ca) -> Pair {
     let mut p = Pair::default();
     p.a.local_auth = alice.local(SendCert::IfAsked);
@@ -109,6 +117,12 @@ fn assert_methods(p: &Peer, method: u8, peer_method: u8) {
         "{}: peer method {peer_method} not verified: {logs:?}",
         p.name
     );
+}
+
+/// Both sides signed with `method` and verified the other's AUTH with it.
+fn assert_both_methods(w: &World, method: u8) {
+    assert_methods(&w.a, method, method);
+    assert_methods(&w.b, method, method);
 }
 
 fn root() -> Ca {
@@ -156,10 +170,7 @@ fn cert_failure(fs: &[FailureReason], peer_id: &str) -> AuthError {
 #[test]
 fn rsa_both_sides_use_method_14_when_both_announce_hashes() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Rsa1, "alice", setup::A_ID),
-        issue(&ca, Alg::Rsa2, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Rsa1, Alg::Rsa2);
     let mut w = world(&cert_pair(&alice, &bob, &ca), 1);
     establish(&mut w);
     for p in [&w.a, &w.b] {
@@ -194,10 +205,7 @@ fn rsa_both_sides_use_method_14_when_both_announce_hashes() {
 #[test]
 fn rsa_pss_signs_with_pss_and_the_peer_verifies_it() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Rsa1, "alice", setup::A_ID),
-        issue(&ca, Alg::Rsa2, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Rsa1, Alg::Rsa2);
     let mut p = cert_pair(&alice, &bob, &ca);
     // Only B signs with PSS (strongswan.conf charon.rsa_pss); A keeps PKCS#1 v1.5.
     p.b_settings.rsa_pss = true;
@@ -223,86 +231,62 @@ fn rsa_pss_signs_with_pss_and_the_peer_verifies_it() {
 #[test]
 fn rsa_falls_back_to_method_1_when_the_responder_does_not_announce_hashes() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Rsa1, "alice", setup::A_ID),
-        issue(&ca, Alg::Rsa2, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Rsa1, Alg::Rsa2);
     let mut p = cert_pair(&alice, &bob, &ca);
     // B: signature_authentication = no. A still announces, B neither answers nor uses A's list.
     p.b_settings.signature_authentication = false;
     let mut w = world(&p, 2);
     establish(&mut w);
-    assert_methods(&w.a, 1, 1);
-    assert_methods(&w.b, 1, 1);
+    assert_both_methods(&w, 1);
 }
 
 #[test]
 fn rsa_falls_back_to_method_1_when_the_initiator_does_not_announce_hashes() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Rsa1, "alice", setup::A_ID),
-        issue(&ca, Alg::Rsa2, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Rsa1, Alg::Rsa2);
     let mut p = cert_pair(&alice, &bob, &ca);
     p.a_settings.signature_authentication = false;
     let mut w = world(&p, 3);
     establish(&mut w);
-    assert_methods(&w.a, 1, 1);
-    assert_methods(&w.b, 1, 1);
+    assert_both_methods(&w, 1);
 }
 
 #[test]
 fn ecdsa_p256_both_sides() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut w = world(&cert_pair(&alice, &bob, &ca), 4);
     establish(&mut w);
-    assert_methods(&w.a, 14, 14);
-    assert_methods(&w.b, 14, 14);
+    assert_both_methods(&w, 14);
 }
 
 #[test]
 fn ecdsa_p384_both_sides_and_rfc4754_method_10_without_rfc7427() {
     let ca = Ca::root("Root CA", Alg::P384);
-    let (alice, bob) = (
-        issue(&ca, Alg::P384, "alice", setup::A_ID),
-        issue(&ca, Alg::P384, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P384, Alg::P384);
     let mut p = cert_pair(&alice, &bob, &ca);
     let mut w = world(&p, 5);
     establish(&mut w);
-    assert_methods(&w.a, 14, 14);
-    assert_methods(&w.b, 14, 14);
+    assert_both_methods(&w, 14);
     p.a_settings.signature_authentication = false;
     let mut w = world(&p, 6);
     establish(&mut w);
-    assert_methods(&w.a, 10, 10);
-    assert_methods(&w.b, 10, 10);
+    assert_both_methods(&w, 10);
 }
 
 #[test]
 fn ed25519_both_sides() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Ed25519, "alice", setup::A_ID),
-        issue(&ca, Alg::Ed25519, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Ed25519, Alg::Ed25519);
     let mut w = world(&cert_pair(&alice, &bob, &ca), 7);
     establish(&mut w);
-    assert_methods(&w.a, 14, 14);
-    assert_methods(&w.b, 14, 14);
+    assert_both_methods(&w, 14);
 }
 
 #[test]
 fn ed25519_without_rfc7427_is_a_named_local_failure() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::Ed25519, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Ed25519, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     // B does not announce hashes, so A's Ed25519 key has no method it may use.
     p.b_settings.signature_authentication = false;
@@ -318,10 +302,7 @@ fn ed25519_without_rfc7427_is_a_named_local_failure() {
 #[test]
 fn pubkey_round_without_credentials_is_a_named_local_failure() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     p.a.local_auth = AuthKind::Pubkey(std::sync::Arc::default());
     let mut w = world(&p, 27);
@@ -335,14 +316,10 @@ fn pubkey_round_without_credentials_is_a_named_local_failure() {
 #[test]
 fn mixed_rsa_and_ecdsa() {
     let ca = Ca::root("Root CA", Alg::Rsa1);
-    let (alice, bob) = (
-        issue(&ca, Alg::Rsa2, "alice", setup::A_ID),
-        issue(&ca, Alg::P384, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::Rsa2, Alg::P384);
     let mut w = world(&cert_pair(&alice, &bob, &ca), 9);
     establish(&mut w);
-    assert_methods(&w.a, 14, 14);
-    assert_methods(&w.b, 14, 14);
+    assert_both_methods(&w, 14);
     assert!(
         auth_logs(&w.a).iter().any(|l| l.contains("ECDSA")),
         "{:?}",
@@ -395,10 +372,7 @@ fn intermediate_missing_from_the_chain_is_unknown_issuer() {
 #[test]
 fn send_cert_never_without_the_peer_cert_is_a_named_failure() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     p.a.local_auth = alice.local(SendCert::Never);
     let mut w = world(&p, 12);
@@ -426,10 +400,7 @@ fn send_cert_never_without_the_peer_cert_is_a_named_failure() {
 #[test]
 fn ifasked_sends_no_cert_when_the_peer_sends_no_certreq() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     // B (responder) sends no CERTREQ in IKE_SA_INIT, so A (send_cert = ifasked) sends no cert.
     p.b.local_auth = local_pubkey_with(&bob.chain, private_key(&bob.key), SendCert::IfAsked, false);
@@ -448,10 +419,7 @@ fn ifasked_sends_no_cert_when_the_peer_sends_no_certreq() {
 #[test]
 fn responder_sends_certreq_for_its_cas_in_ike_sa_init() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut w = world(&cert_pair(&alice, &bob, &ca), 15);
     establish(&mut w);
     let resp =
@@ -521,10 +489,7 @@ fn undecided_responder_asks_for_the_cas_of_every_candidate_connection() {
     // picks it by address and proposals; only IDi in IKE_AUTH selects the pubkey one. B's
     // CERTREQ must already name that one's CA, or A (send_cert = ifasked) would send no cert.
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let (a, mut b) = configs(&cert_pair(&alice, &bob, &ca));
     let mut other = b.connections[0].clone();
     other.name = "carol".into();
@@ -730,10 +695,7 @@ fn psk_local_and_pubkey_remote_mixed() {
 #[test]
 fn unset_local_id_uses_the_certificate_subject_dn() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     p.a.omit_local_id = true;
     p.b.omit_remote_id = true;
@@ -754,10 +716,7 @@ fn unset_local_id_uses_the_certificate_subject_dn() {
 #[test]
 fn configured_dn_remote_id_matches_the_certificate_subject() {
     let ca = root();
-    let (alice, bob) = (
-        issue(&ca, Alg::P256, "alice", setup::A_ID),
-        issue(&ca, Alg::P256, "bob", setup::B_ID),
-    );
+    let (alice, bob) = alice_bob(&ca, Alg::P256, Alg::P256);
     let mut p = cert_pair(&alice, &bob, &ca);
     p.a.omit_local_id = true;
     let (ca_cfg, mut cb_cfg) = configs(&p);
@@ -800,8 +759,11 @@ fn cert_ike_auth_is_fragmented_at_576_and_reassembled_out_of_order() {
             .filter(|d| exchange(d) == ExchangeType::IKE_AUTH)
             .collect()
     };
-    w.run_until(Duration::from_secs(5), |w| !auth(&w.a).is_empty())
-        .expect("IKE_AUTH sent");
+    w.must(
+        Duration::from_secs(5),
+        |w| !auth(&w.a).is_empty(),
+        "IKE_AUTH sent",
+    );
     // Take A's fragments off the link and deliver them to B in reverse order.
     w.clock.advance(Duration::from_secs(1));
     let now = w.now();
@@ -820,10 +782,9 @@ fn cert_ike_auth_is_fragmented_at_576_and_reassembled_out_of_order() {
         w.b.ep.handle_datagram(now, d.to, d.from, &d.bytes);
     }
     w.pump();
-    w.run_until(ESTABLISH_LIMIT, both_up).expect("established");
+    w.must(ESTABLISH_LIMIT, both_up, "established");
     assert_established(&w);
     // B's response carried its certificate, fragmented too.
     assert!(auth(&w.b).len() >= 2 && auth(&w.b).iter().all(is_fragment));
-    assert_methods(&w.a, 14, 14);
-    assert_methods(&w.b, 14, 14);
+    assert_both_methods(&w, 14);
 }

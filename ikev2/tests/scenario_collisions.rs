@@ -66,10 +66,6 @@ fn ike_rekey_at(w: &mut World, s: Side, rekey_ms: u64) {
     });
 }
 
-fn first_child(p: &Peer) -> ChildSaStatus {
-    established_ike(p)[0].children[0].clone()
-}
-
 fn logged(p: &Peer, text: &str) -> bool {
     p.events()
         .any(|e| matches!(e, Event::Log { message, .. } if message.contains(text)))
@@ -232,16 +228,12 @@ fn crossing_child_rekeys_keep_the_pair_of_the_highest_nonce_exchange_either_side
         for p in [&w.a, &w.b] {
             // First Child SA, plus one per crossing exchange; two of them gone as rekeyed.
             assert_eq!(count(p, |e| matches!(e, Event::ChildSaUp { .. })), 3);
-            let rekeyed = count(p, |e| {
-                matches!(
-                    e,
-                    Event::ChildSaDown {
-                        reason: DownReason::Rekeyed,
-                        ..
-                    }
-                )
-            });
-            assert_eq!(rekeyed, 2, "{ctx}: {}: old and redundant pair", p.name);
+            assert_eq!(
+                child_downs(p, DownReason::Rekeyed),
+                2,
+                "{ctx}: {}: old and redundant pair",
+                p.name
+            );
             // The old pair is deleted exactly once, inbound and outbound.
             let (oi, oo) = if p.name == "A" {
                 (old.spi_in, old.spi_out)
@@ -392,16 +384,7 @@ fn crossing_ike_rekeys_keep_the_highest_nonce_ike_sa_either_side_losing() {
             assert_eq!(dropped(p), 0, "{ctx}: {}: a message went astray", p.name);
             // Initial, survivor and redundant SA came up; old and redundant went as rekeyed.
             assert_eq!(count(p, |e| matches!(e, Event::IkeSaUp { .. })), 3);
-            let rekeyed = count(p, |e| {
-                matches!(
-                    e,
-                    Event::IkeSaDown {
-                        reason: DownReason::Rekeyed,
-                        ..
-                    }
-                )
-            });
-            assert_eq!(rekeyed, 2, "{ctx}: {}", p.name);
+            assert_eq!(ike_sa_downs(p, DownReason::Rekeyed), 2, "{ctx}: {}", p.name);
         }
         // Only the winner deleted the old IKE SA, only the loser its redundant one.
         let deletes = |p: &Peer| requests(p, INFORMATIONAL, t0);
@@ -547,8 +530,11 @@ fn child_rekey_refused_during_ike_rekey_is_retried_on_the_new_ike_sa() {
         // The instant B sends its (lost) IKE rekey request, A's kernel asks for a Child SA
         // rekey: it reaches B while B's rekey is outstanding.
         let sent = w.b.sent.len();
-        w.run_until(Duration::from_secs(200), |w| w.b.sent.len() > sent)
-            .expect("B never rekeyed");
+        w.must(
+            Duration::from_secs(200),
+            |w| w.b.sent.len() > sent,
+            "B never rekeyed",
+        );
         let now = w.now();
         w.a.soft_expire(now, old_child.spi_in);
         w.pump();
@@ -603,8 +589,7 @@ fn ike_rekey_refused_during_child_rekey_is_retried() {
         let old_ike = established_ike(&w.a)[0].spis;
         let old_child = first_child(&w.a);
         let at = w.clock.at(t_up + Duration::from_millis(99_990 - 100));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         let n = w.link.stats.sent[0];
         w.link.drop_nth[0] = vec![n + 1];
         let now = w.now();
@@ -662,8 +647,7 @@ fn child_delete_crossing_child_rekey(rekeyer: Side, seed: u64) {
         assert_eq!(established_ike(p).len(), 1, "{}: IKE SA lost", p.name);
         assert_eq!(installed_children(p), 0, "{}: Child SA resurrected", p.name);
         assert!(p.kernel.is_empty(), "{}: {:?}", p.name, p.kernel.sas.keys());
-        assert!(p.kernel.errors().is_empty(), "{}", p.name);
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
+        assert_clean(p);
         assert_eq!(
             count(p, |e| matches!(e, Event::ChildSaUp { .. })),
             1,
@@ -693,8 +677,7 @@ fn child_delete_crossing_an_ike_rekey_leaves_no_orphan_child_sa() {
         let t_up = establish(&mut w);
         let old = established_ike(&w.a)[0].spis;
         let at = w.clock.at(t_up + Duration::from_secs(100));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         let now = w.now();
         w.b.ep.handle_command(
             now,
@@ -731,23 +714,19 @@ fn ike_delete_crossing_a_child_rekey_closes_everything() {
     let mut w = Pair::default().build(270);
     establish(&mut w);
     let c = first_child(&w.a);
-    let now = w.now();
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateIke {
             conn: B_CONN.into(),
         },
     );
-    w.pump();
     w.run_for(Duration::from_secs(120));
     // A's rekey request did go out and cross the Delete.
     assert_eq!(requests(&w.a, CREATE_CHILD_SA, Duration::ZERO).len(), 1);
     for p in [&w.a, &w.b] {
         assert!(ike_sas(p).is_empty(), "{}: {:?}", p.name, ike_sas(p));
         assert!(p.kernel.is_empty(), "{}: kernel not empty", p.name);
-        assert!(p.kernel.errors().is_empty(), "{}", p.name);
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
+        assert_clean(p);
     }
     assert!(!logged(&w.a, "retrying in"));
 }
@@ -763,16 +742,13 @@ fn child_sa_not_found_for_a_child_the_peer_deleted_does_not_recreate_it() {
     let c = first_child(&w.a);
     let n = w.link.stats.sent[0];
     w.link.drop_nth[0] = vec![n + 1];
-    let now = w.now();
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateChild {
             conn: B_CONN.into(),
             child: B_CHILD.into(),
         },
     );
-    w.pump();
     w.run_for(Duration::from_secs(60));
     // A's rekey was retransmitted after the Delete completed and refused as unknown.
     assert_eq!(requests(&w.a, CREATE_CHILD_SA, Duration::ZERO).len(), 2);
@@ -813,8 +789,7 @@ fn collisions_over_an_impaired_link_converge_without_leftovers() {
         });
         // Child SA rekeys on both sides the instant the IKE rekey timers fire.
         let at = w.clock.at(Duration::from_millis(100_040));
-        w.run_until(Duration::from_secs(200), |w| w.now() >= at)
-            .expect("clock");
+        w.must(Duration::from_secs(200), |w| w.now() >= at, "clock");
         crossing_child_rekeys(&mut w);
         // Three IKE rekeys (every 100 s) over the bad link, then a clean link for longer than
         // the retransmit budget (165 s), so that a Delete whose answer was lost has given up,

@@ -76,8 +76,11 @@ fn fragments_arriving_in_reverse_order_are_reassembled() {
     let mut w = pair().build(22);
     w.initiate(Side::A, setup::A_CONN);
     // Run until A's IKE_AUTH fragments are on the link, then deliver them to B backwards.
-    w.run_until(Duration::from_secs(5), |w| !auth_fragments(&w.a).is_empty())
-        .expect("IKE_AUTH sent");
+    w.must(
+        Duration::from_secs(5),
+        |w| !auth_fragments(&w.a).is_empty(),
+        "IKE_AUTH sent",
+    );
     let mut inflight = Vec::new();
     w.clock.advance(Duration::from_secs(1));
     let now = w.now();
@@ -96,7 +99,7 @@ fn fragments_arriving_in_reverse_order_are_reassembled() {
         w.b.ep.handle_datagram(now, d.to, d.from, &d.bytes);
     }
     w.pump();
-    w.run_until(ESTABLISH_LIMIT, both_up).expect("established");
+    w.must(ESTABLISH_LIMIT, both_up, "established");
     assert_established(&w);
     assert_eq!(
         count(&w.b, |e| matches!(

@@ -6,7 +6,7 @@ mod harness;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use rswan_ikev2::output::{Direction, KernelOp};
+use rswan_ikev2::output::{Direction, KernelOp, SaSpec};
 
 use harness::kernel::KernelModel;
 use harness::setup::A_CONN;
@@ -17,6 +17,18 @@ fn established() -> World {
     w.trace = false;
     establish(&mut w);
     w
+}
+
+/// A's first AddSa operation as its model kernel logged it, and the SA it added.
+fn first_add_sa(w: &World) -> (&KernelOp, &SaSpec) {
+    w.a.kernel
+        .log
+        .iter()
+        .find_map(|(op, _)| match op {
+            KernelOp::AddSa(sa) => Some((op, sa)),
+            _ => None,
+        })
+        .expect("A added no SA")
 }
 
 #[test]
@@ -60,15 +72,7 @@ fn mirror_check_catches_a_missing_policy_and_a_missing_sa() {
 #[test]
 fn kernel_model_has_xfrm_semantics() {
     let w = established();
-    let (op, _) =
-        w.a.kernel
-            .log
-            .iter()
-            .find(|(op, _)| matches!(op, KernelOp::AddSa(_)))
-            .unwrap();
-    let KernelOp::AddSa(sa) = op else {
-        unreachable!()
-    };
+    let (op, sa) = first_add_sa(&w);
     let mut k = KernelModel::default();
     assert!(k.apply(w.now(), op).is_ok());
     assert!(k.apply(w.now(), op).unwrap_err().starts_with("EEXIST"));
@@ -128,15 +132,7 @@ fn same_seed_replays_byte_for_byte_and_another_seed_differs() {
 #[test]
 fn kernel_model_raises_soft_then_hard_expiry_and_forgets_deleted_sas() {
     let w = established();
-    let (op, _) =
-        w.a.kernel
-            .log
-            .iter()
-            .find(|(op, _)| matches!(op, KernelOp::AddSa(_)))
-            .unwrap();
-    let KernelOp::AddSa(sa) = op else {
-        unreachable!()
-    };
+    let (op, sa) = first_add_sa(&w);
     let (soft, hard) = (sa.lifetime.soft_time, sa.lifetime.hard_time);
     assert!(
         !soft.is_zero() && soft < hard,

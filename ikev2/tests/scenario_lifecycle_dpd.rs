@@ -18,9 +18,8 @@ use harness::*;
 fn dpd(w: &mut World, s: Side, mode: DpdMode, delay: u64) {
     w.reconfigure(s, |c| {
         c.connections[0].dpd_delay = Duration::from_secs(delay);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 dpd_mode: mode,
                 ..ConnTimers::default()
@@ -59,9 +58,11 @@ fn silent_peer_is_lost(mode: DpdMode, seed: u64) {
     let t0 = establish(&mut w);
     // B goes silent: nothing it sends arrives.
     w.link.dir[1].blackhole = true;
-    let r = w.run_until(Duration::from_secs(120), |w| dpd_lost(&w.a).is_some());
-    assert!(r.is_ok(), "{mode:?}: peer not declared dead: {r:?}");
-    let t = r.unwrap() - t0;
+    let t = w.must(
+        Duration::from_secs(120),
+        |w| dpd_lost(&w.a).is_some(),
+        &format!("{mode:?}: peer not declared dead"),
+    ) - t0;
     // Probe after 30 s of silence, then 1+2+4+8 s of retransmit budget.
     assert!(
         t >= Duration::from_secs(44) && t <= Duration::from_secs(47),
@@ -182,17 +183,23 @@ fn dpd_action_restart_initiates_again() {
     });
     establish(&mut w);
     w.link.dir[1].blackhole = true;
-    let r = w.run_until(Duration::from_secs(120), |w| dpd_lost(&w.a).is_some());
-    assert!(r.is_ok());
+    w.must(
+        Duration::from_secs(120),
+        |w| dpd_lost(&w.a).is_some(),
+        "peer not declared dead",
+    );
     // A restarted right away; once B is reachable again, a fresh IKE SA comes up (B sees
     // INITIAL_CONTACT and replaces its stale one).
     w.link.dir[1].blackhole = false;
-    let r = w.run_until(Duration::from_secs(200), |w| {
-        established_ike(&w.a).len() == 1
-            && installed_children(&w.a) == 1
-            && established_ike(&w.b).len() == 1
-    });
-    assert!(r.is_ok(), "{r:?}: {:?}", ike_sas(&w.a));
+    w.must(
+        Duration::from_secs(200),
+        |w| {
+            established_ike(&w.a).len() == 1
+                && installed_children(&w.a) == 1
+                && established_ike(&w.b).len() == 1
+        },
+        "a fresh IKE SA after the restart",
+    );
     assert_eq!(
         count(&w.a, |e| matches!(e, Event::IkeSaUp { .. })),
         2,

@@ -23,10 +23,6 @@ fn child_times(w: &mut World, s: Side, rekey: u64, life: u64) {
     });
 }
 
-fn first_child(p: &Peer) -> rswan_ikev2::sa::status::ChildSaStatus {
-    established_ike(p)[0].children[0].clone()
-}
-
 fn op_index(p: &Peer, f: impl Fn(&KernelOp) -> bool) -> Option<usize> {
     p.kernel.log.iter().position(|(op, _)| f(op))
 }
@@ -59,18 +55,11 @@ fn child_rekey(esp: &str, seed: u64) -> World {
             .values()
             .map(|s| s.encr.key.to_vec())
             .collect();
-    let r = w.run_until(Duration::from_secs(120), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old_a.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: no rekey; A failures {:?}",
-        failures(&w.a)
+    let t = w.must(
+        Duration::from_secs(120),
+        |w| child_replaced(w, old_a.spi_in),
+        "no rekey",
     );
-    let t = r.unwrap();
     assert!(
         t >= Duration::from_secs(30) && t <= Duration::from_secs(70),
         "rekeyed at {t:?}, outside rekey_time minus jitter"
@@ -122,13 +111,7 @@ fn child_rekey(esp: &str, seed: u64) -> World {
             true,
         );
         assert!(
-            p.events().any(|e| matches!(
-                e,
-                Event::ChildSaDown {
-                    reason: DownReason::Rekeyed,
-                    ..
-                }
-            )),
+            child_down(p, DownReason::Rekeyed),
             "{}: old Child SA not reported as rekeyed",
             p.name
         );
@@ -176,17 +159,10 @@ fn child_rekey_survives_lost_messages() {
     establish(&mut w);
     let old = first_child(&w.a);
     w.link.set_both(Impairment::lossy(0.25));
-    let r = w.run_until(Duration::from_secs(400), |w| {
-        up_with_children(w, 1)
-            && first_child(&w.a).spi_in != old.spi_in
-            && w.a.kernel.sas.len() == 2
-            && w.b.kernel.sas.len() == 2
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        failures(&w.a),
-        failures(&w.b)
+    w.must(
+        Duration::from_secs(400),
+        |w| child_replaced(w, old.spi_in),
+        "Child SA rekeyed over the lossy link",
     );
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
 }
@@ -206,13 +182,16 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
         |w| established_ike(&w.a).iter().any(|s| s.detail == "REKEYING"),
         "status never showed REKEYING",
     );
-    let r = w.run_until(Duration::from_secs(120), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && established_ike(&w.a).len() == 1
-            && established_ike(&w.a)[0].spis != old.spis
-    });
-    assert!(r.is_ok(), "{r:?}: A {:?}", failures(&w.a));
+    w.must(
+        Duration::from_secs(120),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && established_ike(&w.a).len() == 1
+                && established_ike(&w.a)[0].spis != old.spis
+        },
+        "IKE SA rekeyed, the old one gone on both sides",
+    );
     let new_a = established_ike(&w.a)[0].clone();
     let new_b = established_ike(&w.b)[0].clone();
     assert_eq!(new_a.spis, new_b.spis, "both sides show the new SPIs");
@@ -227,13 +206,11 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
     assert_eq!(new_a.children[0].spi_in, old.children[0].spi_in);
     assert_eq!((w.a.kernel.log.len(), w.b.kernel.log.len()), kernel_ops);
     for p in [&w.a, &w.b] {
-        assert!(p.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::Rekeyed,
-                ..
-            }
-        )));
+        assert!(
+            ike_down(p, DownReason::Rekeyed),
+            "{}: no IkeSaDown(Rekeyed)",
+            p.name
+        );
         assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
     }
     // The new SA works: a liveness check (message ID 0 on the new SA) is answered.
@@ -255,8 +232,11 @@ fn ike_rekey_moves_children_and_restarts_message_ids() {
             child: harness::setup::A_CHILD.into(),
         },
     );
-    let r = w.run_until(Duration::from_secs(30), |w| up_with_children(w, 0));
-    assert!(r.is_ok(), "{r:?}");
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 0),
+        "Child SA deleted, IKE SA kept",
+    );
 }
 
 #[test]
@@ -283,8 +263,11 @@ fn additional_child_sa_under_the_same_ike_sa() {
             child: Some("extra".into()),
         },
     );
-    let r = w.run_until(Duration::from_secs(30), |w| up_with_children(w, 2));
-    assert!(r.is_ok(), "{r:?}: {:?}", failures(&w.a));
+    w.must(
+        Duration::from_secs(30),
+        |w| up_with_children(w, 2),
+        "second Child SA up",
+    );
     assert_eq!(established_ike(&w.a)[0].spis, ike, "same IKE SA");
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 4);
     assert!(w
@@ -300,17 +283,33 @@ fn additional_child_sa_under_the_same_ike_sa() {
     assert!(names.contains(&"extra".to_string()), "{names:?}");
 }
 
-#[test]
-fn pfs_mismatch_is_named_on_both_sides() {
+/// A requires PFS with MODP_2048 for its Child SA, B offers none; `rekeying` rekeys first (after
+/// 60 s, the other after 900 s). Established, then run for 90 s: past that first rekey.
+fn pfs_mismatch_rekey(
+    seed: u64,
+    rekeying: Side,
+) -> (World, rswan_ikev2::sa::status::ChildSaStatus) {
     let mut p = Pair::default();
     p.a.esp = "aes256gcm16-modp2048".into();
     p.b.esp = "aes256gcm16".into();
-    let mut w = p.build(45);
-    child_times(&mut w, Side::A, 60, 600);
-    child_times(&mut w, Side::B, 900, 1000);
+    let mut w = p.build(seed);
+    for s in [Side::A, Side::B] {
+        let (rekey, life) = if s == rekeying {
+            (60, 600)
+        } else {
+            (900, 1000)
+        };
+        child_times(&mut w, s, rekey, life);
+    }
     establish(&mut w);
     let old = first_child(&w.a);
     w.run_for(Duration::from_secs(90));
+    (w, old)
+}
+
+#[test]
+fn pfs_mismatch_is_named_on_both_sides() {
+    let (w, old) = pfs_mismatch_rekey(45, Side::A);
     let msg = |p: &Peer| -> Vec<String> {
         p.events()
             .filter_map(|e| match e {
@@ -339,14 +338,7 @@ fn pfs_mismatch_is_named_on_both_sides() {
 #[test]
 fn pfs_mismatch_reverse_direction_names_the_group_the_peer_wants() {
     // B (no PFS) rekeys toward A, which requires MODP_2048: A refuses, B names A's requirement.
-    let mut p = Pair::default();
-    p.a.esp = "aes256gcm16-modp2048".into();
-    p.b.esp = "aes256gcm16".into();
-    let mut w = p.build(46);
-    child_times(&mut w, Side::A, 900, 1000);
-    child_times(&mut w, Side::B, 60, 600);
-    establish(&mut w);
-    w.run_for(Duration::from_secs(90));
+    let (w, _) = pfs_mismatch_rekey(46, Side::B);
     let text = |p: &Peer| -> String {
         p.events()
             .filter_map(|e| match e {
@@ -382,12 +374,7 @@ fn colliding_child_rekeys_resolve_by_lowest_nonce() {
         w.pump();
         w.must(
             Duration::from_secs(60),
-            |w| {
-                up_with_children(w, 1)
-                    && first_child(&w.a).spi_in != old.spi_in
-                    && w.a.kernel.sas.len() == 2
-                    && w.b.kernel.sas.len() == 2
-            },
+            |w| child_replaced(w, old.spi_in),
             &format!("seed {seed}"),
         );
         assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
@@ -411,13 +398,7 @@ fn colliding_child_rekeys_resolve_by_lowest_nonce() {
         for p in [&w.a, &w.b] {
             assert!(!tf_logged(p), "seed {seed}: {}", p.name);
             assert_eq!(count(p, |e| matches!(e, Event::ChildSaUp { .. })), 3);
-            assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-            assert!(
-                p.kernel.errors().is_empty(),
-                "{}: {:?}",
-                p.name,
-                p.kernel.errors()
-            );
+            assert_clean(p);
             assert_eq!(p.kernel.policies.len(), 3, "{}: policies", p.name);
         }
     }
@@ -429,17 +410,7 @@ fn colliding_ike_rekeys_resolve() {
     // No jitter, and B (established one link delay before A) waits that much longer: both
     // timers fire at the same instant and both requests cross on the wire.
     for (s, ms) in [(Side::A, 100_000), (Side::B, 100_010)] {
-        w.reconfigure(s, |c| {
-            c.connections[0].rekey_time = Duration::from_millis(ms);
-            let name = c.connections[0].name.clone();
-            c.settings.conn_timers.insert(
-                name,
-                ConnTimers {
-                    ike_rand_time: Some(Duration::ZERO),
-                    ..ConnTimers::default()
-                },
-            );
-        });
+        ike_rekey_exactly(&mut w, s, Duration::from_millis(ms));
     }
     establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
@@ -506,13 +477,10 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
         |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
         "hard expire did not delete on both sides",
     );
-    assert!(w.a.events().any(|e| matches!(
-        e,
-        Event::ChildSaDown {
-            reason: DownReason::Expired,
-            ..
-        }
-    )));
+    assert!(
+        child_down(&w.a, DownReason::Expired),
+        "A: no ChildSaDown(Expired)"
+    );
 }
 
 #[test]
@@ -525,15 +493,30 @@ fn child_life_time_expires_when_rekey_keeps_failing() {
     child_times(&mut w, Side::A, 60, 120);
     child_times(&mut w, Side::B, 900, 1000);
     let t0 = establish(&mut w);
-    let r = w.run_until(Duration::from_secs(200), |w| {
-        up_with_children(w, 0) && w.b.kernel.is_empty()
-    });
-    assert!(r.is_ok(), "{r:?}");
-    let t = r.unwrap() - t0;
+    let t = w.must(
+        Duration::from_secs(200),
+        |w| up_with_children(w, 0) && w.b.kernel.is_empty(),
+        "Child SA deleted at its hard lifetime",
+    ) - t0;
     assert!(
         t >= Duration::from_secs(119) && t <= Duration::from_secs(125),
         "deleted after {t:?}"
     );
+}
+
+/// Side `s` rekeys its IKE SA exactly `after` its establishment: `rekey_time` without the
+/// `rand_time` jitter.
+fn ike_rekey_exactly(w: &mut World, s: Side, after: Duration) {
+    w.reconfigure(s, |c| {
+        c.connections[0].rekey_time = after;
+        set_conn_timers(
+            c,
+            ConnTimers {
+                ike_rand_time: Some(Duration::ZERO),
+                ..ConnTimers::default()
+            },
+        );
+    });
 }
 
 fn tf_logged(p: &Peer) -> bool {
@@ -546,23 +529,12 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     let mut w = Pair::default().build(51);
     // B rekeys the IKE SA and A the Child SA at the same instant (no jitter on either; B is
     // established one link delay before A, which installs its Child SA when it is).
-    w.reconfigure(Side::B, |c| {
-        c.connections[0].rekey_time = Duration::from_secs(100);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
-            ConnTimers {
-                ike_rand_time: Some(Duration::ZERO),
-                ..ConnTimers::default()
-            },
-        );
-    });
+    ike_rekey_exactly(&mut w, Side::B, Duration::from_secs(100));
     w.reconfigure(Side::A, |c| {
         c.connections[0].children[0].rekey_time = Duration::from_millis(99_990);
         c.connections[0].children[0].life_time = Duration::from_secs(1000);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 child_rand_time: Some(Duration::ZERO),
                 ..ConnTimers::default()
@@ -591,15 +563,8 @@ fn ike_rekey_colliding_with_child_rekey_resolves() {
     );
     assert_eq!(established_ike(&w.a)[0].spis, established_ike(&w.b)[0].spis);
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -607,17 +572,14 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
     let mut w = Pair::default().build(52);
     establish(&mut w);
     let c = first_child(&w.a);
-    let now = w.now();
     // A starts a rekey while B, at the same instant, deletes the Child SA.
-    w.a.soft_expire(now, c.spi_in);
-    w.b.ep.handle_command(
-        now,
+    w.soft_expire_crossing(
+        c.spi_in,
         Command::TerminateChild {
             conn: B_CONN.into(),
             child: harness::setup::B_CHILD.into(),
         },
     );
-    w.pump();
     w.must(
         Duration::from_secs(60),
         |w| up_with_children(w, 0) && w.a.kernel.is_empty() && w.b.kernel.is_empty(),
@@ -627,15 +589,8 @@ fn delete_crossing_a_child_rekey_leaves_nothing_behind() {
     assert!(tf_logged(&w.a), "A was not told TEMPORARY_FAILURE");
     w.run_for(Duration::from_secs(30));
     assert!(up_with_children(&w, 0));
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -652,12 +607,7 @@ fn lost_rekey_and_delete_responses_are_replayed_not_reprocessed() {
     w.pump();
     w.must(
         Duration::from_secs(60),
-        |w| {
-            up_with_children(w, 1)
-                && first_child(&w.a).spi_in != old.spi_in
-                && w.a.kernel.sas.len() == 2
-                && w.b.kernel.sas.len() == 2
-        },
+        |w| child_replaced(w, old.spi_in),
         "Child SA rekeyed after the replays",
     );
     assert!(
@@ -708,25 +658,26 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
     // A's next datagram is the rekey request; every transmission of the Delete after it is lost.
     let n = w.link.stats.sent[0];
     w.link.drop_nth[0] = (n + 2..n + 5).collect();
-    let r = w.run_until(Duration::from_secs(200), |w| {
-        ike_sas(&w.a).len() == 1
-            && ike_sas(&w.b).len() == 1
-            && established_ike(&w.b).len() == 1
-            && established_ike(&w.b)[0].spis != old
-    });
-    assert!(r.is_ok(), "{r:?}: B {:?}", ike_sas(&w.b));
+    w.must(
+        Duration::from_secs(200),
+        |w| {
+            ike_sas(&w.a).len() == 1
+                && ike_sas(&w.b).len() == 1
+                && established_ike(&w.b).len() == 1
+                && established_ike(&w.b)[0].spis != old
+        },
+        "B removed the rekeyed IKE SA without its Delete",
+    );
     assert_eq!(
         w.link.stats.dropped[0], 3,
         "the Delete was not lost three times"
     );
     for p in [&w.a, &w.b] {
-        assert!(p.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::Rekeyed,
-                ..
-            }
-        )));
+        assert!(
+            ike_down(p, DownReason::Rekeyed),
+            "{}: no IkeSaDown(Rekeyed)",
+            p.name
+        );
         assert_eq!(installed_children(p), 1, "{}", p.name);
         assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
     }
@@ -737,9 +688,8 @@ fn rekeyed_ike_sa_whose_delete_is_lost_goes_away_on_its_own() {
 fn reauth_time_replaces_the_ike_sa_break_before_make() {
     let mut w = Pair::default().build(55);
     w.reconfigure(Side::A, |c| {
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
+        set_conn_timers(
+            c,
             ConnTimers {
                 reauth_time: Some(Duration::from_secs(100)),
                 ..ConnTimers::default()
@@ -749,16 +699,11 @@ fn reauth_time_replaces_the_ike_sa_break_before_make() {
     let t0 = establish(&mut w);
     let old = established_ike(&w.a)[0].spis;
     let old_child = first_child(&w.a);
-    let r = w.run_until(Duration::from_secs(150), |w| {
-        up_with_children(w, 1) && established_ike(&w.a)[0].spis != old
-    });
-    assert!(
-        r.is_ok(),
-        "{r:?}: A {:?} B {:?}",
-        ike_sas(&w.a),
-        ike_sas(&w.b)
-    );
-    let t = r.unwrap() - t0;
+    let t = w.must(
+        Duration::from_secs(150),
+        |w| up_with_children(w, 1) && established_ike(&w.a)[0].spis != old,
+        "IKE SA reauthenticated",
+    ) - t0;
     assert!(
         t >= Duration::from_secs(90) && t <= Duration::from_secs(101),
         "reauthenticated after {t:?}"
@@ -769,15 +714,8 @@ fn reauth_time_replaces_the_ike_sa_break_before_make() {
     assert_eq!(established_ike(&w.a)[0].spis, established_ike(&w.b)[0].spis);
     assert_eq!(ike_sas(&w.b).len(), 1, "B kept the old IKE SA");
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
-    for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
-    }
+    assert_clean(&w.a);
+    assert_clean(&w.b);
 }
 
 #[test]
@@ -785,21 +723,10 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     let mut w = Pair::default().build(56);
     // A rekeys the IKE SA at the instant B deletes it: no zero jitter, B's delete issued when
     // A's rekey timer fires.
-    w.reconfigure(Side::A, |c| {
-        c.connections[0].rekey_time = Duration::from_secs(100);
-        let name = c.connections[0].name.clone();
-        c.settings.conn_timers.insert(
-            name,
-            ConnTimers {
-                ike_rand_time: Some(Duration::ZERO),
-                ..ConnTimers::default()
-            },
-        );
-    });
+    ike_rekey_exactly(&mut w, Side::A, Duration::from_secs(100));
     let t0 = establish(&mut w);
     let rekey_at = w.clock.at(t0 + Duration::from_secs(100));
-    w.run_until(Duration::from_secs(200), |w| w.now() >= rekey_at)
-        .expect("clock");
+    w.must(Duration::from_secs(200), |w| w.now() >= rekey_at, "clock");
     let now = w.now();
     w.b.ep.handle_command(
         now,
@@ -808,16 +735,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
         },
     );
     w.pump();
-    w.must(
-        Duration::from_secs(60),
-        |w| {
-            ike_sas(&w.a).is_empty()
-                && ike_sas(&w.b).is_empty()
-                && w.a.kernel.is_empty()
-                && w.b.kernel.is_empty()
-        },
-        "both sides torn down",
-    );
+    w.must(Duration::from_secs(60), all_gone, "both sides torn down");
     // The rekey request really went out and crossed the Delete (exchange type 36 in octet 18).
     let create_child_sa = |p: &Peer| {
         p.sent
@@ -828,13 +746,7 @@ fn delete_crossing_an_ike_rekey_closes_cleanly() {
     assert_eq!(create_child_sa(&w.a), 1, "A's rekey request");
     assert_eq!(create_child_sa(&w.b), 1, "B's TEMPORARY_FAILURE answer");
     for p in [&w.a, &w.b] {
-        assert!(failures(p).is_empty(), "{}: {:?}", p.name, failures(p));
-        assert!(
-            p.kernel.errors().is_empty(),
-            "{}: {:?}",
-            p.name,
-            p.kernel.errors()
-        );
+        assert_clean(p);
         assert_eq!(
             count(p, |e| matches!(e, Event::IkeSaUp { .. })),
             1,

@@ -232,16 +232,22 @@ fn cookie_challenge_is_echoed_and_establishment_succeeds() {
     let mut w = pair.build(5);
     w.initiate(Side::A, A_CONN);
     // After its first answer (the COOKIE demand) the responder must hold no state at all.
-    w.run_until(Duration::from_secs(5), |w| !w.b.sent.is_empty())
-        .expect("B never answered");
+    w.must(
+        Duration::from_secs(5),
+        |w| !w.b.sent.is_empty(),
+        "B never answered",
+    );
     assert!(
         ike_sas(&w.b).is_empty(),
         "B created state before the cookie was returned: {:?}",
         ike_sas(&w.b)
     );
     assert_eq!(w.b.ep.status().half_open, 0);
-    w.run_until(ESTABLISH_LIMIT, both_up)
-        .expect("no establishment after the cookie");
+    w.must(
+        ESTABLISH_LIMIT,
+        both_up,
+        "no establishment after the cookie",
+    );
     assert_established(&w);
     // INIT, INIT+COOKIE, AUTH: the cookie costs one round trip and no retransmission.
     assert_eq!(w.a.sent.len(), 3);
@@ -260,8 +266,11 @@ fn ts_unacceptable_keeps_the_ike_sa_and_reports_the_child_failure() {
     pair.b.local_ts = vec![TsConfig::Range(net("10.3.0.0/24"))];
     let mut w = pair.build(6);
     w.initiate(Side::A, A_CONN);
-    w.run_until(ESTABLISH_LIMIT, |w| has_failed(&w.a) && has_failed(&w.b))
-        .expect("no failure reported");
+    w.must(
+        ESTABLISH_LIMIT,
+        |w| has_failed(&w.a) && has_failed(&w.b),
+        "no failure reported",
+    );
     w.run_for(Duration::from_secs(5));
     for p in [&w.a, &w.b] {
         assert_eq!(
@@ -337,8 +346,11 @@ fn child_no_proposal_chosen_keeps_the_ike_sa() {
     pair.b.esp = "aes256gcm16".into();
     let mut w = pair.build(9);
     w.initiate(Side::A, A_CONN);
-    w.run_until(ESTABLISH_LIMIT, |w| has_failed(&w.a) && has_failed(&w.b))
-        .expect("no failure reported");
+    w.must(
+        ESTABLISH_LIMIT,
+        |w| has_failed(&w.a) && has_failed(&w.b),
+        "no failure reported",
+    );
     w.run_for(Duration::from_secs(5));
     for p in [&w.a, &w.b] {
         let ike = established_ike(p);
@@ -373,8 +385,11 @@ fn kernel_refusing_an_sa_is_reported_as_a_failed_child() {
     let mut w = Pair::default().build(10);
     w.b.kernel.fail_next_add_sa = Some("EEXIST: SA exists".into());
     w.initiate(Side::A, A_CONN);
-    w.run_until(ESTABLISH_LIMIT, |w| has_failed(&w.b))
-        .expect("B did not report the kernel error");
+    w.must(
+        ESTABLISH_LIMIT,
+        |w| has_failed(&w.b),
+        "B did not report the kernel error",
+    );
     assert!(
         failures(&w.b).iter().any(
             |r| matches!(r, FailureReason::Kernel { detail, .. } if detail.contains("EEXIST"))

@@ -144,8 +144,11 @@ fn responder_restart_after_ike_sa_init_ends_cleanly() {
     let mut w = Pair::default().build(11);
     w.initiate(Side::A, A_CONN);
     // A has processed B's IKE_SA_INIT response and its IKE_AUTH request is on the wire.
-    w.run_until(Duration::from_secs(5), |w| w.a.received == 1)
-        .expect("no IKE_SA_INIT response");
+    w.must(
+        Duration::from_secs(5),
+        |w| w.a.received == 1,
+        "no IKE_SA_INIT response",
+    );
     assert_eq!(w.a.sent.len(), 2, "A should have sent IKE_AUTH");
     w.restart(Side::B, false);
     let r = w.run_until(ESTABLISH_LIMIT, |w| both_up(w) || has_failed(&w.a));
@@ -231,8 +234,11 @@ fn silent_responder_is_declared_lost_after_the_retransmit_budget() {
     let mut w = Pair::default().build(12);
     w.link.dir[0].blackhole = true;
     w.initiate(Side::A, A_CONN);
-    let r = w.run_until(Duration::from_secs(400), |w| has_failed(&w.a));
-    assert!(r.is_ok(), "A never gave up: {r:?}");
+    w.must(
+        Duration::from_secs(400),
+        |w| has_failed(&w.a),
+        "A never gave up",
+    );
     assert_retransmit_schedule(&w, 0, Duration::ZERO);
     let lost = failures(&w.a)
         .into_iter()
@@ -279,13 +285,7 @@ fn established_peer_going_silent_is_declared_lost_and_its_sas_removed() {
     );
     assert_retransmit_schedule(&w, first, t0);
     assert!(
-        w.a.events().any(|e| matches!(
-            e,
-            Event::IkeSaDown {
-                reason: DownReason::PeerLost { retransmits: 5 },
-                ..
-            }
-        )),
+        ike_down(&w.a, DownReason::PeerLost { retransmits: 5 }),
         "no IkeSaDown(PeerLost)"
     );
     assert!(
@@ -347,10 +347,16 @@ fn initiator_vanishing_after_ike_sa_init_is_cleaned_up_by_the_responder() {
     let mut w = Pair::default().build(15);
     w.link.drop_nth[0] = (2..=20).collect();
     w.initiate(Side::A, A_CONN);
-    w.run_until(Duration::from_secs(5), |w| w.b.ep.status().half_open == 1)
-        .expect("no half-open SA");
-    let r = w.run_until(Duration::from_secs(60), |w| has_failed(&w.b));
-    let t = r.expect("B never reported the half-open timeout");
+    w.must(
+        Duration::from_secs(5),
+        |w| w.b.ep.status().half_open == 1,
+        "no half-open SA",
+    );
+    let t = w.must(
+        Duration::from_secs(60),
+        |w| has_failed(&w.b),
+        "B never reported the half-open timeout",
+    );
     assert!(
         failures(&w.b)
             .iter()
@@ -365,8 +371,11 @@ fn initiator_vanishing_after_ike_sa_init_is_cleaned_up_by_the_responder() {
     );
     assert_eq!(w.b.ep.status().half_open, 0);
     assert!(ike_sas(&w.b).is_empty());
-    w.run_until(Duration::from_secs(400), |w| has_failed(&w.a))
-        .expect("A never gave up");
+    w.must(
+        Duration::from_secs(400),
+        |w| has_failed(&w.a),
+        "A never gave up",
+    );
     assert!(ike_sas(&w.a).is_empty());
 }
 
@@ -412,16 +421,18 @@ fn responder_restart_after_establishment_then_reconnect() {
             conn: A_CONN.into(),
         },
     );
-    w.run_until(Duration::from_secs(400), |w| has_failed(&w.a))
-        .expect("A never noticed");
+    w.must(
+        Duration::from_secs(400),
+        |w| has_failed(&w.a),
+        "A never noticed",
+    );
     w.run_for(Duration::from_secs(1));
     assert!(
         ike_sas(&w.a).is_empty() && w.a.kernel.is_empty(),
         "A keeps the dead SAs"
     );
     w.initiate(Side::A, A_CONN);
-    w.run_until(ESTABLISH_LIMIT, both_up)
-        .expect("no re-establishment");
+    w.must(ESTABLISH_LIMIT, both_up, "no re-establishment");
     assert_eq!(assert_mirrored(&w.a.kernel, &w.b.kernel), 2);
     assert!(
         w.a.kernel.sas.values().all(|s| !old.contains(&s.spi)),

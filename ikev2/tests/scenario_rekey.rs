@@ -62,13 +62,7 @@ fn child_sa_is_rekeyed_before_its_lifetime_ends() {
     );
     for p in [&w.a, &w.b] {
         assert!(
-            p.events().any(|e| matches!(
-                e,
-                Event::ChildSaDown {
-                    reason: DownReason::Rekeyed,
-                    ..
-                }
-            )),
+            child_down(p, DownReason::Rekeyed),
             "{}: no ChildSaDown(Rekeyed)",
             p.name
         );
@@ -232,8 +226,11 @@ fn dead_peer_detection_declares_a_silent_peer_lost_and_removes_its_sas() {
     let t_up = w.elapsed();
     w.link.dir[0].blackhole = true;
     w.link.dir[1].blackhole = true;
-    let r = w.run_until(Duration::from_secs(400), |w| has_failed(&w.a));
-    let t = r.expect("A never declared the peer lost");
+    let t = w.must(
+        Duration::from_secs(400),
+        |w| has_failed(&w.a),
+        "A never declared the peer lost",
+    );
     // First probe dpd_delay after the last message, then the retransmit budget (165.06 s).
     let expected = t_up + Duration::from_secs(30) + Duration::from_secs_f64(165.061_12);
     assert!(

@@ -11,9 +11,9 @@ pub mod world;
 
 use std::time::Duration;
 
-use rswan_ikev2::event::{Event, FailureReason};
+use rswan_ikev2::event::{DownReason, Event, FailureReason};
 use rswan_ikev2::output::Direction;
-use rswan_ikev2::sa::status::{ChildStatusState, IkeSaStatus, IkeStatusState};
+use rswan_ikev2::sa::status::{ChildSaStatus, ChildStatusState, IkeSaStatus, IkeStatusState};
 
 #[allow(unused_imports)]
 pub use kernel::assert_mirrored;
@@ -66,6 +66,29 @@ pub fn both_up(w: &World) -> bool {
     up_with_children(w, 1)
 }
 
+/// The first Child SA of this peer's established IKE SA, as `status()` shows it. Panics (the test
+/// fails) if there is none.
+pub fn first_child(p: &Peer) -> ChildSaStatus {
+    established_ike(p)[0].children[0].clone()
+}
+
+/// The one Child SA was replaced: both peers are up with one Child SA, A's inbound SPI is no longer
+/// `old_spi_in`, and each kernel holds only the new pair (the old one is deleted).
+pub fn child_replaced(w: &World, old_spi_in: u32) -> bool {
+    up_with_children(w, 1)
+        && first_child(&w.a).spi_in != old_spi_in
+        && w.a.kernel.sas.len() == 2
+        && w.b.kernel.sas.len() == 2
+}
+
+/// Neither peer holds an IKE SA or any kernel state.
+pub fn all_gone(w: &World) -> bool {
+    ike_sas(&w.a).is_empty()
+        && ike_sas(&w.b).is_empty()
+        && w.a.kernel.is_empty()
+        && w.b.kernel.is_empty()
+}
+
 /// The failures this peer reported, in order.
 pub fn failures(p: &Peer) -> Vec<&FailureReason> {
     p.events()
@@ -82,6 +105,55 @@ pub fn count<F: Fn(&Event) -> bool>(p: &Peer, f: F) -> usize {
 
 pub fn has_failed(p: &Peer) -> bool {
     !failures(p).is_empty()
+}
+
+/// How many Child SAs this peer reported going down for `reason`.
+pub fn child_downs(p: &Peer, reason: DownReason) -> usize {
+    count(
+        p,
+        |e| matches!(e, Event::ChildSaDown { reason: r, .. } if *r == reason),
+    )
+}
+
+/// How many IKE SAs this peer reported going down for `reason`.
+pub fn ike_sa_downs(p: &Peer, reason: DownReason) -> usize {
+    count(
+        p,
+        |e| matches!(e, Event::IkeSaDown { reason: r, .. } if *r == reason),
+    )
+}
+
+/// Whether this peer reported a Child SA going down for `reason`.
+pub fn child_down(p: &Peer, reason: DownReason) -> bool {
+    child_downs(p, reason) > 0
+}
+
+/// Whether this peer reported an IKE SA going down for `reason`.
+pub fn ike_down(p: &Peer, reason: DownReason) -> bool {
+    ike_sa_downs(p, reason) > 0
+}
+
+/// Sets the swanctl timer knobs (`rand_time`, `over_time`, `dpd_mode`, `reauth_time`) of the
+/// configuration's first connection.
+pub fn set_conn_timers(c: &mut rswan_ikev2::Config, t: rswan_ikev2::timer::ConnTimers) {
+    let name = c.connections[0].name.clone();
+    c.settings.conn_timers.insert(name, t);
+}
+
+/// Asserts that this peer reported no failure and that its kernel refused no operation.
+pub fn assert_clean(p: &Peer) {
+    assert!(
+        failures(p).is_empty(),
+        "{}: failures {:?}",
+        p.name,
+        failures(p)
+    );
+    assert!(
+        p.kernel.errors().is_empty(),
+        "{}: kernel refused {:?}",
+        p.name,
+        p.kernel.errors()
+    );
 }
 
 /// Runs to establishment and asserts everything a user would check afterwards: `status()` on

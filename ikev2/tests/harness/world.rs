@@ -155,6 +155,16 @@ impl World {
         self.pump();
     }
 
+    /// A's kernel reports the soft lifetime of A's inbound SA `spi` while B is given `cmd` at the
+    /// same instant: both sides send before either hears from the other, so A's rekey request and
+    /// whatever `cmd` makes B send cross on the wire.
+    pub fn soft_expire_crossing(&mut self, spi: u32, cmd: Command) {
+        let now = self.now();
+        self.a.soft_expire(now, spi);
+        self.b.ep.handle_command(now, cmd);
+        self.pump();
+    }
+
     /// Initiates `conn` on `s` (its first child).
     pub fn initiate(&mut self, s: Side, conn: &str) {
         self.initiator = s;
@@ -333,7 +343,8 @@ impl World {
     }
 
     /// `run_until(limit, done)` that must succeed: otherwise the test fails naming `what`, why the
-    /// run stopped and both sides' IKE SAs as `status()` shows them.
+    /// run stopped and both sides' state ([`World::state`]). Returns the virtual time (since the
+    /// start of the world) at which `done` first held.
     pub fn must(
         &mut self,
         limit: Duration,
@@ -342,22 +353,28 @@ impl World {
     ) -> Duration {
         match self.run_until(limit, done) {
             Ok(t) => t,
-            Err(stop) => panic!(
-                "{what}: {stop:?}: A {:?} B {:?}",
-                super::ike_sas(&self.a),
-                super::ike_sas(&self.b)
-            ),
+            Err(stop) => panic!("{what}: {stop:?}: {}", self.state()),
         }
     }
 
-    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' IKE SAs.
+    /// Asserts `cond` on the world as it is; on failure names `what` and both sides' state.
     pub fn check(&self, cond: impl FnOnce(&World) -> bool, what: &str) {
-        assert!(
-            cond(self),
-            "{what}: A {:?} B {:?}",
-            super::ike_sas(&self.a),
-            super::ike_sas(&self.b)
-        );
+        assert!(cond(self), "{what}: {}", self.state());
+    }
+
+    /// Both sides as a failing test shows them: the IKE SAs `status()` lists, the failures
+    /// reported so far and the SAs in the model kernel.
+    pub fn state(&self) -> String {
+        let side = |p: &Peer| {
+            format!(
+                "{} IKE SAs {:?}, failures {:?}, kernel SAs {:?}",
+                p.name,
+                super::ike_sas(p),
+                super::failures(p),
+                p.kernel.sas.keys().collect::<Vec<_>>()
+            )
+        };
+        format!("{}; {}", side(&self.a), side(&self.b))
     }
 
     /// Changes peer `s`'s configuration and reloads its endpoint with it, now.
