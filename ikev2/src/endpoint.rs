@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::consts::{ExchangeType, NotifyType};
 use crate::crypto::CookieJar;
-use crate::event::{DownReason, DropReason, Event, FailureReason, IkeState, LogLevel};
+use crate::event::{DownReason, DropReason, Event, FailureReason, Fault, IkeState, LogLevel};
 use crate::exchange::ike_sa_init::{self, InitRequest, InitRequestResult, InitResult};
 use crate::exchange::table::{self, Handler};
 use crate::exchange::{self, create_child_sa, ike_auth, informational, After, OpenError, Reply};
@@ -450,7 +450,11 @@ impl<R: Rng> Endpoint<R> {
     ) {
         let after = if h.exchange == ExchangeType::IKE_AUTH {
             After::Destroy(DownReason::Failed(FailureReason::InvalidResponse {
-                detail: format!("malformed {} request: {detail}", h.exchange),
+                fault: Fault::Malformed {
+                    exchange: h.exchange,
+                    request: true,
+                    detail: detail.clone(),
+                },
             }))
         } else {
             After::Keep
@@ -720,7 +724,11 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         let reason = FailureReason::InvalidResponse {
-            detail: format!("malformed {exchange} response: {e}"),
+            fault: Fault::Malformed {
+                exchange,
+                request: false,
+                detail: e,
+            },
         };
         let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
         self.cx.fail(now, conn, remote, reason.clone());
@@ -806,18 +814,14 @@ impl<R: Rng> Endpoint<R> {
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
         };
-        let detail = match r {
-            table::Refusal::Missing(_) => format!("response {r}"),
-            _ => r.to_string(),
-        };
         let after = match row.handler {
             Handler::CreateResponse => {
-                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, detail);
+                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, r.fault(None));
                 After::Keep
             }
             _ => {
                 let reason = FailureReason::InvalidResponse {
-                    detail: format!("{} {detail}", row.exchange),
+                    fault: r.fault(Some(row.exchange)),
                 };
                 let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
                 self.cx.fail(now, conn, remote, reason.clone());
@@ -950,8 +954,8 @@ impl<R: Rng> Endpoint<R> {
                     Err(err) => {
                         let name = child.name.clone();
                         let reason = FailureReason::Kernel {
-                            detail: format!("child '{name}': {err}"),
-                            kind: err.kind,
+                            child: name,
+                            error: err,
                         };
                         // Further results for this child are moot.
                         self.cx.tokens.retain(|_, o| *o != (key, spi_in));

@@ -9,6 +9,9 @@ use crate::config::Mode;
 use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::proposal::Mismatch;
 
+mod failure;
+pub use failure::{CreateFailure, Fault, Internal, SpiKind, TsOutside};
+
 /// A Child SA's state as events and status report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChildStatusState {
@@ -315,20 +318,20 @@ pub enum FailureReason {
     /// The responder's half-open SA expired before IKE_AUTH completed.
     HalfOpenTimeout,
     /// A response was malformed or lacked required payloads.
-    InvalidResponse { detail: String },
-    /// A kernel operation for a Child SA failed; `kind` is the errno class (diagnose names the
-    /// cause from it), `detail` the child and the driver's sentence.
+    InvalidResponse { fault: Fault },
+    /// A kernel operation for Child SA `child` failed; `error.kind` is the errno class (diagnose
+    /// names the cause from it), `error.message` the kernel's own sentence.
     Kernel {
-        detail: String,
-        kind: rswan_ike::kernel::KernelErrorKind,
+        child: String,
+        error: rswan_ike::kernel::KernelError,
     },
     /// Internal failure (e.g. crypto backend error).
-    Internal { detail: String },
+    Internal { why: Internal },
     /// A rekey (CREATE_CHILD_SA) failed; the SA being rekeyed stays until its lifetime ends.
     /// `child` is `None` for the IKE SA.
     RekeyFailed {
         child: Option<String>,
-        detail: String,
+        why: CreateFailure,
     },
     /// A Child SA rekey failed because the two sides disagree on PFS; `Display` names both
     /// sides, e.g. "peer requires MODP_2048, child 'net' has no PFS group".
@@ -339,7 +342,7 @@ pub enum FailureReason {
     /// Dead peer detection: the liveness check went unanswered for the whole retransmit budget.
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
-    ChildCreateFailed { child: String, detail: String },
+    ChildCreateFailed { child: String, why: CreateFailure },
     /// The peer asked for more than a configured limit allows; `limit.setting()` names the key.
     LimitExceeded {
         child: Option<String>,
@@ -402,17 +405,16 @@ impl fmt::Display for FailureReason {
                     None => write!(f, "{limit} (settings.{setting})"),
                 }
             }
-            FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
-            FailureReason::Kernel { detail, .. } => write!(f, "kernel: {detail}"),
-            FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
+            FailureReason::InvalidResponse { fault } => write!(f, "invalid response: {fault}"),
+            FailureReason::Kernel { child, error } => write!(f, "kernel: child '{child}': {error}"),
+            FailureReason::Internal { why } => write!(f, "internal error: {why}"),
             FailureReason::RekeyFailed {
                 child: Some(c),
-                detail,
-            } => write!(f, "Child SA rekey failed: child '{c}': {detail}"),
-            FailureReason::RekeyFailed {
-                child: None,
-                detail,
-            } => write!(f, "IKE SA rekey failed: {detail}"),
+                why,
+            } => write!(f, "Child SA rekey failed: child '{c}': {why}"),
+            FailureReason::RekeyFailed { child: None, why } => {
+                write!(f, "IKE SA rekey failed: {why}")
+            }
             FailureReason::PfsMismatch { child, conflict } => {
                 write!(
                     f,
@@ -423,8 +425,8 @@ impl fmt::Display for FailureReason {
             FailureReason::DpdTimeout { retransmits } => {
                 write!(f, "lost after {retransmits} retransmits (DPD)")
             }
-            FailureReason::ChildCreateFailed { child, detail } => {
-                write!(f, "creating child '{child}' failed: {detail}")
+            FailureReason::ChildCreateFailed { child, why } => {
+                write!(f, "creating child '{child}' failed: {why}")
             }
         }
     }
