@@ -11,6 +11,7 @@ mod locate;
 pub mod model;
 mod proposals;
 mod schema;
+mod settings;
 mod unique;
 pub mod values;
 
@@ -343,7 +344,7 @@ fn located(path: &Path, text: &str, keys: &[&str], message: String) -> ConfigErr
 }
 
 /// `24` (local and remote) or `24/16` (local/remote): policy hash thresholds in prefix bits.
-fn parse_spdh(v: &str, max: u8) -> Result<(u8, u8), String> {
+pub(super) fn parse_spdh(v: &str, max: u8) -> Result<(u8, u8), String> {
     let bits = |t: &str| match t.trim().parse::<u8>() {
         Ok(b) if b <= max => Ok(b),
         _ => Err(format!(
@@ -391,169 +392,15 @@ fn parse_list<T>(
 pub(super) const MAX_TS_PER_CHILD: usize = 255;
 
 /// The receive queue must hold at least one datagram of the largest size a socket accepts.
-const MIN_RECEIVE_QUEUE: u64 = 65_535;
+pub(super) const MIN_RECEIVE_QUEUE: u64 = 65_535;
 
 /// IPv4's minimum reassembly size: a smaller fragment could not carry an IKE header, the SKF
 /// header and some payload after the IP and UDP headers.
-const MIN_FRAGMENT_SIZE: u32 = 576;
+pub(super) const MIN_FRAGMENT_SIZE: u32 = 576;
 
 fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |keys: &[&str], msg: String| located(path, text, keys, msg);
-    let s = doc.settings.unwrap_or_default();
-    let defaults = Settings::default();
-    let dur = values::parse_duration;
-    // A limit of 0 would refuse everything; below `min` a limit is a typo, not a policy.
-    let limit = |v: Option<u32>, key: &str, min: u32, default: u32| match v {
-        None => Ok(default),
-        Some(n) if n >= min => Ok(n),
-        Some(n) => Err(err(
-            &["settings", key],
-            format!("invalid {key} {n}: expected at least {min}"),
-        )),
-    };
-    let settings = Settings {
-        retransmit_timeout: parse_opt(
-            s.retransmit_timeout,
-            &["settings", "retransmit_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.retransmit_timeout),
-        retransmit_base: s.retransmit_base.unwrap_or(defaults.retransmit_base),
-        retransmit_tries: s.retransmit_tries.unwrap_or(defaults.retransmit_tries),
-        half_open_timeout: parse_opt(
-            s.half_open_timeout,
-            &["settings", "half_open_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.half_open_timeout),
-        cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
-        half_open_limit: limit(s.half_open_limit, "half_open_limit", 1, defaults.half_open_limit)?,
-        block_threshold: limit(s.block_threshold, "block_threshold", 1, defaults.block_threshold)?,
-        // Below an IPv6 minimum MTU an honest IKE_SA_INIT with a few proposals would not fit.
-        max_packet: limit(s.max_packet, "max_packet", 1280, defaults.max_packet)?,
-        fragment_timeout: parse_opt(
-            s.fragment_timeout,
-            &["settings", "fragment_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.fragment_timeout),
-        max_ts: match s.max_ts {
-            None => defaults.max_ts,
-            Some(n) if (1..=255).contains(&n) => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "max_ts"],
-                    format!("invalid max_ts {n}: expected 1-255 (a TS payload holds at most 255 selectors)"),
-                ))
-            }
-        },
-        max_policies: limit(s.max_policies, "max_policies", 3, defaults.max_policies)?,
-        max_child_sas: limit(s.max_child_sas, "max_child_sas", 1, defaults.max_child_sas)?,
-        key_export: s.key_export,
-        admin_group: match s.admin_group {
-            Some(g) if g.trim().is_empty() || g.chars().any(|c| c.is_whitespace() || c == ':') => {
-                return Err(err(
-                    &["settings", "admin_group"],
-                    format!("invalid group '{g}': expected a group name or number"),
-                ))
-            }
-            g => g,
-        },
-        receive_queue_bytes: match parse_opt(
-            s.receive_queue_bytes,
-            &["settings", "receive_queue_bytes"],
-            values::parse_bytes,
-            &err,
-        )? {
-            None => defaults.receive_queue_bytes,
-            Some(n) if n >= MIN_RECEIVE_QUEUE => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "receive_queue_bytes"],
-                    format!("{n} bytes is too small: at least {MIN_RECEIVE_QUEUE} (one largest datagram), e.g. 4m"),
-                ))
-            }
-        },
-        fragment_size: match s.fragment_size {
-            None => defaults.fragment_size,
-            Some(n) if n == 0 || (MIN_FRAGMENT_SIZE..=65535).contains(&n) => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "fragment_size"],
-                    format!("invalid fragment size {n}: expected 0 (never fragment) or {MIN_FRAGMENT_SIZE}-65535 octets (IP datagram size)"),
-                ))
-            }
-        },
-        signature_authentication: parse_opt(
-            s.signature_authentication,
-            &["settings", "signature_authentication"],
-            values::parse_bool,
-            &err,
-        )?
-        .unwrap_or(defaults.signature_authentication),
-        rsa_pss: parse_opt(
-            s.rsa_pss,
-            &["settings", "rsa_pss"],
-            values::parse_bool,
-            &err,
-        )?
-        .unwrap_or(defaults.rsa_pss),
-        spdh_thresh_v4: parse_opt(
-            s.spdh_thresh_v4,
-            &["settings", "spdh_thresh_v4"],
-            |v| parse_spdh(v, 32),
-            &err,
-        )?
-        .unwrap_or(defaults.spdh_thresh_v4),
-        spdh_thresh_v6: parse_opt(
-            s.spdh_thresh_v6,
-            &["settings", "spdh_thresh_v6"],
-            |v| parse_spdh(v, 128),
-            &err,
-        )?
-        .unwrap_or(defaults.spdh_thresh_v6),
-        log_drop_interval: parse_opt(
-            s.log_drop_interval,
-            &["settings", "log_drop_interval"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.log_drop_interval),
-        log_drop_burst: s.log_drop_burst.unwrap_or(defaults.log_drop_burst),
-    };
-    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&settings.log_drop_interval) {
-        return Err(err(
-            &["settings", "log_drop_interval"],
-            "out of range: expected 1s to 1h".to_owned(),
-        ));
-    }
-    if settings.log_drop_burst > 1000 {
-        return Err(err(
-            &["settings", "log_drop_burst"],
-            format!(
-                "{} is out of range: expected 0 to 1000 lines",
-                settings.log_drop_burst
-            ),
-        ));
-    }
-    if !(1.0..=10.0).contains(&settings.retransmit_base) {
-        return Err(err(
-            &["settings", "retransmit_base"],
-            format!(
-                "{} is out of range: expected a number from 1.0 to 10.0",
-                settings.retransmit_base
-            ),
-        ));
-    }
-    if settings.retransmit_timeout.is_zero() {
-        return Err(err(
-            &["settings", "retransmit_timeout"],
-            "must be greater than 0s".to_owned(),
-        ));
-    }
+    let settings = settings::build_settings(doc.settings.unwrap_or_default(), &err)?;
     let mut connections = Vec::new();
     for (name, c) in doc.connections.unwrap_or_default() {
         connections.push(conn::build_conn(&name, c, &secrets, base_dir(path), &err)?);
