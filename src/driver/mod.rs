@@ -927,83 +927,8 @@ impl Daemon {
                 conn,
                 child,
                 timeout,
-            } => {
-                if let Err(e) = self.check_target(&conn, child.as_deref()) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let child = child.or_else(|| {
-                    self.config
-                        .connection(&conn)
-                        .and_then(|c| c.children.first())
-                        .map(|c| c.name.clone())
-                });
-                let installed = self
-                    .ep
-                    .status()
-                    .connections
-                    .iter()
-                    .filter(|c| c.name == conn)
-                    .flat_map(|c| &c.ike_sas)
-                    .flat_map(|s| &s.children)
-                    .any(|c| {
-                        Some(&c.name) == child.as_ref() && c.state == ChildStatusState::Installed
-                    });
-                if installed {
-                    let msg = format!("{} is already installed", target(&conn, &child));
-                    let _ = reply.send(Outcome::Ok {
-                        data: serde_json::Value::String(msg),
-                    });
-                    return;
-                }
-                tracing::info!(conn = %conn, "initiating {} (requested by rswanctl)", target(&conn, &child));
-                self.waiters.push(Waiter {
-                    kind: WaitKind::Up,
-                    conn: conn.clone(),
-                    child: child.clone(),
-                    deadline: now + Duration::from_secs(timeout.unwrap_or(60).clamp(1, 3600)),
-                    reply,
-                });
-                self.ep
-                    .handle_command(now, Command::Initiate { conn, child });
-            }
-            Request::Down { conn, child } => {
-                if let Err(e) = self.check_target(&conn, child.as_deref()) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let st = self.ep.status();
-                let has_sa = st
-                    .connections
-                    .iter()
-                    .filter(|c| c.name == conn)
-                    .flat_map(|c| &c.ike_sas)
-                    .any(|s| {
-                        child
-                            .as_ref()
-                            .is_none_or(|ch| s.children.iter().any(|c| &c.name == ch))
-                    });
-                if !has_sa {
-                    let _ = reply.send(Outcome::Error {
-                        message: format!("{} has no SA to close", target(&conn, &child)),
-                    });
-                    return;
-                }
-                tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
-                self.starts.forget(&conn);
-                self.waiters.push(Waiter {
-                    kind: WaitKind::Down,
-                    conn: conn.clone(),
-                    child: child.clone(),
-                    deadline: now + Duration::from_secs(30),
-                    reply,
-                });
-                let cmd = match child {
-                    Some(child) => Command::TerminateChild { conn, child },
-                    None => Command::TerminateIke { conn },
-                };
-                self.ep.handle_command(now, cmd);
-            }
+            } => self.control_up(now, conn, child, timeout, reply),
+            Request::Down { conn, child } => self.control_down(now, conn, child, reply),
             Request::Reload => {
                 let outcome = match self.reload(now).await {
                     Ok(msg) => Outcome::Ok {
@@ -1020,26 +945,7 @@ impl Daemon {
                 let _ = reply.send(outcome);
             }
             Request::Diagnose { conn, sample_ms } => {
-                if let Err(e) = self.check_target(&conn, None) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let wait =
-                    Duration::from_millis(sample_ms.unwrap_or(1000)).min(diagnose_view::MAX_SAMPLE);
-                if wait.is_zero() {
-                    let d = diagnose_view::build(self, now, &conn, None);
-                    let _ = reply.send(Outcome::Ok {
-                        data: serde_json::to_value(d).unwrap_or_default(),
-                    });
-                    return;
-                }
-                let first = diagnose_view::sample(self, now, &conn);
-                self.diagnoses.push(diagnose_view::Pending {
-                    conn,
-                    deadline: now + wait,
-                    first,
-                    reply,
-                });
+                self.control_diagnose(now, conn, sample_ms, reply)
             }
             // The control server already refused it without key_export; this keeps it so if a
             // reload turned key export off between the check and here.
@@ -1056,6 +962,127 @@ impl Daemon {
                 });
             }
         }
+    }
+
+    /// `up`: initiate unless already installed; the reply waits for the outcome.
+    fn control_up(
+        &mut self,
+        now: Instant,
+        conn: String,
+        child: Option<String>,
+        timeout: Option<u64>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, child.as_deref()) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let child = child.or_else(|| {
+            self.config
+                .connection(&conn)
+                .and_then(|c| c.children.first())
+                .map(|c| c.name.clone())
+        });
+        let installed = self
+            .ep
+            .status()
+            .connections
+            .iter()
+            .filter(|c| c.name == conn)
+            .flat_map(|c| &c.ike_sas)
+            .flat_map(|s| &s.children)
+            .any(|c| Some(&c.name) == child.as_ref() && c.state == ChildStatusState::Installed);
+        if installed {
+            let msg = format!("{} is already installed", target(&conn, &child));
+            let _ = reply.send(Outcome::Ok {
+                data: serde_json::Value::String(msg),
+            });
+            return;
+        }
+        tracing::info!(conn = %conn, "initiating {} (requested by rswanctl)", target(&conn, &child));
+        self.waiters.push(Waiter {
+            kind: WaitKind::Up,
+            conn: conn.clone(),
+            child: child.clone(),
+            deadline: now + Duration::from_secs(timeout.unwrap_or(60).clamp(1, 3600)),
+            reply,
+        });
+        self.ep
+            .handle_command(now, Command::Initiate { conn, child });
+    }
+
+    /// `down`: close what has an SA; the reply waits until it is gone.
+    fn control_down(
+        &mut self,
+        now: Instant,
+        conn: String,
+        child: Option<String>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, child.as_deref()) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let st = self.ep.status();
+        let has_sa = st
+            .connections
+            .iter()
+            .filter(|c| c.name == conn)
+            .flat_map(|c| &c.ike_sas)
+            .any(|s| {
+                child
+                    .as_ref()
+                    .is_none_or(|ch| s.children.iter().any(|c| &c.name == ch))
+            });
+        if !has_sa {
+            let _ = reply.send(Outcome::Error {
+                message: format!("{} has no SA to close", target(&conn, &child)),
+            });
+            return;
+        }
+        tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
+        self.starts.forget(&conn);
+        self.waiters.push(Waiter {
+            kind: WaitKind::Down,
+            conn: conn.clone(),
+            child: child.clone(),
+            deadline: now + Duration::from_secs(30),
+            reply,
+        });
+        let cmd = match child {
+            Some(child) => Command::TerminateChild { conn, child },
+            None => Command::TerminateIke { conn },
+        };
+        self.ep.handle_command(now, cmd);
+    }
+
+    /// `diagnose`: at once, or after a traffic sample of `sample_ms`.
+    fn control_diagnose(
+        &mut self,
+        now: Instant,
+        conn: String,
+        sample_ms: Option<u64>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, None) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let wait = Duration::from_millis(sample_ms.unwrap_or(1000)).min(diagnose_view::MAX_SAMPLE);
+        if wait.is_zero() {
+            let d = diagnose_view::build(self, now, &conn, None);
+            let _ = reply.send(Outcome::Ok {
+                data: serde_json::to_value(d).unwrap_or_default(),
+            });
+            return;
+        }
+        let first = diagnose_view::sample(self, now, &conn);
+        self.diagnoses.push(diagnose_view::Pending {
+            conn,
+            deadline: now + wait,
+            first,
+            reply,
+        });
     }
 
     fn check_target(&self, conn: &str, child: Option<&str>) -> Result<(), String> {
