@@ -81,23 +81,7 @@ pub(super) fn build_local(
     };
     let files = doc.certs.unwrap_or_default();
     if method == AuthMethod::Psk {
-        if !files.is_empty() {
-            return Err(err(
-                &key("certs"),
-                "certs are used only with auth: pubkey (this round is auth: psk)".into(),
-            ));
-        }
-        let id = match id {
-            Some(id) => id,
-            None => default_ip_id(local_addrs).ok_or_else(|| {
-                err(
-                    &["connections", conn, "local"],
-                    "local.id is required when local_addrs has no single address to default to"
-                        .into(),
-                )
-            })?,
-        };
-        return Ok(Auth::new(method, id));
+        return local_psk(conn, id, &files, local_addrs, err);
     }
     if files.is_empty() {
         return Err(at_first_written(
@@ -142,24 +126,7 @@ pub(super) fn build_local(
             ),
         )
     })?;
-    let (id, id_from_cert) = match id {
-        Some(id) => {
-            check_id_in_cert(&id, ee).map_err(|e| err(&key("id"), e))?;
-            (id, false)
-        }
-        None => {
-            if credentials::subject_der(ee).as_deref() == Some(&[0x30, 0x00][..]) {
-                return Err(err(
-                    &key("certs"),
-                    format!(
-                        "certificate {} has an empty subject: set local.id to one of its subjectAltNames",
-                        file_name(ee_path)
-                    ),
-                ));
-            }
-            (Identity::Dn(subject.clone()), true)
-        }
-    };
+    let (id, id_from_cert) = cert_identity(conn, id, ee_path, ee, &subject, err)?;
     Ok(Auth {
         id_from_cert,
         certs: paths,
@@ -169,6 +136,59 @@ pub(super) fn build_local(
         private_key_file: Some(entry.file.clone()),
         ..Auth::new(method, id)
     })
+}
+
+/// `auth: psk`: no certificates; the identity defaults to the single local address.
+fn local_psk(
+    conn: &str,
+    id: Option<Identity>,
+    files: &[String],
+    local_addrs: &[AddrSpec],
+    err: ErrFn<'_>,
+) -> Result<Auth, ConfigError> {
+    if !files.is_empty() {
+        return Err(err(
+            &["connections", conn, "local", "certs"],
+            "certs are used only with auth: pubkey (this round is auth: psk)".into(),
+        ));
+    }
+    let id = match id {
+        Some(id) => id,
+        None => default_ip_id(local_addrs).ok_or_else(|| {
+            err(
+                &["connections", conn, "local"],
+                "local.id is required when local_addrs has no single address to default to".into(),
+            )
+        })?,
+    };
+    Ok(Auth::new(AuthMethod::Psk, id))
+}
+
+/// Our identity with a certificate: the configured one if the certificate carries it, else the
+/// certificate's subject (and whether it came from there).
+fn cert_identity(
+    conn: &str,
+    id: Option<Identity>,
+    ee_path: &Path,
+    ee: &[u8],
+    subject: &str,
+    err: ErrFn<'_>,
+) -> Result<(Identity, bool), ConfigError> {
+    let key = |k: &'static str| -> [&str; 4] { ["connections", conn, "local", k] };
+    if let Some(id) = id {
+        check_id_in_cert(&id, ee).map_err(|e| err(&key("id"), e))?;
+        return Ok((id, false));
+    }
+    if credentials::subject_der(ee).as_deref() == Some(&[0x30, 0x00][..]) {
+        return Err(err(
+            &key("certs"),
+            format!(
+                "certificate {} has an empty subject: set local.id to one of its subjectAltNames",
+                file_name(ee_path)
+            ),
+        ));
+    }
+    Ok((Identity::Dn(subject.to_owned()), true))
 }
 
 pub(super) fn build_remote(
