@@ -333,3 +333,97 @@ impl From<Fault> for CreateFailure {
         CreateFailure::Fault(x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::FailureReason;
+    use super::*;
+
+    /// The sentences the handlers formatted by hand before these types existed: log lines, status
+    /// `last failure:` and diagnose text show them, so they must not drift.
+    #[test]
+    fn details_render_the_old_sentences() {
+        let cases: Vec<(FailureReason, &str)> = vec![
+            (
+                FailureReason::InvalidResponse {
+                    fault: Fault::Lacks {
+                        exchange: Some(ExchangeType::IKE_SA_INIT),
+                        payloads: vec![PayloadType::SA, PayloadType::KE, PayloadType::NONCE],
+                    },
+                },
+                "invalid response: IKE_SA_INIT response lacks SA, KE or Nonce",
+            ),
+            (
+                FailureReason::InvalidResponse {
+                    fault: Fault::Child {
+                        child: "net".into(),
+                        fault: Box::new(Fault::Lacks {
+                            exchange: None,
+                            payloads: vec![PayloadType::TSI, PayloadType::TSR],
+                        }),
+                    },
+                },
+                "invalid response: child 'net': response lacks TSi or TSr",
+            ),
+            (
+                FailureReason::InvalidResponse {
+                    fault: Fault::Malformed {
+                        exchange: ExchangeType::IKE_AUTH,
+                        request: true,
+                        detail: "x".into(),
+                    },
+                },
+                "invalid response: malformed IKE_AUTH request: x",
+            ),
+            (
+                FailureReason::InvalidResponse {
+                    fault: Fault::NonceLength {
+                        exchange: None,
+                        len: 4,
+                    },
+                },
+                "invalid response: nonce of 4 octets",
+            ),
+            (
+                FailureReason::Internal {
+                    why: Internal::ConnectionVanished("c".into()),
+                },
+                "internal error: connection 'c' vanished",
+            ),
+            (
+                FailureReason::RekeyFailed {
+                    child: None,
+                    why: CreateFailure::NoChildWithSpi(0xab),
+                },
+                "IKE SA rekey failed: no Child SA with SPI 000000ab",
+            ),
+            (
+                FailureReason::RekeyFailed {
+                    child: Some("net".into()),
+                    why: CreateFailure::PeerAnswered(NotifyType::NO_PROPOSAL_CHOSEN),
+                },
+                "Child SA rekey failed: child 'net': peer answered NO_PROPOSAL_CHOSEN",
+            ),
+            (
+                FailureReason::ChildCreateFailed {
+                    child: "net".into(),
+                    why: CreateFailure::TemporaryFailures(3),
+                },
+                "creating child 'net' failed: peer kept answering TEMPORARY_FAILURE (3 times)",
+            ),
+            (
+                FailureReason::Kernel {
+                    child: "net".into(),
+                    error: rswan_ike::kernel::KernelError::new(
+                        rswan_ike::kernel::KernelErrorKind::Exists,
+                        "EEXIST",
+                    ),
+                },
+                "kernel: child 'net': EEXIST",
+            ),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+}
