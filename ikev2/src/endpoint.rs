@@ -390,24 +390,10 @@ impl<R: Rng> Endpoint<R> {
             Err(r) => return self.refuse_request(now, key, (h, bytes), path, r),
         };
         let reply = match row.handler {
-            Handler::RespondAuth => {
-                match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, &d) {
-                    ike_auth::AuthVerdict::Reject(r) => r,
-                    ike_auth::AuthVerdict::Accept {
-                        conn,
-                        initial_contact,
-                    } => {
-                        if initial_contact {
-                            // Before the new Child SA's kernel state, so old policies are gone.
-                            self.replace_older(key);
-                        }
-                        let Some(sa) = self.sas.get_mut(&key) else {
-                            return;
-                        };
-                        ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, &d)
-                    }
-                }
-            }
+            Handler::RespondAuth => match self.respond_auth(now, key, &d) {
+                Some(reply) => reply,
+                None => return,
+            },
             Handler::RespondInformational => {
                 informational::respond_informational(&mut self.cx, sa, now, &d)
             }
@@ -435,6 +421,31 @@ impl<R: Rng> Endpoint<R> {
             | Handler::InformationalResponse => return,
         };
         self.reply(now, key, h, bytes, reply, path);
+    }
+
+    /// IKE_AUTH as the responder: authenticate, retire older SAs on INITIAL_CONTACT, then
+    /// complete; `None` when the SA is gone meanwhile.
+    fn respond_auth(
+        &mut self,
+        now: Instant,
+        key: u64,
+        d: &table::Digest,
+    ) -> Option<exchange::Reply> {
+        let sa = self.sas.get_mut(&key)?;
+        match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, d) {
+            ike_auth::AuthVerdict::Reject(r) => Some(r),
+            ike_auth::AuthVerdict::Accept {
+                conn,
+                initial_contact,
+            } => {
+                if initial_contact {
+                    // Before the new Child SA's kernel state, so old policies are gone.
+                    self.replace_older(key);
+                }
+                let sa = self.sas.get_mut(&key)?;
+                Some(ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, d))
+            }
+        }
     }
 
     /// An authenticated request the decoder or its table row refused: the error notify `n`
