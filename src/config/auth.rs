@@ -114,18 +114,7 @@ pub(super) fn build_local(
             ),
         ));
     }
-    let entry: &KeyEntry = credentials::find_key(&secrets.keys, ee).ok_or_else(|| {
-        let stem = ee_path
-            .file_stem()
-            .map_or_else(|| "key".into(), |s| s.to_string_lossy().into_owned());
-        err(
-            &key("certs"),
-            format!(
-                "no private key for certificate {} ({subject}); add secrets.private-{stem}.file",
-                file_name(ee_path)
-            ),
-        )
-    })?;
+    let entry = private_key_for(conn, secrets, ee_path, ee, &subject, err)?;
     let (id, id_from_cert) = cert_identity(conn, id, ee_path, ee, &subject, err)?;
     Ok(Auth {
         id_from_cert,
@@ -135,6 +124,29 @@ pub(super) fn build_local(
         private_key_source: Some(entry.name.clone()),
         private_key_file: Some(entry.file.clone()),
         ..Auth::new(method, id)
+    })
+}
+
+/// The `secrets:` key whose public half is the certificate's.
+fn private_key_for<'s>(
+    conn: &str,
+    secrets: &'s Secrets,
+    ee_path: &Path,
+    ee: &[u8],
+    subject: &str,
+    err: ErrFn<'_>,
+) -> Result<&'s KeyEntry, ConfigError> {
+    credentials::find_key(&secrets.keys, ee).ok_or_else(|| {
+        let stem = ee_path
+            .file_stem()
+            .map_or_else(|| "key".into(), |s| s.to_string_lossy().into_owned());
+        err(
+            &["connections", conn, "local", "certs"],
+            format!(
+                "no private key for certificate {} ({subject}); add secrets.private-{stem}.file",
+                file_name(ee_path)
+            ),
+        )
     })
 }
 
