@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::consts::{ExchangeType, NotifyType};
 use crate::crypto::CookieJar;
-use crate::event::{DownReason, DropReason, Event, FailureReason, IkeState, LogLevel};
+use crate::event::{DownReason, DropReason, Event, FailureReason, Fault, IkeState, LogLevel};
 use crate::exchange::ike_sa_init::{self, InitRequest, InitRequestResult, InitResult};
 use crate::exchange::table::{self, Handler};
 use crate::exchange::{self, create_child_sa, ike_auth, informational, After, OpenError, Reply};
@@ -390,24 +390,10 @@ impl<R: Rng> Endpoint<R> {
             Err(r) => return self.refuse_request(now, key, (h, bytes), path, r),
         };
         let reply = match row.handler {
-            Handler::RespondAuth => {
-                match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, &d) {
-                    ike_auth::AuthVerdict::Reject(r) => r,
-                    ike_auth::AuthVerdict::Accept {
-                        conn,
-                        initial_contact,
-                    } => {
-                        if initial_contact {
-                            // Before the new Child SA's kernel state, so old policies are gone.
-                            self.replace_older(key);
-                        }
-                        let Some(sa) = self.sas.get_mut(&key) else {
-                            return;
-                        };
-                        ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, &d)
-                    }
-                }
-            }
+            Handler::RespondAuth => match self.respond_auth(now, key, &d) {
+                Some(reply) => reply,
+                None => return,
+            },
             Handler::RespondInformational => {
                 informational::respond_informational(&mut self.cx, sa, now, &d)
             }
@@ -437,6 +423,31 @@ impl<R: Rng> Endpoint<R> {
         self.reply(now, key, h, bytes, reply, path);
     }
 
+    /// IKE_AUTH as the responder: authenticate, retire older SAs on INITIAL_CONTACT, then
+    /// complete; `None` when the SA is gone meanwhile.
+    fn respond_auth(
+        &mut self,
+        now: Instant,
+        key: u64,
+        d: &table::Digest,
+    ) -> Option<exchange::Reply> {
+        let sa = self.sas.get_mut(&key)?;
+        match ike_auth::authenticate_ike_auth(&mut self.cx, sa, now, d) {
+            ike_auth::AuthVerdict::Reject(r) => Some(r),
+            ike_auth::AuthVerdict::Accept {
+                conn,
+                initial_contact,
+            } => {
+                if initial_contact {
+                    // Before the new Child SA's kernel state, so old policies are gone.
+                    self.replace_older(key);
+                }
+                let sa = self.sas.get_mut(&key)?;
+                Some(ike_auth::complete_ike_auth(&mut self.cx, sa, now, &conn, d))
+            }
+        }
+    }
+
     /// An authenticated request the decoder or its table row refused: the error notify `n`
     /// answers it; a broken IKE_AUTH ends the half-open SA (RFC 7296 section 2.21.2).
     fn answer_malformed(
@@ -450,7 +461,11 @@ impl<R: Rng> Endpoint<R> {
     ) {
         let after = if h.exchange == ExchangeType::IKE_AUTH {
             After::Destroy(DownReason::Failed(FailureReason::InvalidResponse {
-                detail: format!("malformed {} request: {detail}", h.exchange),
+                fault: Fault::Malformed {
+                    exchange: h.exchange,
+                    request: true,
+                    detail: detail.clone(),
+                },
             }))
         } else {
             After::Keep
@@ -720,7 +735,11 @@ impl<R: Rng> Endpoint<R> {
             return;
         };
         let reason = FailureReason::InvalidResponse {
-            detail: format!("malformed {exchange} response: {e}"),
+            fault: Fault::Malformed {
+                exchange,
+                request: false,
+                detail: e,
+            },
         };
         let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
         self.cx.fail(now, conn, remote, reason.clone());
@@ -806,18 +825,14 @@ impl<R: Rng> Endpoint<R> {
         let Some(sa) = self.sas.get_mut(&key) else {
             return;
         };
-        let detail = match r {
-            table::Refusal::Missing(_) => format!("response {r}"),
-            _ => r.to_string(),
-        };
         let after = match row.handler {
             Handler::CreateResponse => {
-                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, detail);
+                create_child_sa::refused_response(&mut self.cx, sa, now, purpose, r.fault(None));
                 After::Keep
             }
             _ => {
                 let reason = FailureReason::InvalidResponse {
-                    detail: format!("{} {detail}", row.exchange),
+                    fault: r.fault(Some(row.exchange)),
                 };
                 let (conn, remote) = (Some(sa.conn.clone()), sa.remote);
                 self.cx.fail(now, conn, remote, reason.clone());
@@ -950,8 +965,8 @@ impl<R: Rng> Endpoint<R> {
                     Err(err) => {
                         let name = child.name.clone();
                         let reason = FailureReason::Kernel {
-                            detail: format!("child '{name}': {err}"),
-                            kind: err.kind,
+                            child: name,
+                            error: err,
                         };
                         // Further results for this child are moot.
                         self.cx.tokens.retain(|_, o| *o != (key, spi_in));

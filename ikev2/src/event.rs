@@ -9,6 +9,9 @@ use crate::config::Mode;
 use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
 use crate::proposal::Mismatch;
 
+mod failure;
+pub use failure::{CreateFailure, Fault, Internal, SpiKind, TsOutside};
+
 /// A Child SA's state as events and status report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChildStatusState {
@@ -315,20 +318,20 @@ pub enum FailureReason {
     /// The responder's half-open SA expired before IKE_AUTH completed.
     HalfOpenTimeout,
     /// A response was malformed or lacked required payloads.
-    InvalidResponse { detail: String },
-    /// A kernel operation for a Child SA failed; `kind` is the errno class (diagnose names the
-    /// cause from it), `detail` the child and the driver's sentence.
+    InvalidResponse { fault: Fault },
+    /// A kernel operation for Child SA `child` failed; `error.kind` is the errno class (diagnose
+    /// names the cause from it), `error.message` the kernel's own sentence.
     Kernel {
-        detail: String,
-        kind: rswan_ike::kernel::KernelErrorKind,
+        child: String,
+        error: rswan_ike::kernel::KernelError,
     },
     /// Internal failure (e.g. crypto backend error).
-    Internal { detail: String },
+    Internal { why: Internal },
     /// A rekey (CREATE_CHILD_SA) failed; the SA being rekeyed stays until its lifetime ends.
     /// `child` is `None` for the IKE SA.
     RekeyFailed {
         child: Option<String>,
-        detail: String,
+        why: CreateFailure,
     },
     /// A Child SA rekey failed because the two sides disagree on PFS; `Display` names both
     /// sides, e.g. "peer requires MODP_2048, child 'net' has no PFS group".
@@ -339,7 +342,7 @@ pub enum FailureReason {
     /// Dead peer detection: the liveness check went unanswered for the whole retransmit budget.
     DpdTimeout { retransmits: u32 },
     /// A CREATE_CHILD_SA to add a Child SA was refused or failed.
-    ChildCreateFailed { child: String, detail: String },
+    ChildCreateFailed { child: String, why: CreateFailure },
     /// The peer asked for more than a configured limit allows; `limit.setting()` names the key.
     LimitExceeded {
         child: Option<String>,
@@ -402,17 +405,16 @@ impl fmt::Display for FailureReason {
                     None => write!(f, "{limit} (settings.{setting})"),
                 }
             }
-            FailureReason::InvalidResponse { detail } => write!(f, "invalid response: {detail}"),
-            FailureReason::Kernel { detail, .. } => write!(f, "kernel: {detail}"),
-            FailureReason::Internal { detail } => write!(f, "internal error: {detail}"),
+            FailureReason::InvalidResponse { fault } => write!(f, "invalid response: {fault}"),
+            FailureReason::Kernel { child, error } => write!(f, "kernel: child '{child}': {error}"),
+            FailureReason::Internal { why } => write!(f, "internal error: {why}"),
             FailureReason::RekeyFailed {
                 child: Some(c),
-                detail,
-            } => write!(f, "Child SA rekey failed: child '{c}': {detail}"),
-            FailureReason::RekeyFailed {
-                child: None,
-                detail,
-            } => write!(f, "IKE SA rekey failed: {detail}"),
+                why,
+            } => write!(f, "Child SA rekey failed: child '{c}': {why}"),
+            FailureReason::RekeyFailed { child: None, why } => {
+                write!(f, "IKE SA rekey failed: {why}")
+            }
             FailureReason::PfsMismatch { child, conflict } => {
                 write!(
                     f,
@@ -423,8 +425,8 @@ impl fmt::Display for FailureReason {
             FailureReason::DpdTimeout { retransmits } => {
                 write!(f, "lost after {retransmits} retransmits (DPD)")
             }
-            FailureReason::ChildCreateFailed { child, detail } => {
-                write!(f, "creating child '{child}' failed: {detail}")
+            FailureReason::ChildCreateFailed { child, why } => {
+                write!(f, "creating child '{child}' failed: {why}")
             }
         }
     }
@@ -666,82 +668,42 @@ impl Event {
     }
 }
 
+/// The `<conn> ` prefix of a log line, when the event belongs to a connection.
+fn write_conn(f: &mut fmt::Formatter<'_>, conn: Option<&str>) -> fmt::Result {
+    match conn {
+        Some(c) => write!(f, "<{c}> "),
+        None => Ok(()),
+    }
+}
+
+fn write_failure(
+    f: &mut fmt::Formatter<'_>,
+    peer: SocketAddr,
+    reason: &FailureReason,
+) -> fmt::Result {
+    match reason {
+        // Keeps the operator-facing wording of the issue: "peer 192.0.2.2 lost after 5 retransmits".
+        FailureReason::PeerLost { .. } | FailureReason::DpdTimeout { .. } => {
+            write!(f, "peer {} {reason}", peer.ip())
+        }
+        // Rekey failures name the child and both sides already; the peer address
+        // still helps when several peers share a connection.
+        FailureReason::PfsMismatch { .. } | FailureReason::RekeyFailed { .. } => {
+            write!(f, "{reason} (peer {})", peer.ip())
+        }
+        _ => write!(f, "{reason} (peer {peer})"),
+    }
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::IkeStateChange {
-                conn,
-                spis,
-                old,
-                new,
-            } => match old {
-                Some(o) => write!(f, "<{conn}> IKE SA {spis} state change: {o} => {new}"),
-                None => write!(f, "<{conn}> IKE SA {spis} created in state {new}"),
-            },
-            Event::ChildStateChange {
-                conn,
-                child,
-                spi_in,
-                spi_out,
-                old,
-                new,
-            } => match old {
-                Some(o) => write!(
-                    f,
-                    "<{conn}> CHILD_SA {child} {spi_in:08x}_i {spi_out:08x}_o state change: {} => {}",
-                    o.as_str(),
-                    new.as_str()
-                ),
-                None => write!(
-                    f,
-                    "<{conn}> CHILD_SA {child} {spi_in:08x}_i {spi_out:08x}_o created in state {}",
-                    new.as_str()
-                ),
-            },
-            Event::IkeSaUp {
-                conn,
-                spis,
-                local,
-                remote,
-                local_id,
-                remote_id,
-                ..
-            } => write!(
-                f,
-                "<{conn}> IKE_SA {conn} established between {}[{local_id}]...{}[{remote_id}] ({spis})",
-                local.ip(),
-                remote.ip()
-            ),
-            Event::IkeSaDown {
-                conn,
-                spis,
-                remote,
-                reason,
-            } => write!(f, "<{conn}> IKE_SA with {} closed ({spis}): {reason}", remote.ip()),
-            Event::ChildSaUp {
-                conn,
-                child,
-                reqid,
-                spi_in,
-                spi_out,
-                mode,
-                local_ts,
-                remote_ts,
-            } => write!(
-                f,
-                "<{conn}> CHILD_SA {child}{{{reqid}}} established with SPIs {spi_in:08x}_i {spi_out:08x}_o and TS {local_ts} === {remote_ts} ({mode})"
-            ),
-            Event::ChildSaDown {
-                conn,
-                child,
-                reqid,
-                spi_in,
-                spi_out,
-                reason,
-            } => write!(
-                f,
-                "<{conn}> CHILD_SA {child}{{{reqid}}} with SPIs {spi_in:08x}_i {spi_out:08x}_o closed: {reason}"
-            ),
+            Event::IkeStateChange { .. }
+            | Event::ChildStateChange { .. }
+            | Event::IkeSaUp { .. }
+            | Event::IkeSaDown { .. }
+            | Event::ChildSaUp { .. }
+            | Event::ChildSaDown { .. } => self.fmt_sa(f),
             Event::CookieDemanded { from, half_open } => write!(
                 f,
                 "{half_open} half-open IKE SAs, demanding COOKIE from {from}"
@@ -751,28 +713,18 @@ impl fmt::Display for Event {
                 local_behind_nat,
                 remote_behind_nat,
                 ..
-            } => match (local_behind_nat, remote_behind_nat) {
-                (false, false) => write!(f, "<{conn}> no NAT detected"),
-                (true, false) => write!(f, "<{conn}> local host is behind NAT"),
-                (false, true) => write!(f, "<{conn}> remote host is behind NAT"),
-                (true, true) => write!(f, "<{conn}> local and remote hosts are behind NAT"),
-            },
+            } => {
+                let what = match (local_behind_nat, remote_behind_nat) {
+                    (false, false) => "no NAT detected",
+                    (true, false) => "local host is behind NAT",
+                    (false, true) => "remote host is behind NAT",
+                    (true, true) => "local and remote hosts are behind NAT",
+                };
+                write!(f, "<{conn}> {what}")
+            }
             Event::NegotiationFailed { conn, peer, reason } => {
-                if let Some(c) = conn {
-                    write!(f, "<{c}> ")?;
-                }
-                match reason {
-                    // Keeps the operator-facing wording of the issue: "peer 192.0.2.2 lost after 5 retransmits".
-                    FailureReason::PeerLost { .. } | FailureReason::DpdTimeout { .. } => {
-                        write!(f, "peer {} {reason}", peer.ip())
-                    }
-                    // Rekey failures name the child and both sides already; the peer address
-                    // still helps when several peers share a connection.
-                    FailureReason::PfsMismatch { .. } | FailureReason::RekeyFailed { .. } => {
-                        write!(f, "{reason} (peer {})", peer.ip())
-                    }
-                    _ => write!(f, "{reason} (peer {peer})"),
-                }
+                write_conn(f, conn.as_deref())?;
+                write_failure(f, *peer, reason)
             }
             Event::Dropped {
                 from,
@@ -787,9 +739,7 @@ impl fmt::Display for Event {
                 protocol,
                 algorithms,
             } => {
-                if let Some(c) = conn {
-                    write!(f, "<{c}> ")?;
-                }
+                write_conn(f, conn.as_deref())?;
                 write!(f, "selected proposal: {protocol}:{algorithms}")
             }
             Event::KeGroupRequested {
@@ -804,6 +754,83 @@ impl fmt::Display for Event {
                 Some(c) => write!(f, "<{c}> {message}"),
                 None => f.write_str(message),
             },
+        }
+    }
+}
+
+impl Event {
+    /// The state change and SA up/down lines, in strongSwan's wording.
+    fn fmt_sa(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+                Event::IkeStateChange {
+                    conn,
+                    spis,
+                    old,
+                    new,
+                } => match old {
+                    Some(o) => write!(f, "<{conn}> IKE SA {spis} state change: {o} => {new}"),
+                    None => write!(f, "<{conn}> IKE SA {spis} created in state {new}"),
+                },
+                Event::ChildStateChange {
+                    conn,
+                    child,
+                    spi_in,
+                    spi_out,
+                    old,
+                    new,
+                } => {
+                    write!(f, "<{conn}> CHILD_SA {child} {spi_in:08x}_i {spi_out:08x}_o ")?;
+                    match old {
+                        Some(o) => write!(f, "state change: {} => {}", o.as_str(), new.as_str()),
+                        None => write!(f, "created in state {}", new.as_str()),
+                    }
+                }
+                Event::IkeSaUp {
+                    conn,
+                    spis,
+                    local,
+                    remote,
+                    local_id,
+                    remote_id,
+                    ..
+                } => write!(
+                    f,
+                    "<{conn}> IKE_SA {conn} established between {}[{local_id}]...{}[{remote_id}] ({spis})",
+                    local.ip(),
+                    remote.ip()
+                ),
+                Event::IkeSaDown {
+                    conn,
+                    spis,
+                    remote,
+                    reason,
+                } => write!(f, "<{conn}> IKE_SA with {} closed ({spis}): {reason}", remote.ip()),
+                Event::ChildSaUp {
+                    conn,
+                    child,
+                    reqid,
+                    spi_in,
+                    spi_out,
+                    mode,
+                    local_ts,
+                    remote_ts,
+                } => write!(
+                    f,
+                    "<{conn}> CHILD_SA {child}{{{reqid}}} established with SPIs {spi_in:08x}_i {spi_out:08x}_o and TS {local_ts} === {remote_ts} ({mode})"
+                ),
+                Event::ChildSaDown {
+                    conn,
+                    child,
+                    reqid,
+                    spi_in,
+                    spi_out,
+                    reason,
+                } => write!(
+                    f,
+                    "<{conn}> CHILD_SA {child}{{{reqid}}} with SPIs {spi_in:08x}_i {spi_out:08x}_o closed: {reason}"
+                ),
+            // Display hands only the SA events to this function.
+            _ => Ok(()),
         }
     }
 }

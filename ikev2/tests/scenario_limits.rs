@@ -300,7 +300,7 @@ fn child_sas_per_ike_sa_are_limited_with_no_additional_sas() {
     assert!(
         failures(&w.a).iter().any(|f| matches!(
             f,
-            FailureReason::ChildCreateFailed { detail, .. } if detail.contains("NO_ADDITIONAL_SAS")
+            FailureReason::ChildCreateFailed { why, .. } if why.to_string().contains("NO_ADDITIONAL_SAS")
         )),
         "{:?}",
         failures(&w.a)

@@ -392,7 +392,7 @@ fn kernel_refusing_an_sa_is_reported_as_a_failed_child() {
     );
     assert!(
         failures(&w.b).iter().any(
-            |r| matches!(r, FailureReason::Kernel { detail, .. } if detail.contains("EEXIST"))
+            |r| matches!(r, FailureReason::Kernel { error, .. } if error.message.contains("EEXIST"))
         ),
         "B: {:?}",
         failures(&w.b)

@@ -11,8 +11,8 @@ use clap::{CommandFactory, Parser};
 use rswan::cli::{split_target, write_key_table, Cli, Command};
 use rswan::control::client::{call, ClientError};
 use rswan::control::protocol::Request;
-use rswan::diagnose::{render as render_diagnosis, Diagnosis};
-use rswan::status::{render_conns, render_sas, render_status, Status};
+use rswan::diagnose::render as render_diagnosis;
+use rswan::status::{render_conns, render_sas, render_status};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -41,35 +41,14 @@ fn print_log(rec: &rswan::control::protocol::LogRecord) {
 
 fn run(cli: Cli) -> Result<(), ClientError> {
     let socket = cli.socket.as_path();
-    let json_or = |data: serde_json::Value,
-                   json: bool,
-                   human: fn(&serde_json::Value) -> Result<String, String>| {
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&data).unwrap_or_default()
-            );
-            Ok(())
-        } else {
-            human(&data)
-                .map(|s| print!("{s}"))
-                .map_err(ClientError::Protocol)
-        }
-    };
     match cli.command {
         Command::Status { json } => {
             let data = call(socket, &Request::Status, |_| {})?;
-            json_or(data, json, |v| {
-                let s: Status = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-                Ok(render_status(&s))
-            })
+            json_or(data, json, |v| decoded(v, render_status))
         }
         Command::ListSas { json } => {
             let data = call(socket, &Request::ListSas, |_| {})?;
-            json_or(data, json, |v| {
-                let s: Status = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-                Ok(render_sas(&s))
-            })
+            json_or(data, json, |v| decoded(v, render_sas))
         }
         Command::ListConns { json } => {
             let data = call(socket, &Request::ListConns, |_| {})?;
@@ -110,34 +89,9 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 },
                 |_| {},
             )?;
-            json_or(data, json, |v| {
-                let d: Diagnosis = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-                Ok(render_diagnosis(&d))
-            })
+            json_or(data, json, |v| decoded(v, render_diagnosis))
         }
-        Command::ExportKeys { dir } => {
-            let data = call(socket, &Request::ExportKeys, |_| {})?;
-            let field = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-            for name in ["ikev2_decryption_table", "esp_sa"] {
-                write_key_table(&dir, name, field(name)).map_err(|e| {
-                    ClientError::Protocol(format!("cannot write {}: {e}", dir.join(name).display()))
-                })?;
-            }
-            let count = |k: &str| data.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-            println!(
-                "wrote keys of {} IKE SA(s) to {} and {} ESP SA(s) to {}",
-                count("ike_sas"),
-                dir.join("ikev2_decryption_table").display(),
-                count("esp_sas"),
-                dir.join("esp_sa").display()
-            );
-            if let Some(s) = data.get("skipped").and_then(|v| v.as_array()) {
-                for w in s.iter().filter_map(|v| v.as_str()) {
-                    eprintln!("rswanctl: skipped: {w}");
-                }
-            }
-            Ok(())
-        }
+        Command::ExportKeys { dir } => export_keys(socket, &dir),
         Command::Log { peer, level } => {
             call(
                 socket,
@@ -163,4 +117,57 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             man.render(&mut std::io::stdout()).map_err(ClientError::Io)
         }
     }
+}
+
+/// The daemon's answer as pretty JSON, or rendered for people by `human`.
+fn json_or(
+    data: serde_json::Value,
+    json: bool,
+    human: fn(&serde_json::Value) -> Result<String, String>,
+) -> Result<(), ClientError> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
+        Ok(())
+    } else {
+        human(&data)
+            .map(|s| print!("{s}"))
+            .map_err(ClientError::Protocol)
+    }
+}
+
+/// Decodes an answer as `T` and renders it.
+fn decoded<T: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+    render: fn(&T) -> String,
+) -> Result<String, String> {
+    let t: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    Ok(render(&t))
+}
+
+/// `export-keys DIR`: writes Wireshark's two key tables.
+fn export_keys(socket: &std::path::Path, dir: &std::path::Path) -> Result<(), ClientError> {
+    let data = call(socket, &Request::ExportKeys, |_| {})?;
+    let field = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    for name in ["ikev2_decryption_table", "esp_sa"] {
+        write_key_table(dir, name, field(name)).map_err(|e| {
+            ClientError::Protocol(format!("cannot write {}: {e}", dir.join(name).display()))
+        })?;
+    }
+    let count = |k: &str| data.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    println!(
+        "wrote keys of {} IKE SA(s) to {} and {} ESP SA(s) to {}",
+        count("ike_sas"),
+        dir.join("ikev2_decryption_table").display(),
+        count("esp_sas"),
+        dir.join("esp_sa").display()
+    );
+    if let Some(s) = data.get("skipped").and_then(|v| v.as_array()) {
+        for w in s.iter().filter_map(|v| v.as_str()) {
+            eprintln!("rswanctl: skipped: {w}");
+        }
+    }
+    Ok(())
 }

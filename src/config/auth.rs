@@ -81,23 +81,7 @@ pub(super) fn build_local(
     };
     let files = doc.certs.unwrap_or_default();
     if method == AuthMethod::Psk {
-        if !files.is_empty() {
-            return Err(err(
-                &key("certs"),
-                "certs are used only with auth: pubkey (this round is auth: psk)".into(),
-            ));
-        }
-        let id = match id {
-            Some(id) => id,
-            None => default_ip_id(local_addrs).ok_or_else(|| {
-                err(
-                    &["connections", conn, "local"],
-                    "local.id is required when local_addrs has no single address to default to"
-                        .into(),
-                )
-            })?,
-        };
-        return Ok(Auth::new(method, id));
+        return local_psk(conn, id, &files, local_addrs, err);
     }
     if files.is_empty() {
         return Err(at_first_written(
@@ -130,36 +114,8 @@ pub(super) fn build_local(
             ),
         ));
     }
-    let entry: &KeyEntry = credentials::find_key(&secrets.keys, ee).ok_or_else(|| {
-        let stem = ee_path
-            .file_stem()
-            .map_or_else(|| "key".into(), |s| s.to_string_lossy().into_owned());
-        err(
-            &key("certs"),
-            format!(
-                "no private key for certificate {} ({subject}); add secrets.private-{stem}.file",
-                file_name(ee_path)
-            ),
-        )
-    })?;
-    let (id, id_from_cert) = match id {
-        Some(id) => {
-            check_id_in_cert(&id, ee).map_err(|e| err(&key("id"), e))?;
-            (id, false)
-        }
-        None => {
-            if credentials::subject_der(ee).as_deref() == Some(&[0x30, 0x00][..]) {
-                return Err(err(
-                    &key("certs"),
-                    format!(
-                        "certificate {} has an empty subject: set local.id to one of its subjectAltNames",
-                        file_name(ee_path)
-                    ),
-                ));
-            }
-            (Identity::Dn(subject.clone()), true)
-        }
-    };
+    let entry = private_key_for(conn, secrets, ee_path, ee, &subject, err)?;
+    let (id, id_from_cert) = cert_identity(conn, id, ee_path, ee, &subject, err)?;
     Ok(Auth {
         id_from_cert,
         certs: paths,
@@ -169,6 +125,82 @@ pub(super) fn build_local(
         private_key_file: Some(entry.file.clone()),
         ..Auth::new(method, id)
     })
+}
+
+/// The `secrets:` key whose public half is the certificate's.
+fn private_key_for<'s>(
+    conn: &str,
+    secrets: &'s Secrets,
+    ee_path: &Path,
+    ee: &[u8],
+    subject: &str,
+    err: ErrFn<'_>,
+) -> Result<&'s KeyEntry, ConfigError> {
+    credentials::find_key(&secrets.keys, ee).ok_or_else(|| {
+        let stem = ee_path
+            .file_stem()
+            .map_or_else(|| "key".into(), |s| s.to_string_lossy().into_owned());
+        err(
+            &["connections", conn, "local", "certs"],
+            format!(
+                "no private key for certificate {} ({subject}); add secrets.private-{stem}.file",
+                file_name(ee_path)
+            ),
+        )
+    })
+}
+
+/// `auth: psk`: no certificates; the identity defaults to the single local address.
+fn local_psk(
+    conn: &str,
+    id: Option<Identity>,
+    files: &[String],
+    local_addrs: &[AddrSpec],
+    err: ErrFn<'_>,
+) -> Result<Auth, ConfigError> {
+    if !files.is_empty() {
+        return Err(err(
+            &["connections", conn, "local", "certs"],
+            "certs are used only with auth: pubkey (this round is auth: psk)".into(),
+        ));
+    }
+    let id = match id {
+        Some(id) => id,
+        None => default_ip_id(local_addrs).ok_or_else(|| {
+            err(
+                &["connections", conn, "local"],
+                "local.id is required when local_addrs has no single address to default to".into(),
+            )
+        })?,
+    };
+    Ok(Auth::new(AuthMethod::Psk, id))
+}
+
+/// Our identity with a certificate: the configured one if the certificate carries it, else the
+/// certificate's subject (and whether it came from there).
+fn cert_identity(
+    conn: &str,
+    id: Option<Identity>,
+    ee_path: &Path,
+    ee: &[u8],
+    subject: &str,
+    err: ErrFn<'_>,
+) -> Result<(Identity, bool), ConfigError> {
+    let key = |k: &'static str| -> [&str; 4] { ["connections", conn, "local", k] };
+    if let Some(id) = id {
+        check_id_in_cert(&id, ee).map_err(|e| err(&key("id"), e))?;
+        return Ok((id, false));
+    }
+    if credentials::subject_der(ee).as_deref() == Some(&[0x30, 0x00][..]) {
+        return Err(err(
+            &key("certs"),
+            format!(
+                "certificate {} has an empty subject: set local.id to one of its subjectAltNames",
+                file_name(ee_path)
+            ),
+        ));
+    }
+    Ok((Identity::Dn(subject.to_owned()), true))
 }
 
 pub(super) fn build_remote(

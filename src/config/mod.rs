@@ -4,11 +4,14 @@
 //! Every error names the file, the line and the key, and says which values are allowed.
 
 mod auth;
+mod child;
+mod conn;
 mod credentials;
 mod locate;
 pub mod model;
 mod proposals;
 mod schema;
+mod settings;
 mod unique;
 pub mod values;
 
@@ -24,10 +27,7 @@ pub use model::{
     Action, Auth, AuthMethod, Child, Config, Connection, DpdMode, Mode, SendCert, Settings,
     SharedSecret,
 };
-use rswan_ikev2::consts::ProtocolId;
-use rswan_ikev2::proposal::ProposalSet;
-use schema::{ConnDoc, Document, SecretDoc, SecretsDocument};
-use values::{AddrSpec, TsSpec};
+use schema::{Document, SecretDoc, SecretsDocument};
 
 /// A configuration error: where, which key, what is wrong and what would be right.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -344,7 +344,7 @@ fn located(path: &Path, text: &str, keys: &[&str], message: String) -> ConfigErr
 }
 
 /// `24` (local and remote) or `24/16` (local/remote): policy hash thresholds in prefix bits.
-fn parse_spdh(v: &str, max: u8) -> Result<(u8, u8), String> {
+pub(super) fn parse_spdh(v: &str, max: u8) -> Result<(u8, u8), String> {
     let bits = |t: &str| match t.trim().parse::<u8>() {
         Ok(b) if b <= max => Ok(b),
         _ => Err(format!(
@@ -389,487 +389,25 @@ fn parse_list<T>(
 
 /// Most traffic selectors one side of a child may have: the TSi/TSr payload's "Number of TSs"
 /// is one octet (RFC 7296 3.13), so more could never be sent.
-const MAX_TS_PER_CHILD: usize = 255;
+pub(super) const MAX_TS_PER_CHILD: usize = 255;
 
 /// The receive queue must hold at least one datagram of the largest size a socket accepts.
-const MIN_RECEIVE_QUEUE: u64 = 65_535;
+pub(super) const MIN_RECEIVE_QUEUE: u64 = 65_535;
 
 /// IPv4's minimum reassembly size: a smaller fragment could not carry an IKE header, the SKF
 /// header and some payload after the IP and UDP headers.
-const MIN_FRAGMENT_SIZE: u32 = 576;
+pub(super) const MIN_FRAGMENT_SIZE: u32 = 576;
 
 fn build(doc: Document, secrets: Secrets, path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |keys: &[&str], msg: String| located(path, text, keys, msg);
-    let s = doc.settings.unwrap_or_default();
-    let defaults = Settings::default();
-    let dur = values::parse_duration;
-    // A limit of 0 would refuse everything; below `min` a limit is a typo, not a policy.
-    let limit = |v: Option<u32>, key: &str, min: u32, default: u32| match v {
-        None => Ok(default),
-        Some(n) if n >= min => Ok(n),
-        Some(n) => Err(err(
-            &["settings", key],
-            format!("invalid {key} {n}: expected at least {min}"),
-        )),
-    };
-    let settings = Settings {
-        retransmit_timeout: parse_opt(
-            s.retransmit_timeout,
-            &["settings", "retransmit_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.retransmit_timeout),
-        retransmit_base: s.retransmit_base.unwrap_or(defaults.retransmit_base),
-        retransmit_tries: s.retransmit_tries.unwrap_or(defaults.retransmit_tries),
-        half_open_timeout: parse_opt(
-            s.half_open_timeout,
-            &["settings", "half_open_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.half_open_timeout),
-        cookie_threshold: s.cookie_threshold.unwrap_or(defaults.cookie_threshold),
-        half_open_limit: limit(s.half_open_limit, "half_open_limit", 1, defaults.half_open_limit)?,
-        block_threshold: limit(s.block_threshold, "block_threshold", 1, defaults.block_threshold)?,
-        // Below an IPv6 minimum MTU an honest IKE_SA_INIT with a few proposals would not fit.
-        max_packet: limit(s.max_packet, "max_packet", 1280, defaults.max_packet)?,
-        fragment_timeout: parse_opt(
-            s.fragment_timeout,
-            &["settings", "fragment_timeout"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.fragment_timeout),
-        max_ts: match s.max_ts {
-            None => defaults.max_ts,
-            Some(n) if (1..=255).contains(&n) => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "max_ts"],
-                    format!("invalid max_ts {n}: expected 1-255 (a TS payload holds at most 255 selectors)"),
-                ))
-            }
-        },
-        max_policies: limit(s.max_policies, "max_policies", 3, defaults.max_policies)?,
-        max_child_sas: limit(s.max_child_sas, "max_child_sas", 1, defaults.max_child_sas)?,
-        key_export: s.key_export,
-        admin_group: match s.admin_group {
-            Some(g) if g.trim().is_empty() || g.chars().any(|c| c.is_whitespace() || c == ':') => {
-                return Err(err(
-                    &["settings", "admin_group"],
-                    format!("invalid group '{g}': expected a group name or number"),
-                ))
-            }
-            g => g,
-        },
-        receive_queue_bytes: match parse_opt(
-            s.receive_queue_bytes,
-            &["settings", "receive_queue_bytes"],
-            values::parse_bytes,
-            &err,
-        )? {
-            None => defaults.receive_queue_bytes,
-            Some(n) if n >= MIN_RECEIVE_QUEUE => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "receive_queue_bytes"],
-                    format!("{n} bytes is too small: at least {MIN_RECEIVE_QUEUE} (one largest datagram), e.g. 4m"),
-                ))
-            }
-        },
-        fragment_size: match s.fragment_size {
-            None => defaults.fragment_size,
-            Some(n) if n == 0 || (MIN_FRAGMENT_SIZE..=65535).contains(&n) => n,
-            Some(n) => {
-                return Err(err(
-                    &["settings", "fragment_size"],
-                    format!("invalid fragment size {n}: expected 0 (never fragment) or {MIN_FRAGMENT_SIZE}-65535 octets (IP datagram size)"),
-                ))
-            }
-        },
-        signature_authentication: parse_opt(
-            s.signature_authentication,
-            &["settings", "signature_authentication"],
-            values::parse_bool,
-            &err,
-        )?
-        .unwrap_or(defaults.signature_authentication),
-        rsa_pss: parse_opt(
-            s.rsa_pss,
-            &["settings", "rsa_pss"],
-            values::parse_bool,
-            &err,
-        )?
-        .unwrap_or(defaults.rsa_pss),
-        spdh_thresh_v4: parse_opt(
-            s.spdh_thresh_v4,
-            &["settings", "spdh_thresh_v4"],
-            |v| parse_spdh(v, 32),
-            &err,
-        )?
-        .unwrap_or(defaults.spdh_thresh_v4),
-        spdh_thresh_v6: parse_opt(
-            s.spdh_thresh_v6,
-            &["settings", "spdh_thresh_v6"],
-            |v| parse_spdh(v, 128),
-            &err,
-        )?
-        .unwrap_or(defaults.spdh_thresh_v6),
-        log_drop_interval: parse_opt(
-            s.log_drop_interval,
-            &["settings", "log_drop_interval"],
-            dur,
-            &err,
-        )?
-        .unwrap_or(defaults.log_drop_interval),
-        log_drop_burst: s.log_drop_burst.unwrap_or(defaults.log_drop_burst),
-    };
-    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&settings.log_drop_interval) {
-        return Err(err(
-            &["settings", "log_drop_interval"],
-            "out of range: expected 1s to 1h".to_owned(),
-        ));
-    }
-    if settings.log_drop_burst > 1000 {
-        return Err(err(
-            &["settings", "log_drop_burst"],
-            format!(
-                "{} is out of range: expected 0 to 1000 lines",
-                settings.log_drop_burst
-            ),
-        ));
-    }
-    if !(1.0..=10.0).contains(&settings.retransmit_base) {
-        return Err(err(
-            &["settings", "retransmit_base"],
-            format!(
-                "{} is out of range: expected a number from 1.0 to 10.0",
-                settings.retransmit_base
-            ),
-        ));
-    }
-    if settings.retransmit_timeout.is_zero() {
-        return Err(err(
-            &["settings", "retransmit_timeout"],
-            "must be greater than 0s".to_owned(),
-        ));
-    }
+    let settings = settings::build_settings(doc.settings.unwrap_or_default(), &err)?;
     let mut connections = Vec::new();
     for (name, c) in doc.connections.unwrap_or_default() {
-        connections.push(build_conn(&name, c, &secrets, base_dir(path), &err)?);
+        connections.push(conn::build_conn(&name, c, &secrets, base_dir(path), &err)?);
     }
     Ok(Config {
         source: path.to_owned(),
         settings,
         connections,
     })
-}
-
-fn build_conn(
-    name: &str,
-    c: ConnDoc,
-    secrets: &Secrets,
-    dir: &Path,
-    err: &dyn Fn(&[&str], String) -> ConfigError,
-) -> Result<Connection, ConfigError> {
-    let k = |key: &'static str| -> [&str; 3] { ["connections", name, key] };
-    let version = c.version.unwrap_or(2);
-    match version {
-        0 | 2 => {}
-        1 => {
-            return Err(err(
-                &k("version"),
-                "IKEv1 is not supported: expected 2 (or 0 for the default)".into(),
-            ))
-        }
-        v => {
-            return Err(err(
-                &k("version"),
-                format!("{v} is not an IKE version: expected 2 (or 0)"),
-            ))
-        }
-    }
-    let local_addrs = parse_list(c.local_addrs, &k("local_addrs"), values::parse_addr, err)?
-        .unwrap_or_else(|| vec![AddrSpec::Any]);
-    let remote_addrs = parse_list(c.remote_addrs, &k("remote_addrs"), values::parse_addr, err)?
-        .unwrap_or_else(|| vec![AddrSpec::Any]);
-    if local_addrs.is_empty() {
-        return Err(err(
-            &k("local_addrs"),
-            "empty list: give at least one address or %any".into(),
-        ));
-    }
-    if remote_addrs.is_empty() {
-        return Err(err(
-            &k("remote_addrs"),
-            "empty list: give at least one address or %any".into(),
-        ));
-    }
-    let proposals = c.proposals.unwrap_or_else(|| vec!["default".to_owned()]);
-    if proposals.is_empty() {
-        return Err(err(
-            &k("proposals"),
-            "empty list: give at least one proposal, or default".into(),
-        ));
-    }
-    let ike_proposal_set =
-        proposals::parse_list(ProtocolId::IKE, &proposals).map_err(|e| err(&k("proposals"), e))?;
-    let dur = values::parse_duration;
-    let rekey_time = parse_opt(c.rekey_time, &k("rekey_time"), dur, err)?
-        .unwrap_or(Duration::from_secs(4 * 3600));
-    let reauth_time =
-        parse_opt(c.reauth_time, &k("reauth_time"), dur, err)?.unwrap_or(Duration::ZERO);
-    // swanctl: 10 % of the longer of rekey_time and reauth_time.
-    let over_time = parse_opt(c.over_time, &k("over_time"), dur, err)?
-        .unwrap_or(rekey_time.max(reauth_time) / 10);
-    let rand_given = parse_opt(c.rand_time, &k("rand_time"), dur, err)?;
-    let rand_time = rand_given.unwrap_or(over_time);
-    if rand_given.is_some() {
-        // A jitter as long as the interval would rekey right after establishment.
-        for (what, limit) in [("rekey_time", rekey_time), ("reauth_time", reauth_time)] {
-            if !limit.is_zero() && rand_time >= limit {
-                return Err(err(
-                    &k("rand_time"),
-                    format!(
-                        "{} must be shorter than {what} ({})",
-                        values::fmt_duration(rand_time),
-                        values::fmt_duration(limit)
-                    ),
-                ));
-            }
-        }
-    }
-    let dpd_delay = parse_opt(c.dpd_delay, &k("dpd_delay"), dur, err)?.unwrap_or(Duration::ZERO);
-    let dpd_timeout =
-        parse_opt(c.dpd_timeout, &k("dpd_timeout"), dur, err)?.unwrap_or(Duration::ZERO);
-    let encap = parse_opt(c.encap, &k("encap"), values::parse_bool, err)?.unwrap_or(false);
-    let dpd_mode = c.dpd_mode.unwrap_or(DpdMode::OnDemand);
-
-    let send_cert = c.send_cert.unwrap_or_default();
-    let send_certreq =
-        parse_opt(c.send_certreq, &k("send_certreq"), values::parse_bool, err)?.unwrap_or(true);
-    let local = auth::build_local(
-        name,
-        c.local.unwrap_or_default(),
-        &local_addrs,
-        secrets,
-        dir,
-        err,
-    )?;
-    let remote = auth::build_remote(name, c.remote.unwrap_or_default(), dir, err)?;
-
-    let (psk, psk_source) = if local.auth == AuthMethod::Psk || remote.auth == AuthMethod::Psk {
-        let best = secrets
-            .shared
-            .iter()
-            .filter_map(|s| s.fit(&local.id, &remote.id).map(|score| (score, s)))
-            .max_by_key(|(score, _)| *score);
-        match best {
-            Some((_, s)) => (Some(s.secret.clone()), Some(s.name.clone())),
-            None => {
-                let side = if local.auth == AuthMethod::Psk {
-                    "local"
-                } else {
-                    "remote"
-                };
-                return Err(err(
-                    &["connections", name, side, "auth"],
-                    format!(
-                        "auth: psk but no entry in secrets has id {} or {} (or no id at all)",
-                        local.id, remote.id
-                    ),
-                ));
-            }
-        }
-    } else {
-        (None, None)
-    };
-
-    let mut children = Vec::new();
-    let mut child_rand_keys: Vec<(String, bool)> = Vec::new();
-    for (cname, ch) in c.children.unwrap_or_default() {
-        let ck =
-            |key: &'static str| -> [&str; 5] { ["connections", name, "children", &cname, key] };
-        let local_ts = parse_list(ch.local_ts, &ck("local_ts"), values::parse_ts, err)?
-            .unwrap_or_else(|| vec![TsSpec::Dynamic]);
-        let remote_ts = parse_list(ch.remote_ts, &ck("remote_ts"), values::parse_ts, err)?
-            .unwrap_or_else(|| vec![TsSpec::Dynamic]);
-        if local_ts.is_empty() {
-            return Err(err(
-                &ck("local_ts"),
-                "empty list: give a subnet or dynamic".into(),
-            ));
-        }
-        if remote_ts.is_empty() {
-            return Err(err(
-                &ck("remote_ts"),
-                "empty list: give a subnet or dynamic".into(),
-            ));
-        }
-        for (key, list) in [("local_ts", &local_ts), ("remote_ts", &remote_ts)] {
-            if list.len() > MAX_TS_PER_CHILD {
-                return Err(err(
-                    &ck(key),
-                    format!(
-                        "{} traffic selectors: at most {MAX_TS_PER_CHILD} (an IKEv2 TS payload counts them in one octet)",
-                        list.len()
-                    ),
-                ));
-            }
-        }
-        let unset = ch.esp_proposals.is_none();
-        let esp_proposals = ch.esp_proposals.unwrap_or_default();
-        if esp_proposals.is_empty() && !unset {
-            return Err(err(
-                &ck("esp_proposals"),
-                "empty list: give at least one proposal, or default".into(),
-            ));
-        }
-        // Unset: strongSwan's AEAD-first default, not the explicit keyword's order.
-        let esp_proposal_set = if unset {
-            ProposalSet::default_esp()
-        } else {
-            proposals::parse_list(ProtocolId::ESP, &esp_proposals)
-                .map_err(|e| err(&ck("esp_proposals"), e))?
-        };
-        let crekey = parse_opt(ch.rekey_time, &ck("rekey_time"), dur, err)?
-            .unwrap_or(Duration::from_secs(3600));
-        let life_given = parse_opt(ch.life_time, &ck("life_time"), dur, err)?;
-        let life_time = life_given.unwrap_or(plus_ten_percent(crekey));
-        if life_given.is_some() && !crekey.is_zero() && life_time <= crekey {
-            return Err(err(
-                &ck("life_time"),
-                format!(
-                    "{} must be longer than rekey_time ({})",
-                    values::fmt_duration(life_time),
-                    values::fmt_duration(crekey)
-                ),
-            ));
-        }
-        let default_rand = life_time.saturating_sub(crekey);
-        let child_rand_given = parse_opt(ch.rand_time, &ck("rand_time"), dur, err)?;
-        let child_rand = child_rand_given.unwrap_or(default_rand);
-        if child_rand_given.is_some() && !crekey.is_zero() && child_rand >= crekey {
-            return Err(err(
-                &ck("rand_time"),
-                format!(
-                    "{} must be shorter than rekey_time ({})",
-                    values::fmt_duration(child_rand),
-                    values::fmt_duration(crekey)
-                ),
-            ));
-        }
-        let rekey_bytes =
-            parse_opt(ch.rekey_bytes, &ck("rekey_bytes"), values::parse_bytes, err)?.unwrap_or(0);
-        let life_bytes_given =
-            parse_opt(ch.life_bytes, &ck("life_bytes"), values::parse_bytes, err)?;
-        let life_bytes = life_bytes_given.unwrap_or(rekey_bytes.saturating_add(rekey_bytes / 10));
-        if life_bytes_given.is_some() && rekey_bytes != 0 && life_bytes <= rekey_bytes {
-            return Err(err(
-                &ck("life_bytes"),
-                format!("{life_bytes} must be larger than rekey_bytes ({rekey_bytes})"),
-            ));
-        }
-        let start_action = ch.start_action.unwrap_or(Action::None);
-        if start_action != Action::None && !remote_addrs.iter().any(|a| a.host().is_some()) {
-            return Err(err(
-                &ck("start_action"),
-                "start and trap need a peer to initiate to: remote_addrs has no single address"
-                    .into(),
-            ));
-        }
-        children.push(Child {
-            name: cname.clone(),
-            local_ts,
-            remote_ts,
-            esp_proposals,
-            esp_proposal_set,
-            mode: ch.mode.unwrap_or(Mode::Tunnel),
-            start_action,
-            dpd_action: ch.dpd_action.unwrap_or(Action::None),
-            close_action: ch.close_action.unwrap_or(Action::None),
-            rekey_time: crekey,
-            life_time,
-            rand_time: child_rand,
-            rekey_bytes,
-            life_bytes,
-        });
-        child_rand_keys.push((cname.clone(), child_rand_given.is_some()));
-    }
-    check_shared_child_rand(name, &children, &child_rand_keys, err)?;
-
-    Ok(Connection {
-        name: name.to_owned(),
-        version,
-        local_addrs,
-        remote_addrs,
-        local_port: c.local_port.unwrap_or(500),
-        remote_port: c.remote_port.unwrap_or(500),
-        proposals,
-        ike_proposal_set,
-        dpd_delay,
-        dpd_timeout,
-        dpd_mode,
-        encap,
-        rekey_time,
-        over_time,
-        rand_time,
-        reauth_time,
-        keyingtries: c.keyingtries.unwrap_or(1),
-        send_cert,
-        send_certreq,
-        local,
-        remote,
-        psk,
-        psk_source,
-        children,
-    })
-}
-
-/// The protocol core keeps one child `rand_time` per connection (`ConnTimers::child_rand_time`),
-/// so an explicit value must be the one every child of the connection ends up with; otherwise a
-/// child that relies on its own default (life_time - rekey_time) would silently get another.
-fn check_shared_child_rand(
-    conn: &str,
-    children: &[Child],
-    given: &[(String, bool)],
-    err: &dyn Fn(&[&str], String) -> ConfigError,
-) -> Result<(), ConfigError> {
-    let Some((first_name, _)) = given.iter().find(|(_, g)| *g) else {
-        return Ok(());
-    };
-    let Some(first) = children.iter().find(|c| &c.name == first_name) else {
-        return Ok(());
-    };
-    if let Some(other) = children.iter().find(|c| c.rand_time != first.rand_time) {
-        let other_given = given.iter().any(|(n, g)| *g && *n == other.name);
-        // Point at a line that exists: the other child's key if written, else the first one's.
-        let (at, message) = if other_given {
-            (
-                other.name.as_str(),
-                format!(
-                    "{} differs from child '{}' (rand_time {})",
-                    values::fmt_duration(other.rand_time),
-                    first.name,
-                    values::fmt_duration(first.rand_time)
-                ),
-            )
-        } else {
-            (
-                first.name.as_str(),
-                format!(
-                    "{} differs from child '{}', whose rand_time defaults to life_time - rekey_time ({})",
-                    values::fmt_duration(first.rand_time),
-                    other.name,
-                    values::fmt_duration(other.rand_time)
-                ),
-            )
-        };
-        return Err(err(
-            &["connections", conn, "children", at, "rand_time"],
-            format!("{message}: the children of one connection must share rand_time for now"),
-        ));
-    }
-    Ok(())
 }

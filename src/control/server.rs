@@ -144,29 +144,13 @@ async fn client(
         return write_line(&mut w, &Reply::Result(Outcome::Error { message })).await;
     }
     if let Request::Log { peer, level } = &request {
-        let level = level.unwrap_or(LogLevel::Info);
-        let mut rx = logs.subscribe();
-        // Tell the client the stream is open before the first record, so it knows the
-        // daemon is there even when nothing is logged for a while.
-        tracing::debug!("log stream opened (level {})", level.as_str());
-        loop {
-            match rx.recv().await {
-                Ok(rec) if matches(&rec, level, peer.as_deref()) => {
-                    write_line(&mut w, &Reply::Log(rec)).await?
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let rec = LogRecord {
-                        time: 0.0,
-                        level: LogLevel::Warn,
-                        message: format!("{n} log records skipped (client too slow)"),
-                        fields: Default::default(),
-                    };
-                    write_line(&mut w, &Reply::Log(rec)).await?;
-                }
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            }
-        }
+        return stream_logs(
+            &mut w,
+            &logs,
+            level.unwrap_or(LogLevel::Info),
+            peer.as_deref(),
+        )
+        .await;
     }
     // Operations that change state stream the log lines about their connection meanwhile.
     let mut follow = match &request {
@@ -198,6 +182,36 @@ async fn client(
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => follow = None,
             },
+        }
+    }
+}
+
+/// `log`: the daemon's log records at `level` and above (about `peer` if given) until the
+/// client goes away.
+async fn stream_logs(
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+    logs: &broadcast::Sender<LogRecord>,
+    level: LogLevel,
+    peer: Option<&str>,
+) -> io::Result<()> {
+    let mut rx = logs.subscribe();
+    // Tell the client the stream is open before the first record, so it knows the
+    // daemon is there even when nothing is logged for a while.
+    tracing::debug!("log stream opened (level {})", level.as_str());
+    loop {
+        match rx.recv().await {
+            Ok(rec) if matches(&rec, level, peer) => write_line(w, &Reply::Log(rec)).await?,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let rec = LogRecord {
+                    time: 0.0,
+                    level: LogLevel::Warn,
+                    message: format!("{n} log records skipped (client too slow)"),
+                    fields: Default::default(),
+                };
+                write_line(w, &Reply::Log(rec)).await?;
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
 }

@@ -119,7 +119,7 @@ impl FailureMemo {
                 retransmits: *retransmits,
                 dpd: true,
             },
-            FailureReason::Kernel { kind, .. } => FailureKind::Kernel { kind: *kind },
+            FailureReason::Kernel { error, .. } => FailureKind::Kernel { kind: error.kind },
             _ => FailureKind::Other,
         };
         FailureMemo {

@@ -279,6 +279,16 @@ fn secs(s: Option<u64>) -> String {
 pub fn render(d: &Diagnosis) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}: {}", d.conn, d.verdict);
+    render_reachability(&mut o, d);
+    render_phase1(&mut o, d);
+    render_phase2(&mut o, d);
+    render_kernel(&mut o, d);
+    render_routing(&mut o, d);
+    render_mtu_liveness(&mut o, d);
+    o
+}
+
+fn render_reachability(o: &mut String, d: &Diagnosis) {
     let r = &d.reachability;
     let peer = r.peer.as_deref().unwrap_or("unknown");
     let _ = write!(o, "  reachability: peer {peer}; ");
@@ -302,6 +312,9 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = write!(o, "; last attempt gave up after {n} retransmits");
     }
     o.push('\n');
+}
+
+fn render_phase1(o: &mut String, d: &Diagnosis) {
     let p = &d.phase1;
     let _ = write!(o, "  phase 1: IKE SA {}", p.state);
     if let Some(x) = &p.detail {
@@ -342,6 +355,9 @@ pub fn render(d: &Diagnosis) -> String {
             );
         }
     }
+}
+
+fn render_phase2(o: &mut String, d: &Diagnosis) {
     if d.phase2.is_empty() {
         o.push_str("  phase 2: no children configured\n");
     }
@@ -372,6 +388,9 @@ pub fn render(d: &Diagnosis) -> String {
         }
         o.push('\n');
     }
+}
+
+fn render_kernel(o: &mut String, d: &Diagnosis) {
     if !d.kernel.available {
         o.push_str("  kernel: /proc/net/xfrm_stat not readable\n");
     } else if d.kernel.counters.is_empty() {
@@ -383,6 +402,9 @@ pub fn render(d: &Diagnosis) -> String {
             let _ = writeln!(o, "    {} {}{delta}: {}", k.name, k.value, k.meaning);
         }
     }
+}
+
+fn render_routing(o: &mut String, d: &Diagnosis) {
     let rt = &d.routing;
     let _ = write!(
         o,
@@ -409,6 +431,9 @@ pub fn render(d: &Diagnosis) -> String {
         let _ = write!(o, "; source NAT on the tunnel's traffic: {r}");
     }
     o.push('\n');
+}
+
+fn render_mtu_liveness(o: &mut String, d: &Diagnosis) {
     let _ = write!(o, "  mtu: ");
     if let Some(m) = d.mtu.path_mtu {
         let _ = write!(o, "{m} towards the peer; ");
@@ -430,7 +455,6 @@ pub fn render(d: &Diagnosis) -> String {
         secs(l.last_peer_message_secs),
         l.peer
     );
-    o
 }
 
 fn list(v: &[String]) -> String {

@@ -158,70 +158,7 @@ fn up_child(c: &ChildDiag) -> bool {
 pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (Cause, String) {
     let failure = d.phase1.last_failure.as_ref();
     if let Some(c) = d.phase2.iter().find(|c| up_child(c)) {
-        // A NAT rule that catches the tunnel's traffic is the cause of the drops it provokes
-        // (XfrmInTmplMismatch for the answers), so it comes before the kernel counters. Only
-        // with both counters flat (see diagnose_view.rs).
-        let flat = d.phase2.iter().find(|c| up_child(c) && c.traffic.is_flat());
-        if let (Some(flat), false) = (flat, d.routing.source_nat.is_empty()) {
-            let remote = flat
-                .remote_ts
-                .first()
-                .map_or("<remote subnet>", String::as_str);
-            return (
-                Cause::SourceNat,
-                format!(
-                    "source NAT may be rewriting the source before the selector check: {} — nothing is encrypted on '{}' (enc flat), the traffic leaves unencrypted or is dropped{}; exempt the tunnel from NAT, e.g. `ip daddr {remote} accept` before that rule",
-                    d.routing.source_nat.join("; "),
-                    flat.child,
-                    kernel_rises(d)
-                ),
-            );
-        }
-        for (name, what, hint) in KERNEL_CAUSES {
-            if let Some(k) = d.kernel.counters.iter().find(|k| k.name == *name) {
-                // Only a rise during the sample counts: old drops may predate the tunnel.
-                if k.delta.unwrap_or(0) > 0 {
-                    return (
-                        Cause::KernelDrops,
-                        format!("packets dropped by the kernel: {what} ({name}) — {hint}"),
-                    );
-                }
-            }
-        }
-        // A rekey that failed on PFS after this Child SA was installed: it carries traffic only
-        // until its lifetime ends, so that is the news, not the counters.
-        let pfs = failure.filter(|f| {
-            f.cause == Cause::PfsMismatch
-                && d.phase2
-                    .iter()
-                    .any(|c| up_child(c) && c.installed_secs.is_some_and(|i| f.secs_ago <= i))
-        });
-        if let Some(f) = pfs {
-            return (
-                Cause::PfsMismatch,
-                format!(
-                    "Phase 2 rekey failed: PFS mismatch: {}; the current Child SA ('{}') works only until its lifetime ends{PFS_HINT}",
-                    f.detail.as_deref().unwrap_or(&f.message),
-                    c.child
-                ),
-            );
-        }
-        let cause = Cause::from(c.traffic);
-        let v = match c.traffic {
-            Traffic::EncOnly if c.encap => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP-in-UDP is lost on the path or the peer does not route the traffic back", c.child),
-            Traffic::EncOnly => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP may be dropped on the path; try `encap: yes` to force UDP encapsulation", c.child),
-            Traffic::DecOnly => format!("Phase 2 up, traffic arrives but none goes back: dec rising, enc flat ('{}') — check the return route on this side's LAN", c.child),
-            Traffic::NoTraffic => {
-                if let Some(s) = d.routing.remote_subnets.iter().find(|s| !s.route) {
-                    return (Cause::NoRoute, format!("Phase 2 up but no route to the remote subnet {}: traffic for it never reaches the IPsec policy", s.subnet));
-                }
-                format!("Phase 2 up but no traffic ('{}'): nothing reaches the gateway from the LAN (check routes and the initiating host)", c.child)
-            }
-            Traffic::Idle => format!("tunnel up ('{}'); no traffic during the sample", c.child),
-            Traffic::EncAndDec => format!("tunnel up ('{}'): traffic flows both ways", c.child),
-            _ => format!("tunnel up ('{}'); counters unavailable", c.child),
-        };
-        return (cause, v);
+        return child_up_verdict(d, c, failure);
     }
     if d.phase1.state == "established" {
         if let Some(f) = failure.filter(|f| f.cause.is_phase2()) {
@@ -262,6 +199,80 @@ pub fn verdict(d: &Diagnosis, local_psk: bool, ours_ike: &str) -> (Cause, String
         Cause::Idle,
         "no IKE SA and no failed attempt remembered (bring it up with `rswanctl up`)".into(),
     )
+}
+
+/// A Child SA is up: source NAT, kernel drops and a failed PFS rekey explain more than the
+/// counters, which come last.
+fn child_up_verdict(d: &Diagnosis, c: &ChildDiag, failure: Option<&Failure>) -> (Cause, String) {
+    // A NAT rule that catches the tunnel's traffic is the cause of the drops it provokes
+    // (XfrmInTmplMismatch for the answers), so it comes before the kernel counters. Only
+    // with both counters flat (see diagnose_view.rs).
+    let flat = d.phase2.iter().find(|c| up_child(c) && c.traffic.is_flat());
+    if let (Some(flat), false) = (flat, d.routing.source_nat.is_empty()) {
+        let remote = flat
+            .remote_ts
+            .first()
+            .map_or("<remote subnet>", String::as_str);
+        return (
+            Cause::SourceNat,
+            format!(
+                "source NAT may be rewriting the source before the selector check: {} — nothing is encrypted on '{}' (enc flat), the traffic leaves unencrypted or is dropped{}; exempt the tunnel from NAT, e.g. `ip daddr {remote} accept` before that rule",
+                d.routing.source_nat.join("; "),
+                flat.child,
+                kernel_rises(d)
+            ),
+        );
+    }
+    for (name, what, hint) in KERNEL_CAUSES {
+        if let Some(k) = d.kernel.counters.iter().find(|k| k.name == *name) {
+            // Only a rise during the sample counts: old drops may predate the tunnel.
+            if k.delta.unwrap_or(0) > 0 {
+                return (
+                    Cause::KernelDrops,
+                    format!("packets dropped by the kernel: {what} ({name}) — {hint}"),
+                );
+            }
+        }
+    }
+    // A rekey that failed on PFS after this Child SA was installed: it carries traffic only
+    // until its lifetime ends, so that is the news, not the counters.
+    let pfs = failure.filter(|f| {
+        f.cause == Cause::PfsMismatch
+            && d.phase2
+                .iter()
+                .any(|c| up_child(c) && c.installed_secs.is_some_and(|i| f.secs_ago <= i))
+    });
+    if let Some(f) = pfs {
+        return (
+            Cause::PfsMismatch,
+            format!(
+                "Phase 2 rekey failed: PFS mismatch: {}; the current Child SA ('{}') works only until its lifetime ends{PFS_HINT}",
+                f.detail.as_deref().unwrap_or(&f.message),
+                c.child
+            ),
+        );
+    }
+    traffic_verdict(d, c)
+}
+
+/// What the Child SA's counters say, with the route check for a tunnel without traffic.
+fn traffic_verdict(d: &Diagnosis, c: &ChildDiag) -> (Cause, String) {
+    let cause = Cause::from(c.traffic);
+    let v = match c.traffic {
+        Traffic::EncOnly if c.encap => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP-in-UDP is lost on the path or the peer does not route the traffic back", c.child),
+        Traffic::EncOnly => format!("Phase 2 up but ESP does not come back: enc rising, dec flat ('{}') — ESP may be dropped on the path; try `encap: yes` to force UDP encapsulation", c.child),
+        Traffic::DecOnly => format!("Phase 2 up, traffic arrives but none goes back: dec rising, enc flat ('{}') — check the return route on this side's LAN", c.child),
+        Traffic::NoTraffic => {
+            if let Some(s) = d.routing.remote_subnets.iter().find(|s| !s.route) {
+                return (Cause::NoRoute, format!("Phase 2 up but no route to the remote subnet {}: traffic for it never reaches the IPsec policy", s.subnet));
+            }
+            format!("Phase 2 up but no traffic ('{}'): nothing reaches the gateway from the LAN (check routes and the initiating host)", c.child)
+        }
+        Traffic::Idle => format!("tunnel up ('{}'); no traffic during the sample", c.child),
+        Traffic::EncAndDec => format!("tunnel up ('{}'): traffic flows both ways", c.child),
+        _ => format!("tunnel up ('{}'); counters unavailable", c.child),
+    };
+    (cause, v)
 }
 
 #[cfg(test)]

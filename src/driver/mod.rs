@@ -156,95 +156,16 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     let budget = Arc::new(QueueBudget::new(
         usize::try_from(config.settings.receive_queue_bytes).unwrap_or(usize::MAX),
     ));
-    for i in 0..sockets.sockets.len() {
-        let (socks, tx, budget) = (sockets.clone(), in_tx.clone(), budget.clone());
-        tokio::spawn(async move {
-            let Some(s) = socks.sockets.get(i) else {
-                return;
-            };
-            let mut dropped = DropCount::default();
-            loop {
-                match s.recv().await {
-                    Ok(r) => {
-                        if !budget.take(r.bytes.len()) {
-                            dropped.note(s.port, budget.queued());
-                            continue;
-                        }
-                        if tx.send(Input::Datagram(r)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!("receive on UDP port {} failed: {e}", s.port);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
-    }
-    match Monitor::open().and_then(AsyncMonitor::new) {
-        Ok(mut mon) => {
-            let tx = in_tx.clone();
-            tokio::spawn(async move {
-                loop {
-                    match mon.next().await {
-                        Ok(ev) => {
-                            if tx.send(Input::Kernel(ev)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("kernel monitor: {e}");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                        }
-                    }
-                }
-            });
-        }
-        Err(e) => tracing::warn!(
-            "kernel monitor unavailable ({e}): no on-demand (trap) tunnels or lifetime expiry"
-        ),
-    }
-    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
-    let (access_tx, access_rx) = tokio::sync::watch::channel(access_policy(&config));
-    tokio::spawn(server::serve(listener, ctl_tx, logs.clone(), access_rx));
-    {
-        let tx = in_tx.clone();
-        tokio::spawn(async move {
-            while let Some(r) = ctl_rx.recv().await {
-                if tx.send(Input::Control(r)).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
+    spawn_receivers(&sockets, &in_tx, &budget);
+    spawn_kernel_monitor(&in_tx);
+    let access_tx = spawn_control(listener, &logs, &config, &in_tx);
     spawn_signals(in_tx.clone()).map_err(|e| format!("signal handlers: {e}"))?;
 
     let now = Instant::now();
     let ep = Core::new(Endpoint::new(core_cfg, OsRng));
     let log_limit = log_limit::LogLimiter::from_settings(&config.settings);
     let mut bridge = KernelBridge::new(netlink);
-    // Held for the daemon's life: rswan-owned state in this namespace is then ours to remove
-    // (what a dead rswand left) unless another live rswand holds the lock.
-    let _netns_lock = match netns_lock::take(Path::new(netns_lock::LOCK_DIR)) {
-        NetnsLock::Held(l) => {
-            recover_kernel_state(&mut bridge);
-            Some(l)
-        }
-        NetnsLock::Busy(path) => {
-            tracing::warn!(
-                "another rswand runs in this network namespace ({} is locked): leaving the \
-                 rswan SAs and policies in the kernel alone (run one rswand per namespace)",
-                path.display()
-            );
-            None
-        }
-        NetnsLock::Unavailable(why) => {
-            tracing::warn!("no network namespace lock ({why}): assuming no other rswand runs here");
-            recover_kernel_state(&mut bridge);
-            None
-        }
-    };
+    let _netns_lock = take_netns_lock(&mut bridge);
     let mut d = Daemon {
         opts,
         config,
@@ -280,50 +201,169 @@ pub async fn run(opts: Options, logs: broadcast::Sender<LogRecord>) -> Result<()
     d.start_actions(now, None).await;
     d.notifier.ready(&d.summary());
 
-    loop {
-        let deadline = d.next_deadline();
-        let input = tokio::select! {
-            i = in_rx.recv() => match i { Some(i) => i, None => Input::Shutdown },
-            _ = sleep_until(deadline) => Input::Timeout,
-        };
-        let now = Instant::now();
-        // Certificate validity is judged against wall-clock time, which only the driver reads.
-        d.ep.set_wall_clock(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |t| t.as_secs()),
-        );
-        match input {
-            Input::Datagram(r) => {
-                budget.release(r.bytes.len());
-                d.memory.received(now, r.remote, r.local.port());
-                d.datagram_from = Some(r.remote);
-                d.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
-            }
-            Input::Kernel(ev) => d.kernel_event(now, ev),
-            Input::Control(c) => d.control(now, c).await,
-            Input::Reload => {
-                let r = d.reload(now).await;
-                if let Err(e) = r {
-                    tracing::error!("reload failed, keeping the running configuration: {e}");
-                }
-            }
-            Input::Timeout => {
-                d.feed_counters(now);
-                d.ep.handle_timeout(now);
-            }
-            Input::Shutdown => break,
-        }
-        d.flush(now).await;
-        d.datagram_from = None;
-        for s in d.log_limit.expire(now) {
-            log_summary(&s);
-        }
-        d.expire_waiters(now);
-        d.finish_diagnoses(now);
-    }
+    d.serve(&mut in_rx, &budget).await;
     d.shutdown().await;
     Ok(())
+}
+
+/// One task per UDP socket: datagrams into the input queue while the receive budget allows.
+fn spawn_receivers(
+    sockets: &Arc<SocketSet>,
+    in_tx: &mpsc::Sender<Input>,
+    budget: &Arc<QueueBudget>,
+) {
+    for i in 0..sockets.sockets.len() {
+        let (socks, tx, budget) = (sockets.clone(), in_tx.clone(), budget.clone());
+        tokio::spawn(async move {
+            let Some(s) = socks.sockets.get(i) else {
+                return;
+            };
+            let mut dropped = DropCount::default();
+            loop {
+                match s.recv().await {
+                    Ok(r) => {
+                        if !budget.take(r.bytes.len()) {
+                            dropped.note(s.port, budget.queued());
+                            continue;
+                        }
+                        if tx.send(Input::Datagram(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("receive on UDP port {} failed: {e}", s.port);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Kernel monitor events (acquires, expiries) into the input queue; without the monitor only
+/// traps and lifetime expiry are lost, so the daemon runs on.
+fn spawn_kernel_monitor(in_tx: &mpsc::Sender<Input>) {
+    match Monitor::open().and_then(AsyncMonitor::new) {
+        Ok(mut mon) => {
+            let tx = in_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match mon.next().await {
+                        Ok(ev) => {
+                            if tx.send(Input::Kernel(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("kernel monitor: {e}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(
+            "kernel monitor unavailable ({e}): no on-demand (trap) tunnels or lifetime expiry"
+        ),
+    }
+}
+
+/// The control socket server and the task that forwards its requests into the input queue; the
+/// returned sender updates who may use the socket on reload.
+fn spawn_control(
+    listener: tokio::net::UnixListener,
+    logs: &broadcast::Sender<LogRecord>,
+    config: &Config,
+    in_tx: &mpsc::Sender<Input>,
+) -> tokio::sync::watch::Sender<AccessPolicy> {
+    let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlRequest>(64);
+    let (access_tx, access_rx) = tokio::sync::watch::channel(access_policy(config));
+    tokio::spawn(server::serve(listener, ctl_tx, logs.clone(), access_rx));
+    {
+        let tx = in_tx.clone();
+        tokio::spawn(async move {
+            while let Some(r) = ctl_rx.recv().await {
+                if tx.send(Input::Control(r)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    access_tx
+}
+
+/// Held for the daemon's life: rswan-owned state in this namespace is then ours to remove
+/// (what a dead rswand left) unless another live rswand holds the lock.
+fn take_netns_lock(
+    bridge: &mut KernelBridge<NetlinkKernel>,
+) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    match netns_lock::take(Path::new(netns_lock::LOCK_DIR)) {
+        NetnsLock::Held(l) => {
+            recover_kernel_state(bridge);
+            Some(l)
+        }
+        NetnsLock::Busy(path) => {
+            tracing::warn!(
+                "another rswand runs in this network namespace ({} is locked): leaving the \
+                 rswan SAs and policies in the kernel alone (run one rswand per namespace)",
+                path.display()
+            );
+            None
+        }
+        NetnsLock::Unavailable(why) => {
+            tracing::warn!("no network namespace lock ({why}): assuming no other rswand runs here");
+            recover_kernel_state(bridge);
+            None
+        }
+    }
+}
+
+impl Daemon {
+    /// The event loop: one input (or the next deadline) at a time until shutdown.
+    async fn serve(&mut self, in_rx: &mut mpsc::Receiver<Input>, budget: &QueueBudget) {
+        loop {
+            let deadline = self.next_deadline();
+            let input = tokio::select! {
+                i = in_rx.recv() => match i { Some(i) => i, None => Input::Shutdown },
+                _ = sleep_until(deadline) => Input::Timeout,
+            };
+            let now = Instant::now();
+            // Certificate validity is judged against wall-clock time, which only the driver reads.
+            self.ep.set_wall_clock(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |t| t.as_secs()),
+            );
+            match input {
+                Input::Datagram(r) => {
+                    budget.release(r.bytes.len());
+                    self.memory.received(now, r.remote, r.local.port());
+                    self.datagram_from = Some(r.remote);
+                    self.ep.handle_datagram(now, r.local, r.remote, &r.bytes)
+                }
+                Input::Kernel(ev) => self.kernel_event(now, ev),
+                Input::Control(c) => self.control(now, c).await,
+                Input::Reload => {
+                    let r = self.reload(now).await;
+                    if let Err(e) = r {
+                        tracing::error!("reload failed, keeping the running configuration: {e}");
+                    }
+                }
+                Input::Timeout => {
+                    self.feed_counters(now);
+                    self.ep.handle_timeout(now);
+                }
+                Input::Shutdown => break,
+            }
+            self.flush(now).await;
+            self.datagram_from = None;
+            for s in self.log_limit.expire(now) {
+                log_summary(&s);
+            }
+            self.expire_waiters(now);
+            self.finish_diagnoses(now);
+        }
+    }
 }
 
 /// Datagrams dropped at one socket because the receive queue was full: said once when it
@@ -887,83 +927,8 @@ impl Daemon {
                 conn,
                 child,
                 timeout,
-            } => {
-                if let Err(e) = self.check_target(&conn, child.as_deref()) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let child = child.or_else(|| {
-                    self.config
-                        .connection(&conn)
-                        .and_then(|c| c.children.first())
-                        .map(|c| c.name.clone())
-                });
-                let installed = self
-                    .ep
-                    .status()
-                    .connections
-                    .iter()
-                    .filter(|c| c.name == conn)
-                    .flat_map(|c| &c.ike_sas)
-                    .flat_map(|s| &s.children)
-                    .any(|c| {
-                        Some(&c.name) == child.as_ref() && c.state == ChildStatusState::Installed
-                    });
-                if installed {
-                    let msg = format!("{} is already installed", target(&conn, &child));
-                    let _ = reply.send(Outcome::Ok {
-                        data: serde_json::Value::String(msg),
-                    });
-                    return;
-                }
-                tracing::info!(conn = %conn, "initiating {} (requested by rswanctl)", target(&conn, &child));
-                self.waiters.push(Waiter {
-                    kind: WaitKind::Up,
-                    conn: conn.clone(),
-                    child: child.clone(),
-                    deadline: now + Duration::from_secs(timeout.unwrap_or(60).clamp(1, 3600)),
-                    reply,
-                });
-                self.ep
-                    .handle_command(now, Command::Initiate { conn, child });
-            }
-            Request::Down { conn, child } => {
-                if let Err(e) = self.check_target(&conn, child.as_deref()) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let st = self.ep.status();
-                let has_sa = st
-                    .connections
-                    .iter()
-                    .filter(|c| c.name == conn)
-                    .flat_map(|c| &c.ike_sas)
-                    .any(|s| {
-                        child
-                            .as_ref()
-                            .is_none_or(|ch| s.children.iter().any(|c| &c.name == ch))
-                    });
-                if !has_sa {
-                    let _ = reply.send(Outcome::Error {
-                        message: format!("{} has no SA to close", target(&conn, &child)),
-                    });
-                    return;
-                }
-                tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
-                self.starts.forget(&conn);
-                self.waiters.push(Waiter {
-                    kind: WaitKind::Down,
-                    conn: conn.clone(),
-                    child: child.clone(),
-                    deadline: now + Duration::from_secs(30),
-                    reply,
-                });
-                let cmd = match child {
-                    Some(child) => Command::TerminateChild { conn, child },
-                    None => Command::TerminateIke { conn },
-                };
-                self.ep.handle_command(now, cmd);
-            }
+            } => self.control_up(now, conn, child, timeout, reply),
+            Request::Down { conn, child } => self.control_down(now, conn, child, reply),
             Request::Reload => {
                 let outcome = match self.reload(now).await {
                     Ok(msg) => Outcome::Ok {
@@ -980,26 +945,7 @@ impl Daemon {
                 let _ = reply.send(outcome);
             }
             Request::Diagnose { conn, sample_ms } => {
-                if let Err(e) = self.check_target(&conn, None) {
-                    let _ = reply.send(Outcome::Error { message: e });
-                    return;
-                }
-                let wait =
-                    Duration::from_millis(sample_ms.unwrap_or(1000)).min(diagnose_view::MAX_SAMPLE);
-                if wait.is_zero() {
-                    let d = diagnose_view::build(self, now, &conn, None);
-                    let _ = reply.send(Outcome::Ok {
-                        data: serde_json::to_value(d).unwrap_or_default(),
-                    });
-                    return;
-                }
-                let first = diagnose_view::sample(self, now, &conn);
-                self.diagnoses.push(diagnose_view::Pending {
-                    conn,
-                    deadline: now + wait,
-                    first,
-                    reply,
-                });
+                self.control_diagnose(now, conn, sample_ms, reply)
             }
             // The control server already refused it without key_export; this keeps it so if a
             // reload turned key export off between the check and here.
@@ -1016,6 +962,127 @@ impl Daemon {
                 });
             }
         }
+    }
+
+    /// `up`: initiate unless already installed; the reply waits for the outcome.
+    fn control_up(
+        &mut self,
+        now: Instant,
+        conn: String,
+        child: Option<String>,
+        timeout: Option<u64>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, child.as_deref()) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let child = child.or_else(|| {
+            self.config
+                .connection(&conn)
+                .and_then(|c| c.children.first())
+                .map(|c| c.name.clone())
+        });
+        let installed = self
+            .ep
+            .status()
+            .connections
+            .iter()
+            .filter(|c| c.name == conn)
+            .flat_map(|c| &c.ike_sas)
+            .flat_map(|s| &s.children)
+            .any(|c| Some(&c.name) == child.as_ref() && c.state == ChildStatusState::Installed);
+        if installed {
+            let msg = format!("{} is already installed", target(&conn, &child));
+            let _ = reply.send(Outcome::Ok {
+                data: serde_json::Value::String(msg),
+            });
+            return;
+        }
+        tracing::info!(conn = %conn, "initiating {} (requested by rswanctl)", target(&conn, &child));
+        self.waiters.push(Waiter {
+            kind: WaitKind::Up,
+            conn: conn.clone(),
+            child: child.clone(),
+            deadline: now + Duration::from_secs(timeout.unwrap_or(60).clamp(1, 3600)),
+            reply,
+        });
+        self.ep
+            .handle_command(now, Command::Initiate { conn, child });
+    }
+
+    /// `down`: close what has an SA; the reply waits until it is gone.
+    fn control_down(
+        &mut self,
+        now: Instant,
+        conn: String,
+        child: Option<String>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, child.as_deref()) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let st = self.ep.status();
+        let has_sa = st
+            .connections
+            .iter()
+            .filter(|c| c.name == conn)
+            .flat_map(|c| &c.ike_sas)
+            .any(|s| {
+                child
+                    .as_ref()
+                    .is_none_or(|ch| s.children.iter().any(|c| &c.name == ch))
+            });
+        if !has_sa {
+            let _ = reply.send(Outcome::Error {
+                message: format!("{} has no SA to close", target(&conn, &child)),
+            });
+            return;
+        }
+        tracing::info!(conn = %conn, "closing {} (requested by rswanctl)", target(&conn, &child));
+        self.starts.forget(&conn);
+        self.waiters.push(Waiter {
+            kind: WaitKind::Down,
+            conn: conn.clone(),
+            child: child.clone(),
+            deadline: now + Duration::from_secs(30),
+            reply,
+        });
+        let cmd = match child {
+            Some(child) => Command::TerminateChild { conn, child },
+            None => Command::TerminateIke { conn },
+        };
+        self.ep.handle_command(now, cmd);
+    }
+
+    /// `diagnose`: at once, or after a traffic sample of `sample_ms`.
+    fn control_diagnose(
+        &mut self,
+        now: Instant,
+        conn: String,
+        sample_ms: Option<u64>,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(e) = self.check_target(&conn, None) {
+            let _ = reply.send(Outcome::Error { message: e });
+            return;
+        }
+        let wait = Duration::from_millis(sample_ms.unwrap_or(1000)).min(diagnose_view::MAX_SAMPLE);
+        if wait.is_zero() {
+            let d = diagnose_view::build(self, now, &conn, None);
+            let _ = reply.send(Outcome::Ok {
+                data: serde_json::to_value(d).unwrap_or_default(),
+            });
+            return;
+        }
+        let first = diagnose_view::sample(self, now, &conn);
+        self.diagnoses.push(diagnose_view::Pending {
+            conn,
+            deadline: now + wait,
+            first,
+            reply,
+        });
     }
 
     fn check_target(&self, conn: &str, child: Option<&str>) -> Result<(), String> {

@@ -155,59 +155,9 @@ fn wipe_keys(nlas: &mut [XfrmAttrs]) {
 pub(crate) fn sa(buf: &mut Vec<u8>, seq: u32, sa: &Sa, update: bool) {
     let family = sa.family();
     let use_esn_attr = sa.esn || sa.replay_window > LEGACY_REPLAY_MAX;
-    let info = UserSaInfo {
-        selector: sa
-            .selector
-            .as_ref()
-            .map(selector)
-            .unwrap_or_else(|| any_selector(family)),
-        id: Id {
-            daddr: addr(&sa.dst),
-            spi: sa.spi,
-            proto: IPPROTO_ESP,
-        },
-        saddr: addr(&sa.src),
-        lifetime_cfg: lifetime(&sa.lifetimes.soft, &sa.lifetimes.hard),
-        reqid: sa.reqid,
-        family: family.af(),
-        mode: sa.mode.to_kernel(),
-        // The kernel refuses a legacy window together with XFRMA_REPLAY_ESN_VAL.
-        replay_window: if use_esn_attr {
-            0
-        } else {
-            sa.replay_window as u8
-        },
-        flags: if sa.esn { XFRM_STATE_ESN } else { 0 },
-        seq: sa.acquire_seq.unwrap_or(0),
-        ..UserSaInfo::default()
-    };
+    let info = sa_info(sa, family, use_esn_attr);
     let mut nlas = Vec::with_capacity(6);
-    match &sa.crypto {
-        Crypto::Aead { alg, key, icv_bits } => nlas.push(XfrmAttrs::EncryptionAlgAead(AlgAead {
-            alg_name: name64(alg.kernel_name()),
-            alg_key_len: (key.len() * 8) as u32,
-            alg_icv_len: *icv_bits,
-            alg_key: key.as_bytes().to_vec(),
-        })),
-        Crypto::EncAuth {
-            enc,
-            enc_key,
-            auth,
-            auth_key,
-        } => {
-            nlas.push(XfrmAttrs::AuthenticationAlgTrunc(AlgAuth {
-                alg_name: name64(auth.kernel_name()),
-                alg_key_len: (auth_key.len() * 8) as u32,
-                alg_trunc_len: auth.trunc_bits(),
-                alg_key: auth_key.as_bytes().to_vec(),
-            }));
-            nlas.push(XfrmAttrs::EncryptionAlg(netlink_packet_xfrm::Alg {
-                alg_name: name64(enc.kernel_name()),
-                alg_key_len: (enc_key.len() * 8) as u32,
-                alg_key: enc_key.as_bytes().to_vec(),
-            }));
-        }
-    }
+    crypto_attrs(&mut nlas, &sa.crypto);
     if use_esn_attr {
         let words = sa.replay_window.div_ceil(32);
         nlas.push(XfrmAttrs::ReplayStateEsn(ReplayEsn {
@@ -239,6 +189,67 @@ pub(crate) fn sa(buf: &mut Vec<u8>, seq: u32, sa: &Sa, update: bool) {
     };
     push_message(buf, ty, flags, seq, &info, &nlas);
     wipe_keys(&mut nlas);
+}
+
+/// The fixed part of an SA message; `use_esn_attr` moves the replay window to
+/// XFRMA_REPLAY_ESN_VAL.
+fn sa_info(sa: &Sa, family: Family, use_esn_attr: bool) -> UserSaInfo {
+    UserSaInfo {
+        selector: sa
+            .selector
+            .as_ref()
+            .map(selector)
+            .unwrap_or_else(|| any_selector(family)),
+        id: Id {
+            daddr: addr(&sa.dst),
+            spi: sa.spi,
+            proto: IPPROTO_ESP,
+        },
+        saddr: addr(&sa.src),
+        lifetime_cfg: lifetime(&sa.lifetimes.soft, &sa.lifetimes.hard),
+        reqid: sa.reqid,
+        family: family.af(),
+        mode: sa.mode.to_kernel(),
+        // The kernel refuses a legacy window together with XFRMA_REPLAY_ESN_VAL.
+        replay_window: if use_esn_attr {
+            0
+        } else {
+            sa.replay_window as u8
+        },
+        flags: if sa.esn { XFRM_STATE_ESN } else { 0 },
+        seq: sa.acquire_seq.unwrap_or(0),
+        ..UserSaInfo::default()
+    }
+}
+
+/// The algorithm attributes: one AEAD, or authentication and encryption.
+fn crypto_attrs(nlas: &mut Vec<XfrmAttrs>, crypto: &Crypto) {
+    match crypto {
+        Crypto::Aead { alg, key, icv_bits } => nlas.push(XfrmAttrs::EncryptionAlgAead(AlgAead {
+            alg_name: name64(alg.kernel_name()),
+            alg_key_len: (key.len() * 8) as u32,
+            alg_icv_len: *icv_bits,
+            alg_key: key.as_bytes().to_vec(),
+        })),
+        Crypto::EncAuth {
+            enc,
+            enc_key,
+            auth,
+            auth_key,
+        } => {
+            nlas.push(XfrmAttrs::AuthenticationAlgTrunc(AlgAuth {
+                alg_name: name64(auth.kernel_name()),
+                alg_key_len: (auth_key.len() * 8) as u32,
+                alg_trunc_len: auth.trunc_bits(),
+                alg_key: auth_key.as_bytes().to_vec(),
+            }));
+            nlas.push(XfrmAttrs::EncryptionAlg(netlink_packet_xfrm::Alg {
+                alg_name: name64(enc.kernel_name()),
+                alg_key_len: (enc_key.len() * 8) as u32,
+                alg_key: enc_key.as_bytes().to_vec(),
+            }));
+        }
+    }
 }
 
 fn sa_id(id: &SaId) -> (UserSaId, Vec<XfrmAttrs>) {

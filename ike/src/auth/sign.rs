@@ -198,20 +198,25 @@ fn rsa_pkcs1(
     let mut r = RngAdapter(rng);
     let k = k.clone();
     let sig = match h {
-        HashAlg::Sha1 => SigningKey::<sha1::Sha1>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha256 => SigningKey::<sha2::Sha256>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha384 => SigningKey::<sha2::Sha384>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha512 => SigningKey::<sha2::Sha512>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Identity => {
-            return Err(AuthError::SigningFailed {
-                scheme: SignatureScheme::RsaPkcs1(h),
-            })
-        }
+        HashAlg::Sha1 => Some(SigningKey::<sha1::Sha1>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha256 => Some(SigningKey::<sha2::Sha256>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha384 => Some(SigningKey::<sha2::Sha384>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha512 => Some(SigningKey::<sha2::Sha512>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Identity => None,
     };
-    sig.map(|s| s.to_vec())
-        .map_err(|_| AuthError::SigningFailed {
-            scheme: SignatureScheme::RsaPkcs1(h),
-        })
+    signed(sig, SignatureScheme::RsaPkcs1(h))
+}
+
+/// An RSA signature's octets; `None` is a hash the scheme does not sign with. Either failure
+/// names only the scheme: the rsa crate's error says nothing an operator could act on.
+fn signed<S: SignatureEncoding, E>(
+    sig: Option<Result<S, E>>,
+    scheme: SignatureScheme,
+) -> Result<Vec<u8>, AuthError> {
+    match sig {
+        Some(Ok(s)) => Ok(s.to_vec()),
+        _ => Err(AuthError::SigningFailed { scheme }),
+    }
 }
 
 fn rsa_pss(
@@ -225,17 +230,10 @@ fn rsa_pss(
     let k = k.clone();
     // Salt length = hash length, as our AlgorithmIdentifier says and ring's verifier requires.
     let sig = match h {
-        HashAlg::Sha256 => SigningKey::<sha2::Sha256>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha384 => SigningKey::<sha2::Sha384>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha512 => SigningKey::<sha2::Sha512>::new(k).try_sign_with_rng(&mut r, msg),
-        HashAlg::Sha1 | HashAlg::Identity => {
-            return Err(AuthError::SigningFailed {
-                scheme: SignatureScheme::RsaPss(h),
-            })
-        }
+        HashAlg::Sha256 => Some(SigningKey::<sha2::Sha256>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha384 => Some(SigningKey::<sha2::Sha384>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha512 => Some(SigningKey::<sha2::Sha512>::new(k).try_sign_with_rng(&mut r, msg)),
+        HashAlg::Sha1 | HashAlg::Identity => None,
     };
-    sig.map(|s| s.to_vec())
-        .map_err(|_| AuthError::SigningFailed {
-            scheme: SignatureScheme::RsaPss(h),
-        })
+    signed(sig, SignatureScheme::RsaPss(h))
 }

@@ -21,88 +21,8 @@ pub fn verify_signature(
         key: key.kind(),
         wanted,
     };
-    let (scheme, sig, der) = match method {
-        AuthMethod::RSA_SIG => (SignatureScheme::RsaPkcs1(HashAlg::Sha1), auth_data, false),
-        AuthMethod::ECDSA_SHA256_P256 => (
-            SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256),
-            auth_data,
-            false,
-        ),
-        AuthMethod::ECDSA_SHA384_P384 => (
-            SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384),
-            auth_data,
-            false,
-        ),
-        AuthMethod::ECDSA_SHA512_P521 => (
-            SignatureScheme::Ecdsa(Curve::P521, HashAlg::Sha512),
-            auth_data,
-            false,
-        ),
-        AuthMethod::DIGITAL_SIGNATURE => {
-            let (alg_id, sig) =
-                split_digital_signature(auth_data).ok_or_else(|| AuthError::UnsupportedMethod {
-                    method,
-                    detail: "AlgorithmIdentifier length exceeds the AUTH data".into(),
-                })?;
-            let alg = SigAlg::from_algorithm_identifier(alg_id).ok_or_else(|| {
-                AuthError::UnsupportedMethod {
-                    method,
-                    detail: format!(
-                        "unknown or unsupported AlgorithmIdentifier {}",
-                        alg_id
-                            .iter()
-                            .map(|b| format!("{b:02x}"))
-                            .collect::<String>()
-                    ),
-                }
-            })?;
-            let scheme = match (alg, key) {
-                (SigAlg::RsaPkcs1(h), PublicKey::Rsa(_)) => SignatureScheme::RsaPkcs1(h),
-                (SigAlg::RsaPss(h), PublicKey::Rsa(_)) => SignatureScheme::RsaPss(h),
-                (SigAlg::Ecdsa(h), PublicKey::Ecdsa(c, _)) => SignatureScheme::Ecdsa(*c, h),
-                (SigAlg::Ed25519, PublicKey::Ed25519(_)) => SignatureScheme::Ed25519,
-                (alg, _) => return Err(mismatch(format!("{alg:?}"))),
-            };
-            (scheme, sig, true)
-        }
-        other => {
-            return Err(AuthError::UnsupportedMethod {
-                method: other,
-                detail: "not a signature method".into(),
-            })
-        }
-    };
-    let ring_alg: Option<&'static dyn VerificationAlgorithm> = match (scheme, der) {
-        (SignatureScheme::RsaPkcs1(HashAlg::Sha1), _) => {
-            Some(&rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY)
-        }
-        (SignatureScheme::RsaPkcs1(HashAlg::Sha256), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA256),
-        (SignatureScheme::RsaPkcs1(HashAlg::Sha384), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA384),
-        (SignatureScheme::RsaPkcs1(HashAlg::Sha512), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA512),
-        (SignatureScheme::RsaPss(HashAlg::Sha256), _) => Some(&rs::RSA_PSS_2048_8192_SHA256),
-        (SignatureScheme::RsaPss(HashAlg::Sha384), _) => Some(&rs::RSA_PSS_2048_8192_SHA384),
-        (SignatureScheme::RsaPss(HashAlg::Sha512), _) => Some(&rs::RSA_PSS_2048_8192_SHA512),
-        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256), false) => {
-            Some(&rs::ECDSA_P256_SHA256_FIXED)
-        }
-        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384), false) => {
-            Some(&rs::ECDSA_P384_SHA384_FIXED)
-        }
-        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256), true) => {
-            Some(&rs::ECDSA_P256_SHA256_ASN1)
-        }
-        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha384), true) => {
-            Some(&rs::ECDSA_P256_SHA384_ASN1)
-        }
-        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha256), true) => {
-            Some(&rs::ECDSA_P384_SHA256_ASN1)
-        }
-        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384), true) => {
-            Some(&rs::ECDSA_P384_SHA384_ASN1)
-        }
-        (SignatureScheme::Ed25519, _) => Some(&rs::ED25519),
-        _ => None,
-    };
+    let (scheme, sig, der) = scheme_of(key, method, auth_data)?;
+    let ring_alg = ring_algorithm(scheme, der);
     let key_bytes = match key {
         PublicKey::Rsa(k) | PublicKey::Ecdsa(_, k) | PublicKey::Ed25519(k) => k.as_slice(),
     };
@@ -133,6 +53,115 @@ pub fn verify_signature(
         Ok(scheme)
     } else {
         Err(AuthError::SignatureInvalid { scheme })
+    }
+}
+
+/// The scheme `method` names (for RFC 7427, the AlgorithmIdentifier in `auth_data`), the
+/// signature octets, and whether the signature is DER-encoded (RFC 7427) rather than raw.
+fn scheme_of<'a>(
+    key: &PublicKey,
+    method: AuthMethod,
+    auth_data: &'a [u8],
+) -> Result<(SignatureScheme, &'a [u8], bool), AuthError> {
+    Ok(match method {
+        AuthMethod::RSA_SIG => (SignatureScheme::RsaPkcs1(HashAlg::Sha1), auth_data, false),
+        AuthMethod::ECDSA_SHA256_P256 => (
+            SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256),
+            auth_data,
+            false,
+        ),
+        AuthMethod::ECDSA_SHA384_P384 => (
+            SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384),
+            auth_data,
+            false,
+        ),
+        AuthMethod::ECDSA_SHA512_P521 => (
+            SignatureScheme::Ecdsa(Curve::P521, HashAlg::Sha512),
+            auth_data,
+            false,
+        ),
+        AuthMethod::DIGITAL_SIGNATURE => digital_signature_scheme(key, auth_data)?,
+        other => {
+            return Err(AuthError::UnsupportedMethod {
+                method: other,
+                detail: "not a signature method".into(),
+            })
+        }
+    })
+}
+
+/// RFC 7427 digital signature: the AlgorithmIdentifier picks the scheme, which must fit `key`.
+fn digital_signature_scheme<'a>(
+    key: &PublicKey,
+    auth_data: &'a [u8],
+) -> Result<(SignatureScheme, &'a [u8], bool), AuthError> {
+    let method = AuthMethod::DIGITAL_SIGNATURE;
+    let (alg_id, sig) =
+        split_digital_signature(auth_data).ok_or_else(|| AuthError::UnsupportedMethod {
+            method,
+            detail: "AlgorithmIdentifier length exceeds the AUTH data".into(),
+        })?;
+    let alg =
+        SigAlg::from_algorithm_identifier(alg_id).ok_or_else(|| AuthError::UnsupportedMethod {
+            method,
+            detail: format!(
+                "unknown or unsupported AlgorithmIdentifier {}",
+                alg_id
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
+        })?;
+    let scheme = match (alg, key) {
+        (SigAlg::RsaPkcs1(h), PublicKey::Rsa(_)) => SignatureScheme::RsaPkcs1(h),
+        (SigAlg::RsaPss(h), PublicKey::Rsa(_)) => SignatureScheme::RsaPss(h),
+        (SigAlg::Ecdsa(h), PublicKey::Ecdsa(c, _)) => SignatureScheme::Ecdsa(*c, h),
+        (SigAlg::Ed25519, PublicKey::Ed25519(_)) => SignatureScheme::Ed25519,
+        (alg, _) => {
+            return Err(AuthError::KeyMismatch {
+                key: key.kind(),
+                wanted: format!("{alg:?}"),
+            })
+        }
+    };
+    Ok((scheme, sig, true))
+}
+
+/// ring's verifier for `scheme`; `None` where ring has none (see [`verify_ecdsa_prehashed`]).
+fn ring_algorithm(
+    scheme: SignatureScheme,
+    der: bool,
+) -> Option<&'static dyn VerificationAlgorithm> {
+    match (scheme, der) {
+        (SignatureScheme::RsaPkcs1(HashAlg::Sha1), _) => {
+            Some(&rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY)
+        }
+        (SignatureScheme::RsaPkcs1(HashAlg::Sha256), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA256),
+        (SignatureScheme::RsaPkcs1(HashAlg::Sha384), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA384),
+        (SignatureScheme::RsaPkcs1(HashAlg::Sha512), _) => Some(&rs::RSA_PKCS1_2048_8192_SHA512),
+        (SignatureScheme::RsaPss(HashAlg::Sha256), _) => Some(&rs::RSA_PSS_2048_8192_SHA256),
+        (SignatureScheme::RsaPss(HashAlg::Sha384), _) => Some(&rs::RSA_PSS_2048_8192_SHA384),
+        (SignatureScheme::RsaPss(HashAlg::Sha512), _) => Some(&rs::RSA_PSS_2048_8192_SHA512),
+        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256), false) => {
+            Some(&rs::ECDSA_P256_SHA256_FIXED)
+        }
+        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384), false) => {
+            Some(&rs::ECDSA_P384_SHA384_FIXED)
+        }
+        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha256), true) => {
+            Some(&rs::ECDSA_P256_SHA256_ASN1)
+        }
+        (SignatureScheme::Ecdsa(Curve::P256, HashAlg::Sha384), true) => {
+            Some(&rs::ECDSA_P256_SHA384_ASN1)
+        }
+        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha256), true) => {
+            Some(&rs::ECDSA_P384_SHA256_ASN1)
+        }
+        (SignatureScheme::Ecdsa(Curve::P384, HashAlg::Sha384), true) => {
+            Some(&rs::ECDSA_P384_SHA384_ASN1)
+        }
+        (SignatureScheme::Ed25519, _) => Some(&rs::ED25519),
+        _ => None,
     }
 }
 

@@ -197,34 +197,7 @@ fn open_any(
     want: u8,
 ) -> Result<(u8, Option<FragmentPos>, Vec<u8>), CryptoError> {
     let malformed = |why| Err(CryptoError::Malformed(why));
-    let Some(len_field) = message.get(LENGTH_OFFSET..IKE_HEADER_LEN) else {
-        return malformed("shorter than the IKE header");
-    };
-    let declared = u32::from_be_bytes([len_field[0], len_field[1], len_field[2], len_field[3]]);
-    if usize::try_from(declared).ok() != Some(message.len()) {
-        return malformed("IKE header length differs from the message length");
-    }
-
-    // Walk the cleartext payloads (normally none) to the SK/SKF payload, which must be last.
-    let mut next = message[NEXT_PAYLOAD_OFFSET];
-    let mut off = IKE_HEADER_LEN;
-    let plen = loop {
-        let Some(h) = message.get(off..off + 4) else {
-            return malformed("payload header past the end of the message");
-        };
-        let plen = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        if plen < 4 || off + plen > message.len() {
-            return malformed("payload length out of bounds");
-        }
-        if next == PAYLOAD_SK || next == PAYLOAD_SKF {
-            break plen;
-        }
-        if next == 0 {
-            return malformed("no SK payload");
-        }
-        next = h[0];
-        off += plen;
-    };
+    let (next, off, plen) = find_sk(message)?;
     if next != want {
         return malformed(if want == PAYLOAD_SK {
             "expected SK, found SKF"
@@ -236,21 +209,7 @@ fn open_any(
         return malformed("SK payload is not the last payload");
     }
     let first_inner = message[off];
-    let (hdr_len, pos) = if want == PAYLOAD_SKF {
-        let Some(f) = message.get(off + 4..off + 8) else {
-            return malformed("SKF header truncated");
-        };
-        let pos = FragmentPos {
-            number: u16::from_be_bytes([f[0], f[1]]),
-            total: u16::from_be_bytes([f[2], f[3]]),
-        };
-        if pos.number == 0 || pos.number > pos.total {
-            return malformed("fragment number out of range");
-        }
-        (8, Some(pos))
-    } else {
-        (4, None)
-    };
+    let (hdr_len, pos) = sk_header(message, off, want)?;
 
     let encr = cipher.encr();
     let iv_len = encr.iv_len();
@@ -290,4 +249,63 @@ fn open_any(
     };
     pt.truncate(inner_len);
     Ok((first_inner, pos, pt))
+}
+
+/// Checks the header's length and walks the cleartext payloads (normally none) to the SK/SKF
+/// payload: its type, offset and length.
+fn find_sk(message: &[u8]) -> Result<(u8, usize, usize), CryptoError> {
+    let malformed = |why| Err(CryptoError::Malformed(why));
+    let Some(len_field) = message.get(LENGTH_OFFSET..IKE_HEADER_LEN) else {
+        return malformed("shorter than the IKE header");
+    };
+    let declared = u32::from_be_bytes([len_field[0], len_field[1], len_field[2], len_field[3]]);
+    if usize::try_from(declared).ok() != Some(message.len()) {
+        return malformed("IKE header length differs from the message length");
+    }
+
+    // Walk the cleartext payloads (normally none) to the SK/SKF payload, which must be last.
+    let mut next = message[NEXT_PAYLOAD_OFFSET];
+    let mut off = IKE_HEADER_LEN;
+    let plen = loop {
+        let Some(h) = message.get(off..off + 4) else {
+            return malformed("payload header past the end of the message");
+        };
+        let plen = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if plen < 4 || off + plen > message.len() {
+            return malformed("payload length out of bounds");
+        }
+        if next == PAYLOAD_SK || next == PAYLOAD_SKF {
+            break plen;
+        }
+        if next == 0 {
+            return malformed("no SK payload");
+        }
+        next = h[0];
+        off += plen;
+    };
+    Ok((next, off, plen))
+}
+
+/// The SK (4 octets) or SKF (8 octets, with the fragment position) payload header's length.
+fn sk_header(
+    message: &[u8],
+    off: usize,
+    want: u8,
+) -> Result<(usize, Option<FragmentPos>), CryptoError> {
+    let malformed = |why| Err(CryptoError::Malformed(why));
+    if want == PAYLOAD_SKF {
+        let Some(f) = message.get(off + 4..off + 8) else {
+            return malformed("SKF header truncated");
+        };
+        let pos = FragmentPos {
+            number: u16::from_be_bytes([f[0], f[1]]),
+            total: u16::from_be_bytes([f[2], f[3]]),
+        };
+        if pos.number == 0 || pos.number > pos.total {
+            return malformed("fragment number out of range");
+        }
+        Ok((8, Some(pos)))
+    } else {
+        Ok((4, None))
+    }
 }

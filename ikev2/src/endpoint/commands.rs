@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
-use crate::config::resolve_ts;
+use crate::config::{resolve_ts, ChildConfig, ConnConfig};
 use crate::consts::ExchangeType;
 use crate::event::{DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection};
 use crate::exchange::{self, ike_sa_init, informational};
@@ -99,27 +99,45 @@ impl<R: Rng> Endpoint<R> {
                     && sa.rekeyed_to.is_none()
             })
             .map(|(k, sa)| (*k, sa.is_established()));
-        if let Some((key, established)) = existing {
-            // RFC 7296 section 1.3.1: a further Child SA under the IKE SA that is there.
-            let Some(cc) = child_cfg else {
-                return self.log(
-                    LogLevel::Warn,
-                    Some(name),
-                    format!("initiate: '{name}' is up and has no child to add"),
-                );
-            };
-            if !established {
-                return self.log(
-                    LogLevel::Warn,
-                    Some(name),
-                    format!("initiate: the IKE SA of '{name}' is still being set up"),
-                );
-            }
-            if let Some(sa) = self.sas.get_mut(&key) {
-                sa.queue.push_back(Purpose::CreateChild { child: cc.name });
-            }
-            return self.pump(now, key);
+        match existing {
+            Some((key, established)) => self.add_child(now, name, key, established, child_cfg),
+            None => self.start_ike_sa(now, &conn, child_cfg),
         }
+    }
+
+    /// RFC 7296 section 1.3.1: a further Child SA under the IKE SA that is there.
+    fn add_child(
+        &mut self,
+        now: Instant,
+        name: &str,
+        key: u64,
+        established: bool,
+        child_cfg: Option<ChildConfig>,
+    ) {
+        let Some(cc) = child_cfg else {
+            return self.log(
+                LogLevel::Warn,
+                Some(name),
+                format!("initiate: '{name}' is up and has no child to add"),
+            );
+        };
+        if !established {
+            return self.log(
+                LogLevel::Warn,
+                Some(name),
+                format!("initiate: the IKE SA of '{name}' is still being set up"),
+            );
+        }
+        if let Some(sa) = self.sas.get_mut(&key) {
+            sa.queue.push_back(Purpose::CreateChild { child: cc.name });
+        }
+        self.pump(now, key);
+    }
+
+    /// A new IKE SA for `conn` from its single local to its single remote address, carrying
+    /// `child_cfg` in IKE_AUTH.
+    fn start_ike_sa(&mut self, now: Instant, conn: &ConnConfig, child_cfg: Option<ChildConfig>) {
+        let name = conn.name.as_str();
         let (Some(rip), Some(lip)) = (conn.initiate_to(), conn.initiate_from()) else {
             let peer = SocketAddr::new(
                 conn.initiate_to().unwrap_or(unspecified(true)),
@@ -144,7 +162,7 @@ impl<R: Rng> Endpoint<R> {
         let remote = SocketAddr::new(rip, conn.remote_port);
         let spi_i = self.unused_spi();
         let initial_contact = !self.sas.values().any(|sa| sa.remote.ip() == rip);
-        let mut sa = match ike_sa_init::initiate(&mut self.cx, now, &conn, local, remote, spi_i) {
+        let mut sa = match ike_sa_init::initiate(&mut self.cx, now, conn, local, remote, spi_i) {
             Ok(sa) => sa,
             Err(reason) => return self.cx.fail(now, Some(name.to_string()), remote, reason),
         };

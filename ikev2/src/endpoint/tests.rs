@@ -190,7 +190,8 @@ impl Pair {
         panic!("endpoints did not settle");
     }
 
-    fn initiate(&mut self) {
+    /// West starts connection "net"; nothing is delivered yet.
+    fn start(&mut self) {
         self.west.handle_command(
             self.now,
             Command::Initiate {
@@ -198,7 +199,25 @@ impl Pair {
                 child: None,
             },
         );
+    }
+
+    fn initiate(&mut self) {
+        self.start();
         self.run();
+    }
+
+    fn deliver_east(&mut self, datagrams: &[Vec<u8>]) {
+        for b in datagrams {
+            self.east
+                .handle_datagram(self.now, addr(EAST), addr(WEST), b);
+        }
+    }
+
+    fn deliver_west(&mut self, datagrams: &[Vec<u8>]) {
+        for b in datagrams {
+            self.west
+                .handle_datagram(self.now, addr(WEST), addr(EAST), b);
+        }
     }
 
     fn advance_to_west_deadline(&mut self) -> bool {
@@ -723,13 +742,7 @@ fn garbage_and_unknown_spis_are_dropped_without_panic() {
 #[test]
 fn major_version_3_gets_invalid_major_version() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let Some(Output::Event(_)) = p.west.poll_output() else {
         panic!()
     };
@@ -751,13 +764,7 @@ fn major_version_3_gets_invalid_major_version() {
 #[test]
 fn half_open_sa_times_out() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     // Deliver only IKE_SA_INIT to east; its response never reaches west.
     while let Some(o) = p.west.poll_output() {
         if let Output::Send { from, to, bytes } = o {
@@ -813,13 +820,7 @@ fn identity_selection_any_remote_and_idr_mismatch() {
 #[test]
 fn unknown_critical_payload_in_init_is_rejected_with_its_type() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let req = loop {
         match p.west.poll_output() {
             Some(Output::Send { bytes, .. }) => break bytes,
@@ -914,13 +915,7 @@ fn mutated_handshake_messages_never_panic() {
         }
         // Fresh pairs in both the established and the connecting state see the same garbage.
         let mut fresh = Pair::new(west_cfg(), east_cfg());
-        fresh.west.handle_command(
-            fresh.now,
-            Command::Initiate {
-                conn: "net".into(),
-                child: None,
-            },
-        );
+        fresh.start();
         for ep in [&mut p.east, &mut p.west, &mut fresh.east, &mut fresh.west] {
             let (l, r) = if *to_east {
                 (addr(EAST), addr(WEST))
@@ -965,13 +960,7 @@ fn ipv6_with_key_id_and_default_ip_identity() {
         ..Pair::new(west_cfg(), east_cfg())
     };
     // Deliver by hand: Pair::run asserts the IPv4 test addresses.
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     for _ in 0..10 {
         while let Some(o) = p.west.poll_output() {
             match o {
@@ -1032,13 +1021,7 @@ fn childless_ike_sa_when_no_children_are_configured() {
 #[test]
 fn responder_follows_an_initiator_floating_to_4500() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let sends = |ep: &mut Endpoint<TestRng>| {
         let mut v = vec![];
         while let Some(o) = ep.poll_output() {
@@ -1372,21 +1355,11 @@ fn unknown_non_critical_payload_is_skipped() {
 #[test]
 fn duplicate_auth_in_ike_auth_gets_invalid_syntax_and_establishes_nothing() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let (init, _) = drain(&mut p.west, p.now);
-    for b in &init {
-        p.east.handle_datagram(p.now, addr(EAST), addr(WEST), b);
-    }
+    p.deliver_east(&init);
     let (resp, _) = drain(&mut p.east, p.now);
-    for b in &resp {
-        p.west.handle_datagram(p.now, addr(WEST), addr(EAST), b);
-    }
+    p.deliver_west(&resp);
     let (auth, _) = drain(&mut p.west, p.now);
     let request = auth.first().expect("IKE_AUTH request");
     let id = Header::peek(request).unwrap().header.message_id;
@@ -1412,13 +1385,7 @@ fn duplicate_auth_in_ike_auth_gets_invalid_syntax_and_establishes_nothing() {
 #[test]
 fn duplicate_sa_in_ike_sa_init_is_dropped_without_state() {
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let (init, _) = drain(&mut p.west, p.now);
     let mut m = Message::decode(init.first().unwrap()).unwrap();
     let sa = m
@@ -1450,22 +1417,12 @@ fn handlers_take_the_sa_where_the_table_says() {
         other => panic!("row without a state to go to: {other:?}"),
     };
     let mut p = Pair::new(west_cfg(), east_cfg());
-    p.west.handle_command(
-        p.now,
-        Command::Initiate {
-            conn: "net".into(),
-            child: None,
-        },
-    );
+    p.start();
     let (init, _) = drain(&mut p.west, p.now);
-    for b in &init {
-        p.east.handle_datagram(p.now, addr(EAST), addr(WEST), b);
-    }
+    p.deliver_east(&init);
     assert_eq!(state(&p.east), next(table::init_request_row()));
     let (resp, _) = drain(&mut p.east, p.now);
-    for b in &resp {
-        p.west.handle_datagram(p.now, addr(WEST), addr(EAST), b);
-    }
+    p.deliver_west(&resp);
     let init_response = table::response_row(ExchangeType::IKE_SA_INIT, &Purpose::IkeSaInit);
     assert_eq!(state(&p.west), next(init_response));
     p.run();

@@ -7,14 +7,17 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::{ChildConfig, ConnConfig, Mode};
-use crate::consts::{EncrId, EsnId, KeGroup, NotifyType, ProtocolId, TransformType};
+use crate::consts::{EncrId, EsnId, KeGroup, NotifyType, PayloadType, ProtocolId, TransformType};
 use crate::context::Core;
 use crate::crypto::{self, CryptoError, Encr, Integ, KeyExchange, Secret};
-use crate::event::{Event, FailureReason, LimitHit, LogLevel, PfsConflict};
+use crate::event::{
+    CreateFailure, Event, FailureReason, Fault, Internal, LimitHit, LogLevel, PfsConflict, SpiKind,
+    TsOutside,
+};
 use crate::output::{Direction, EncrSpec, IntegSpec, KernelOp, SaSpec, UdpEncap};
 use crate::proposal::{self, Algorithms, ChildAlgorithms, ProposalSet, Selected};
 use crate::rng::Rng;
-use crate::sa::child::{self, is_narrowing_of, ts_list, ChildSa};
+use crate::sa::child::{self, is_narrowing_of, ChildSa};
 use crate::sa::status::ChildStatusState;
 use crate::sa::{ChildCollision, IkeSa};
 use crate::timer;
@@ -228,7 +231,7 @@ fn pick<R: Rng>(
             .map(|cc| (cc.clone(), o.local_ts.clone(), o.remote_ts.clone()))
             .ok_or_else(|| FailureReason::ChildCreateFailed {
                 child: o.name.clone(),
-                detail: "the child being rekeyed is no longer configured".into(),
+                why: CreateFailure::RekeyedChildGone,
             }),
         None => {
             if additional && sa.children.len() >= limits.child_sas_per_ike {
@@ -288,20 +291,18 @@ fn select(child: &ChildConfig, ours: &ProposalSet, sa_p: &SaPayload) -> Result<S
 
 /// The selected ESP algorithms and the peer's SPI (our outbound one).
 fn selected_child(selected: &Selected) -> Result<(ChildAlgorithms, u32), Refused> {
-    let invalid = |detail: &str| {
-        let reason = FailureReason::InvalidResponse {
-            detail: detail.into(),
-        };
+    let invalid = |fault: Fault| {
+        let reason = FailureReason::InvalidResponse { fault };
         Refused::with(NotifyType::NO_PROPOSAL_CHOSEN, reason)
     };
     let algs = selected
         .algorithms
         .as_child()
         .copied()
-        .ok_or_else(|| invalid("ESP selection returned IKE algorithms"))?;
+        .ok_or_else(|| invalid(Fault::EspSelectionIke))?;
     let spi = <[u8; 4]>::try_from(selected.proposal.spi.as_slice())
         .map(u32::from_be_bytes)
-        .map_err(|_| invalid("peer's ESP SPI is not 4 octets"))?;
+        .map_err(|_| invalid(Fault::SpiLength(SpiKind::PeerEsp)))?;
     Ok((algs, spi))
 }
 
@@ -431,33 +432,38 @@ pub(crate) struct Answer {
 }
 
 /// Initiator: one proposal out of ours, a 4-octet SPI, and selectors within what we proposed.
-pub(crate) fn check_answer(offer: &Offer<'_>, d: &Digest) -> Result<Answer, String> {
-    let sa_p = d.sa.as_ref().ok_or("response lacks SA")?;
+pub(crate) fn check_answer(offer: &Offer<'_>, d: &Digest) -> Result<Answer, Fault> {
+    let sa_p = d.sa.as_ref().ok_or(Fault::Lacks {
+        exchange: None,
+        payloads: vec![PayloadType::SA],
+    })?;
     let [chosen] = sa_p.proposals.as_slice() else {
-        return Err("not exactly one proposal".into());
+        return Err(Fault::NotOneProposal);
     };
     let offered = offer.proposals.to_wire(&offer.spi_in.to_be_bytes());
     let algorithms = match proposal::check_response(offer.proposals, &offered, chosen) {
         Ok(Algorithms::Child(a)) => a,
-        Ok(Algorithms::Ike(_)) => return Err("IKE proposal for a Child SA".into()),
-        Err(e) => return Err(e.to_string()),
+        Ok(Algorithms::Ike(_)) => return Err(Fault::IkeForChild),
+        Err(e) => return Err(Fault::Proposal(e)),
     };
     let spi_out = <[u8; 4]>::try_from(chosen.spi.as_slice())
         .map(u32::from_be_bytes)
-        .map_err(|_| "ESP SPI not 4 octets")?;
+        .map_err(|_| Fault::SpiLength(SpiKind::Esp))?;
     let tsi = selectors(d.tsi.as_ref());
     let tsr = selectors(d.tsr.as_ref());
     if tsi.is_empty() || tsr.is_empty() {
-        return Err("response lacks TSi or TSr".into());
+        return Err(Fault::Lacks {
+            exchange: None,
+            payloads: vec![PayloadType::TSI, PayloadType::TSR],
+        });
     }
     if !is_narrowing_of(&tsi, offer.local_ts) || !is_narrowing_of(&tsr, offer.remote_ts) {
-        return Err(format!(
-            "responder chose TS {} === {} outside our {} === {}",
-            ts_list(&tsi),
-            ts_list(&tsr),
-            ts_list(offer.local_ts),
-            ts_list(offer.remote_ts)
-        ));
+        return Err(Fault::TsOutside(Box::new(TsOutside {
+            tsi,
+            tsr,
+            local: offer.local_ts.to_vec(),
+            remote: offer.remote_ts.to_vec(),
+        })));
     }
     Ok(Answer {
         algorithms,
@@ -575,11 +581,9 @@ fn kernel_pair<R: Rng>(
     sa: &IkeSa,
     ag: &ChildAgreement,
 ) -> Result<KernelPair, FailureReason> {
-    let internal = |e: CryptoError| FailureReason::Internal {
-        detail: e.to_string(),
-    };
+    let internal = |e: CryptoError| FailureReason::Internal { why: e.into() };
     let c = sa.crypto.as_ref().ok_or(FailureReason::Internal {
-        detail: "Child SA before IKE keys".into(),
+        why: Internal::ChildBeforeKeys,
     })?;
     let a = ag.algorithms;
     let key_bits = (a.encr.key_bits != 0).then_some(a.encr.key_bits);

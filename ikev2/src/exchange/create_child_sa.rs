@@ -14,10 +14,12 @@
 use std::time::Instant;
 
 use crate::config::{resolve_ts, ChildConfig, Mode};
-use crate::consts::{KeGroup, NotifyType, ProtocolId};
+use crate::consts::{KeGroup, NotifyType, PayloadType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, KeyExchange, Secret};
-use crate::event::{group_names, Event, FailureReason, IkeState, LogLevel, PfsConflict};
+use crate::event::{
+    CreateFailure, Event, FailureReason, Fault, IkeState, Internal, LogLevel, PfsConflict, SpiKind,
+};
 use crate::exchange::collision;
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
@@ -39,9 +41,7 @@ fn child_config<'a, R: Rng>(cx: &'a Core<R>, sa: &IkeSa, name: &str) -> Option<&
 // ---------------------------------------------------------------------------------------------
 
 fn internal(e: crypto::CryptoError) -> FailureReason {
-    FailureReason::Internal {
-        detail: e.to_string(),
-    }
+    FailureReason::Internal { why: e.into() }
 }
 
 /// Builds the CREATE_CHILD_SA request for `purpose` and records what it proposed on `sa`.
@@ -60,7 +60,7 @@ pub(crate) fn request_payloads<R: Rng>(
             let c = sa.children.iter().find(|c| c.spi_in == *spi_in).ok_or(
                 FailureReason::RekeyFailed {
                     child: None,
-                    detail: format!("no Child SA with SPI {spi_in:08x}"),
+                    why: CreateFailure::NoChildWithSpi(*spi_in),
                 },
             )?;
             let name = c.name.clone();
@@ -68,7 +68,7 @@ pub(crate) fn request_payloads<R: Rng>(
         }
         _ => {
             return Err(FailureReason::Internal {
-                detail: "not a CREATE_CHILD_SA purpose".into(),
+                why: Internal::NotCreatePurpose,
             })
         }
     };
@@ -100,7 +100,7 @@ fn rekey_ike_request<R: Rng>(
         .connection(&sa.conn)
         .ok_or(FailureReason::RekeyFailed {
             child: None,
-            detail: "connection no longer configured".into(),
+            why: CreateFailure::ConnectionGone,
         })?;
     let mut proposals = conn.ike_proposals.clone();
     let current = sa.crypto.as_ref().map(|c| c.group);
@@ -114,7 +114,7 @@ fn rekey_ike_request<R: Rng>(
         .first_ke_group()
         .ok_or(FailureReason::RekeyFailed {
             child: None,
-            detail: "no KE group in the IKE proposals".into(),
+            why: CreateFailure::NoKeGroup,
         })?;
     let ke = KeyExchange::generate(group, cx.rng_dyn()).map_err(internal)?;
     // Checked against the endpoint's table when the new SA is adopted.
@@ -151,12 +151,13 @@ fn child_request<R: Rng>(
     name: &str,
     rekey_of: Option<u32>,
 ) -> Result<(Vec<InnerPayload>, PendingCreate), FailureReason> {
-    let cc = child_config(cx, sa, name)
-        .cloned()
-        .ok_or(FailureReason::ChildCreateFailed {
-            child: name.to_string(),
-            detail: "child no longer configured".into(),
-        })?;
+    let cc =
+        child_config(cx, sa, name)
+            .cloned()
+            .ok_or_else(|| FailureReason::ChildCreateFailed {
+                child: name.to_string(),
+                why: CreateFailure::ChildGone,
+            })?;
     let mut proposals = cc.esp_proposals.clone();
     if let Some(p) = ke_group.and_then(|g| proposals.with_group_first(g)) {
         proposals = p;
@@ -258,20 +259,16 @@ impl Ours {
         })
     }
 
-    /// The failure to report for `detail`.
-    fn failed(&self, detail: String) -> FailureReason {
+    /// The failure to report for `why`.
+    fn failed(&self, why: CreateFailure) -> FailureReason {
         match (&self.purpose, &self.child) {
             (Purpose::CreateChild { child }, _) => FailureReason::ChildCreateFailed {
                 child: child.clone(),
-                detail,
+                why,
             },
-            (_, Some(c)) => FailureReason::RekeyFailed {
-                child: Some(c.clone()),
-                detail,
-            },
-            _ => FailureReason::RekeyFailed {
-                child: None,
-                detail,
+            (_, c) => FailureReason::RekeyFailed {
+                child: c.clone(),
+                why,
             },
         }
     }
@@ -284,11 +281,11 @@ impl Ours {
         cx.fail(now, Some(sa.conn.clone()), sa.remote, reason);
     }
 
-    /// Our exchange failed for `detail`; a failed IKE rekey lets a crossing one of the peer's
+    /// Our exchange failed for `fault`; a failed IKE rekey lets a crossing one of the peer's
     /// take over.
-    fn abandon<R: Rng>(&self, cx: &mut Core<R>, sa: &mut IkeSa, now: Instant, detail: String) {
-        let why = format!("our rekey failed: {detail}");
-        let r = self.failed(detail);
+    fn abandon<R: Rng>(&self, cx: &mut Core<R>, sa: &mut IkeSa, now: Instant, fault: Fault) {
+        let why = format!("our rekey failed: {fault}");
+        let r = self.failed(fault.into());
         self.fail(cx, sa, now, r);
         if matches!(self.purpose, Purpose::RekeyIke) {
             collision::adopt_peers_rekey(cx, sa, now, &why, false);
@@ -302,10 +299,10 @@ pub(crate) fn refused_response<R: Rng>(
     sa: &mut IkeSa,
     now: Instant,
     purpose: Purpose,
-    detail: String,
+    fault: Fault,
 ) {
     if let Some(ours) = Ours::take(sa, purpose) {
-        ours.abandon(cx, sa, now, detail);
+        ours.abandon(cx, sa, now, fault);
     }
 }
 
@@ -332,8 +329,8 @@ pub(crate) fn handle_response_i<R: Rng>(
     match res {
         Ok(Some(new)) => CreateOutcome::NewIke(Box::new(new)),
         Ok(None) => CreateOutcome::Keep,
-        Err(detail) => {
-            ours.abandon(cx, sa, now, detail);
+        Err(fault) => {
+            ours.abandon(cx, sa, now, fault);
             CreateOutcome::Keep
         }
     }
@@ -387,7 +384,7 @@ fn answered_with_error<R: Rng>(
             }
         }
         n => {
-            let r = ours.failed(format!("peer answered {n}"));
+            let r = ours.failed(CreateFailure::PeerAnswered(n));
             ours.fail(cx, sa, now, r);
         }
     }
@@ -430,9 +427,8 @@ fn temporary_failure<R: Rng>(cx: &mut Core<R>, sa: &mut IkeSa, now: Instant, our
     }
     sa.temp_failures += 1;
     if sa.temp_failures > timer::TEMPORARY_FAILURE_MAX_RETRIES {
-        let r = ours.failed(format!(
-            "peer kept answering TEMPORARY_FAILURE ({} times)",
-            sa.temp_failures - 1
+        let r = ours.failed(CreateFailure::TemporaryFailures(
+            sa.temp_failures.saturating_sub(1),
         ));
         sa.temp_failures = 0;
         ours.fail(cx, sa, now, r);
@@ -478,10 +474,7 @@ fn invalid_ke<R: Rng>(
                         ours: ours.pending.proposals.pfs_groups(),
                     },
                 },
-                None => ours.failed(format!(
-                    "peer requires KE group {}, which we do not offer",
-                    group_names(&peer)
-                )),
+                None => ours.failed(CreateFailure::KeGroupRefused(peer)),
             };
             ours.fail(cx, sa, now, r);
         }
@@ -492,18 +485,18 @@ fn shared_secret(
     ke: Option<&KeyExchange>,
     peer: Option<&KePayload>,
     group: KeGroup,
-) -> Result<Secret, String> {
+) -> Result<Secret, Fault> {
     let ke = ke
         .filter(|k| k.group() == group)
-        .ok_or("no key exchange of the chosen group")?;
-    let kp = peer.ok_or("response lacks the KE payload")?;
+        .ok_or(Fault::NoKeyExchange)?;
+    let kp = peer.ok_or(Fault::LacksKe)?;
     if kp.group != group {
-        return Err(format!(
-            "KE payload of group {} for chosen group {}",
-            kp.group, group
-        ));
+        return Err(Fault::KeGroup {
+            sent: kp.group,
+            chosen: group,
+        });
     }
-    ke.shared_secret(&kp.data).map_err(|e| e.to_string())
+    Ok(ke.shared_secret(&kp.data)?)
 }
 
 fn finish_child_i<R: Rng>(
@@ -513,9 +506,9 @@ fn finish_child_i<R: Rng>(
     pending: &PendingCreate,
     d: &Digest,
     rekey_of: Option<u32>,
-) -> Result<(), String> {
-    let pc = pending.child.as_ref().ok_or("no pending child")?;
-    let nr = d.nonce.as_deref().ok_or("response lacks a valid nonce")?;
+) -> Result<(), Fault> {
+    let pc = pending.child.as_ref().ok_or(Internal::NoPendingChild)?;
+    let nr = d.nonce.as_deref().ok_or(Fault::NoValidNonce)?;
     let offer = child::Offer {
         proposals: &pending.proposals,
         spi_in: pending.spi_in,
@@ -558,7 +551,7 @@ fn finish_child_i<R: Rng>(
             pc.name
         ),
     });
-    install_child(cx, sa, now, ag).map_err(|r| r.to_string())?;
+    install_child(cx, sa, now, ag).map_err(|r| Fault::Install(Box::new(r)))?;
     if let Some(old) = rekey_of {
         rekeyed(cx, sa, pending, pc, nr, old);
     }
@@ -670,9 +663,9 @@ fn derive_successor<R: Rng>(
     spi_i: u64,
     spi_r: u64,
     we_initiate: bool,
-) -> Result<IkeSa, String> {
-    let oc = old.crypto.as_ref().ok_or("old IKE SA has no keys")?;
-    let (prf, cipher) = super::ike_sa_init::suite(algs).map_err(|e| e.to_string())?;
+) -> Result<IkeSa, Fault> {
+    let oc = old.crypto.as_ref().ok_or(Internal::OldSaWithoutKeys)?;
+    let (prf, cipher) = super::ike_sa_init::suite(algs)?;
     let seed = crypto::rekey_skeyseed(
         oc.prf,
         oc.keys.sk_d.as_bytes(),
@@ -688,8 +681,7 @@ fn derive_successor<R: Rng>(
         nr.as_bytes(),
         &spi_i.to_be_bytes(),
         &spi_r.to_be_bytes(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut new = IkeSa::new(
         cx.next_uid(),
         old.conn.clone(),
@@ -743,21 +735,24 @@ fn finish_ike_rekey_i<R: Rng>(
     now: Instant,
     pending: &PendingCreate,
     d: &Digest,
-) -> Result<Option<IkeSa>, String> {
-    let sa_p = d.sa.as_ref().ok_or("response lacks SA")?;
-    let nr = d.nonce.as_deref().ok_or("response lacks a valid nonce")?;
+) -> Result<Option<IkeSa>, Fault> {
+    let sa_p = d.sa.as_ref().ok_or(Fault::Lacks {
+        exchange: None,
+        payloads: vec![PayloadType::SA],
+    })?;
+    let nr = d.nonce.as_deref().ok_or(Fault::NoValidNonce)?;
     let [chosen] = sa_p.proposals.as_slice() else {
-        return Err("not exactly one proposal".into());
+        return Err(Fault::NotOneProposal);
     };
     let offered = pending.proposals.to_wire(&pending.ike_spi.to_be_bytes());
     let algs = match proposal::check_response(&pending.proposals, &offered, chosen) {
         Ok(Algorithms::Ike(a)) => a,
-        Ok(Algorithms::Child(_)) => return Err("ESP proposal for an IKE rekey".into()),
-        Err(e) => return Err(e.to_string()),
+        Ok(Algorithms::Child(_)) => return Err(Fault::EspForIkeRekey),
+        Err(e) => return Err(Fault::Proposal(e)),
     };
     let spi_r = spi8(&chosen.spi)
         .filter(|s| *s != 0)
-        .ok_or("IKE SPI not 8 octets")?;
+        .ok_or(Fault::SpiLength(SpiKind::Ike))?;
     let g_ir = shared_secret(pending.ke.as_ref(), d.ke.as_ref(), algs.ke)?;
     let new = derive_successor(
         cx,
@@ -905,10 +900,10 @@ fn respond_ike_rekey<R: Rng>(
         false,
     ) {
         Ok(n) => n,
-        Err(detail) => {
+        Err(fault) => {
             let reason = FailureReason::RekeyFailed {
                 child: None,
-                detail,
+                why: fault.into(),
             };
             cx.fail(now, Some(sa.conn.clone()), sa.remote, reason);
             return refuse(NotifyType::NO_PROPOSAL_CHOSEN);

@@ -9,11 +9,12 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::config::{AuthKind, ConnConfig, Mode};
-use crate::consts::{AuthMethod, ExchangeType, NotifyType, ProtocolId};
+use crate::consts::{AuthMethod, ExchangeType, NotifyType, PayloadType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, AuthInput, Secret};
 use crate::event::{
-    AuthFailure, DownReason, Event, FailureReason, IkeState, LogLevel, NoConnection,
+    AuthFailure, DownReason, Event, FailureReason, Fault, IkeState, Internal, LogLevel,
+    NoConnection,
 };
 use crate::exchange::collision;
 use crate::rng::Rng;
@@ -143,7 +144,7 @@ fn authenticate_self<R: Rng>(
     peer_name: &str,
 ) -> Result<(Vec<InnerPayload>, AuthPayload), FailureReason> {
     let no_keys = || FailureReason::Internal {
-        detail: "IKE_AUTH without keys".into(),
+        why: Internal::AuthWithoutKeys,
     };
     match &conn.local.auth {
         AuthKind::Psk => {
@@ -263,8 +264,8 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         .config
         .connection(&sa.conn)
         .cloned()
-        .ok_or(FailureReason::Internal {
-            detail: format!("connection '{}' vanished", sa.conn),
+        .ok_or_else(|| FailureReason::Internal {
+            why: Internal::ConnectionVanished(sa.conn.clone()),
         })?;
     let local_id = local_identity(&conn, sa.local.ip());
     let peer_name = conn
@@ -276,8 +277,7 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
     if sa.pending_child.is_none() && !sa.peer_childless {
         // RFC 6023 section 3: IKE_AUTH without a Child SA only if the responder announced support.
         return Err(FailureReason::InvalidResponse {
-            detail: "connection has no children and the peer does not support childless IKE SAs"
-                .into(),
+            fault: Fault::ChildlessUnsupported,
         });
     }
     let idi = IdPayload::new(local_id.clone());
@@ -294,9 +294,7 @@ pub(crate) fn initiate_ike_auth<R: Rng>(
         &payloads,
         limit,
     )
-    .map_err(|e| FailureReason::Internal {
-        detail: e.to_string(),
-    })?;
+    .map_err(|e| FailureReason::Internal { why: e.into() })?;
     sa.local_id = Some(local_id);
     let policy = cx.config.settings.retransmit.clone();
     sa.requests.send(
@@ -365,7 +363,10 @@ pub(crate) fn handle_response_i<R: Rng>(
                 child: None,
             },
             None => FailureReason::InvalidResponse {
-                detail: "IKE_AUTH response lacks IDr or AUTH".into(),
+                fault: Fault::Lacks {
+                    exchange: Some(ExchangeType::IKE_AUTH),
+                    payloads: vec![PayloadType::IDR, PayloadType::AUTH],
+                },
             },
         };
         cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
@@ -373,7 +374,7 @@ pub(crate) fn handle_response_i<R: Rng>(
     };
     let Some(conn) = cx.config.connection(&sa.conn).cloned() else {
         let reason = FailureReason::Internal {
-            detail: format!("connection '{}' vanished", sa.conn),
+            why: Internal::ConnectionVanished(sa.conn.clone()),
         };
         cx.fail(now, Some(sa.conn.clone()), sa.remote, reason.clone());
         return After::Destroy(DownReason::Failed(reason));
@@ -453,9 +454,12 @@ fn finish_child_i<R: Rng>(
     };
     let answer = match child::check_answer(&offer, d) {
         Ok(a) => a,
-        Err(detail) => {
+        Err(fault) => {
             let reason = FailureReason::InvalidResponse {
-                detail: format!("child '{}': {detail}", pc.name),
+                fault: Fault::Child {
+                    child: pc.name.clone(),
+                    fault: Box::new(fault),
+                },
             };
             cx.fail(now, conn, sa.remote, reason);
             return;

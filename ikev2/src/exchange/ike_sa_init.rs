@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::ConnConfig;
-use crate::consts::{ExchangeType, KeGroup, NotifyType, ProtocolId};
+use crate::consts::{ExchangeType, KeGroup, NotifyType, PayloadType, ProtocolId};
 use crate::context::Core;
 use crate::crypto::{self, Encr, Integ, KeyExchange, Prf, Secret, SkCipher};
-use crate::event::{DropReason, Event, FailureReason, LogLevel, NoConnection};
+use crate::event::{DropReason, Event, FailureReason, Fault, Internal, LogLevel, NoConnection};
 use crate::exchange::table::{Digest, Refusal, Row, NONCE_LEN};
 use crate::proposal::{self, Algorithms};
 use crate::rng::Rng;
@@ -111,11 +111,10 @@ pub(crate) fn initiate<R: Rng>(
         .ike_proposals
         .first_ke_group()
         .ok_or(FailureReason::Internal {
-            detail: "IKE proposals contain no KE group".into(),
+            why: Internal::NoKeGroup,
         })?;
-    let ke = KeyExchange::generate(group, cx.rng_dyn()).map_err(|e| FailureReason::Internal {
-        detail: e.to_string(),
-    })?;
+    let ke = KeyExchange::generate(group, cx.rng_dyn())
+        .map_err(|e| FailureReason::Internal { why: e.into() })?;
     let mut sa = IkeSa::new(
         cx.next_uid(),
         conn.name.clone(),
@@ -220,9 +219,7 @@ fn derive(
     algs: &proposal::IkeAlgorithms,
     g_ir: &Secret,
 ) -> Result<(), FailureReason> {
-    let internal = |e: crypto::CryptoError| FailureReason::Internal {
-        detail: e.to_string(),
-    };
+    let internal = |e: crypto::CryptoError| FailureReason::Internal { why: e.into() };
     let (prf, cipher) = suite(algs).map_err(internal)?;
     let (_skeyseed, keys) = crypto::derive_ike_keys(
         prf,
@@ -255,10 +252,12 @@ pub(crate) enum InitResult {
     Failed(FailureReason),
 }
 
-fn invalid(detail: impl Into<String>) -> InitResult {
-    InitResult::Failed(FailureReason::InvalidResponse {
-        detail: detail.into(),
-    })
+fn invalid(fault: Fault) -> InitResult {
+    InitResult::Failed(FailureReason::InvalidResponse { fault })
+}
+
+fn internal(why: Internal) -> InitResult {
+    InitResult::Failed(FailureReason::Internal { why })
 }
 
 /// Why an unprotected IKE_SA_INIT message could not be read against its table row.
@@ -285,9 +284,9 @@ pub(crate) fn unreadable_response(e: Unreadable) -> InitResult {
             InitResult::Ignore(DropReason::Malformed(r.to_string()))
         }
         Unreadable::Refused(r @ Refusal::Missing(_)) => {
-            invalid(format!("IKE_SA_INIT response {r}"))
+            invalid(r.fault(Some(ExchangeType::IKE_SA_INIT)))
         }
-        Unreadable::Refused(r) => invalid(r.to_string()),
+        Unreadable::Refused(r) => invalid(r.fault(None)),
     }
 }
 
@@ -341,7 +340,7 @@ fn restart_with_cookie<R: Rng>(
     cookie: Vec<u8>,
 ) -> InitResult {
     if sa.ke_retries >= MAX_RESTARTS {
-        return invalid("responder keeps demanding a COOKIE");
+        return invalid(Fault::CookieLoop);
     }
     sa.ke_retries += 1;
     cx.emit(Event::Log {
@@ -397,47 +396,38 @@ fn restart_with_group<R: Rng>(
 /// Checks the responder's choice against our offer and derives the keys; returns the algorithms.
 fn agree(sa: &mut IkeSa, h: &Header, d: &Digest) -> Result<proposal::IkeAlgorithms, InitResult> {
     let (Some(sa_p), Some(ke_p), Some(nr)) = (&d.sa, &d.ke, &d.nonce) else {
-        return Err(invalid("IKE_SA_INIT response lacks SA, KE or Nonce"));
-    };
-    if h.spi_r == 0 {
-        return Err(invalid("IKE_SA_INIT response with zero SPIr"));
-    }
-    let Some(offered) = sa.offered.clone() else {
-        return Err(InitResult::Failed(FailureReason::Internal {
-            detail: "no offered proposals".into(),
+        return Err(invalid(Fault::Lacks {
+            exchange: Some(ExchangeType::IKE_SA_INIT),
+            payloads: vec![PayloadType::SA, PayloadType::KE, PayloadType::NONCE],
         }));
     };
+    if h.spi_r == 0 {
+        return Err(invalid(Fault::ZeroSpiR));
+    }
+    let Some(offered) = sa.offered.clone() else {
+        return Err(internal(Internal::NoOfferedProposals));
+    };
     let [chosen] = sa_p.proposals.as_slice() else {
-        return Err(invalid(format!(
-            "responder returned {} proposals, expected one",
-            sa_p.proposals.len()
-        )));
+        return Err(invalid(Fault::ProposalCount(sa_p.proposals.len())));
     };
     let algs = match proposal::check_response(&offered, &offered.to_wire(&[]), chosen) {
         Ok(Algorithms::Ike(a)) => a,
-        Ok(Algorithms::Child(_)) => {
-            return Err(InitResult::Failed(FailureReason::Internal {
-                detail: "IKE proposal check returned Child algorithms".into(),
-            }))
-        }
-        Err(e) => return Err(invalid(e.to_string())),
+        Ok(Algorithms::Child(_)) => return Err(internal(Internal::ChildAlgorithmsForIke)),
+        Err(e) => return Err(invalid(Fault::Proposal(e))),
     };
     let Some(ke) = sa.ke.take() else {
-        return Err(InitResult::Failed(FailureReason::Internal {
-            detail: "no key exchange state".into(),
-        }));
+        return Err(internal(Internal::NoKeyExchangeState));
     };
     if ke.group() != algs.ke || ke_p.group != algs.ke {
-        return Err(invalid(format!(
-            "responder chose {} but sent KE for {} (we sent {})",
-            algs.ke,
-            ke_p.group,
-            ke.group()
-        )));
+        return Err(invalid(Fault::KeMismatch {
+            chosen: algs.ke,
+            sent: ke_p.group,
+            ours: ke.group(),
+        }));
     }
     let g_ir = ke
         .shared_secret(&ke_p.data)
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(Fault::Crypto(e)))?;
     sa.spi_r = h.spi_r;
     sa.nr = Secret::from_slice(nr);
     derive(sa, &algs, &g_ir).map_err(InitResult::Failed)?;

@@ -9,7 +9,7 @@
 use core::fmt;
 
 use crate::consts::{ExchangeType as X, NotifyType, PayloadType};
-use crate::event::IkeState;
+use crate::event::{Fault, IkeState};
 use crate::sa::Purpose;
 use crate::wire::{
     AuthPayload, CertPayload, CertReqPayload, CpPayload, DeletePayload, IdPayload, InnerPayload,
@@ -282,6 +282,29 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// The refusal as the failure detail of the exchange it ends, the exchange named first when
+    /// given.
+    pub fn fault(&self, exchange: Option<X>) -> Fault {
+        match self {
+            Refusal::Duplicate(payload) => Fault::Duplicate {
+                exchange,
+                payload: *payload,
+            },
+            Refusal::NotAllowed(payload) => Fault::NotAllowed {
+                exchange,
+                payload: *payload,
+            },
+            Refusal::Missing(s) => Fault::Lacks {
+                exchange,
+                payloads: s.types().collect(),
+            },
+            Refusal::Nonce(len) => Fault::NonceLength {
+                exchange,
+                len: *len,
+            },
+        }
+    }
+
     /// Malformed (answered INVALID_SYNTAX like an undecodable message) rather than incomplete
     /// (whose answer each exchange has always chosen itself).
     pub fn is_malformed(&self) -> bool {

@@ -183,51 +183,70 @@ pub(crate) fn parse_set(protocol: ProtocolId, input: &str) -> Result<ProposalSet
 
 fn parse_one(protocol: ProtocolId, text: &str) -> Result<ProposalSpec, ParseError> {
     let mut spec = ProposalSpec::empty();
-    let proposal = || text.to_string();
     for token in text.split('-') {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(ParseError::EmptyProposal { input: proposal() });
-        }
-        if token.eq_ignore_ascii_case("default") {
-            return Err(ParseError::DefaultNotAlone {
-                proposal: proposal(),
-            });
-        }
-        let kw = lookup(token).ok_or_else(|| ParseError::UnknownKeyword {
-            keyword: token.to_string(),
+        add_keyword(&mut spec, protocol, text, token.trim())?;
+    }
+    complete(spec, protocol, text)
+}
+
+/// One `-`-separated keyword of proposal `text` into `spec`.
+fn add_keyword(
+    spec: &mut ProposalSpec,
+    protocol: ProtocolId,
+    text: &str,
+    token: &str,
+) -> Result<(), ParseError> {
+    let proposal = || text.to_string();
+    if token.is_empty() {
+        return Err(ParseError::EmptyProposal { input: proposal() });
+    }
+    if token.eq_ignore_ascii_case("default") {
+        return Err(ParseError::DefaultNotAlone {
             proposal: proposal(),
-        })?;
-        let (ttype, id, bits) = match kw {
-            Kw::Encr(e) => (TransformType::ENCR, e.id.0, e.key_bits),
-            Kw::Integ(i) => (TransformType::INTEG, i.0, 0),
-            Kw::Prf(p) => (TransformType::PRF, p.0, 0),
-            Kw::Ke(g) => (TransformType::KE, g.0, 0),
-            Kw::Esn(e) => (TransformType::ESN, e.0, 0),
-        };
-        if !implemented(protocol, ttype, id, bits) {
-            return Err(ParseError::NotImplemented {
-                keyword: token.to_string(),
-                protocol,
-                proposal: proposal(),
-            });
-        }
-        let not_valid = || ParseError::NotValidFor {
+        });
+    }
+    let kw = lookup(token).ok_or_else(|| ParseError::UnknownKeyword {
+        keyword: token.to_string(),
+        proposal: proposal(),
+    })?;
+    let (ttype, id, bits) = match kw {
+        Kw::Encr(e) => (TransformType::ENCR, e.id.0, e.key_bits),
+        Kw::Integ(i) => (TransformType::INTEG, i.0, 0),
+        Kw::Prf(p) => (TransformType::PRF, p.0, 0),
+        Kw::Ke(g) => (TransformType::KE, g.0, 0),
+        Kw::Esn(e) => (TransformType::ESN, e.0, 0),
+    };
+    if !implemented(protocol, ttype, id, bits) {
+        return Err(ParseError::NotImplemented {
             keyword: token.to_string(),
             protocol,
             proposal: proposal(),
-        };
-        match kw {
-            Kw::Encr(e) => push_unique(&mut spec.encr, e),
-            Kw::Integ(i) => push_unique(&mut spec.integ, i),
-            Kw::Prf(p) if protocol == ProtocolId::IKE => push_unique(&mut spec.prf, p),
-            Kw::Prf(_) => return Err(not_valid()),
-            Kw::Ke(g) => push_unique(&mut spec.ke, g),
-            Kw::Esn(e) if protocol == ProtocolId::ESP => push_unique(&mut spec.esn, e),
-            Kw::Esn(_) => return Err(not_valid()),
-        }
+        });
     }
+    let not_valid = || ParseError::NotValidFor {
+        keyword: token.to_string(),
+        protocol,
+        proposal: proposal(),
+    };
+    match kw {
+        Kw::Encr(e) => push_unique(&mut spec.encr, e),
+        Kw::Integ(i) => push_unique(&mut spec.integ, i),
+        Kw::Prf(p) if protocol == ProtocolId::IKE => push_unique(&mut spec.prf, p),
+        Kw::Prf(_) => return Err(not_valid()),
+        Kw::Ke(g) => push_unique(&mut spec.ke, g),
+        Kw::Esn(e) if protocol == ProtocolId::ESP => push_unique(&mut spec.esn, e),
+        Kw::Esn(_) => return Err(not_valid()),
+    }
+    Ok(())
+}
 
+/// Checks that the keywords make a whole proposal and fills in the implied PRF and ESN.
+fn complete(
+    mut spec: ProposalSpec,
+    protocol: ProtocolId,
+    text: &str,
+) -> Result<ProposalSpec, ParseError> {
+    let proposal = || text.to_string();
     if spec.encr.is_empty() {
         return Err(ParseError::MissingEncryption {
             protocol,

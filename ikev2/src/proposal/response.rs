@@ -85,41 +85,8 @@ pub fn check_response(
     chosen: &Proposal,
 ) -> Result<Algorithms, ResponseError> {
     let protocol = ours.protocol();
-    if chosen.protocol != protocol {
-        return Err(ResponseError::WrongProtocol {
-            expected: protocol,
-            got: chosen.protocol,
-        });
-    }
-    let sent = offered
-        .iter()
-        .find(|p| p.num == chosen.num && p.protocol == protocol)
-        .ok_or(ResponseError::UnknownProposalNumber(chosen.num))?;
-    let expected_spi = if protocol == ProtocolId::ESP {
-        4
-    } else {
-        sent.spi.len()
-    };
-    if chosen.spi.len() != expected_spi {
-        return Err(ResponseError::WrongSpiSize {
-            expected: expected_spi,
-            got: chosen.spi.len(),
-        });
-    }
-
-    // One slot per transform type 1..=5 (ENCR, PRF, INTEG, KE, ESN).
-    let mut one: [Option<&Transform>; 5] = [None; 5];
-    for t in &chosen.transforms {
-        let slot = valid_types(protocol)
-            .contains(&t.ttype)
-            .then(|| one.get_mut(usize::from(t.ttype.0).wrapping_sub(1)))
-            .flatten()
-            .ok_or(ResponseError::UnexpectedTransform(t.ttype))?;
-        if slot.is_some() {
-            return Err(ResponseError::DuplicateTransform(t.ttype));
-        }
-        *slot = Some(t);
-    }
+    let sent = sent_proposal(protocol, offered, chosen)?;
+    let one = one_per_type(protocol, chosen)?;
     let get = |t: TransformType| one.get(usize::from(t.0).wrapping_sub(1)).copied().flatten();
     let check_offered = |t: &Transform| {
         if offered_contains(sent, t) && t.other_attrs.is_empty() {
@@ -150,27 +117,7 @@ pub fn check_response(
         None => return Err(ResponseError::MissingTransform(TransformType::INTEG)),
     };
 
-    let sent_ke: Vec<u16> = sent
-        .transforms
-        .iter()
-        .filter(|t| t.ttype == TransformType::KE)
-        .map(|t| t.id)
-        .collect();
-    // For ESP, offering no KE or offering NONE lets the responder answer without KE.
-    let no_ke_ok = protocol == ProtocolId::ESP && (sent_ke.is_empty() || sent_ke.contains(&0));
-    let ke = match get(TransformType::KE) {
-        Some(t) if t.id == KeGroup::NONE.0 && no_ke_ok => None,
-        // We offered no KE at all (e.g. IKE_AUTH), so any group is out of place.
-        Some(_) if sent_ke.is_empty() => {
-            return Err(ResponseError::UnexpectedTransform(TransformType::KE))
-        }
-        Some(t) => {
-            check_offered(t)?;
-            Some(KeGroup(t.id))
-        }
-        None if no_ke_ok => None,
-        None => return Err(ResponseError::MissingTransform(TransformType::KE)),
-    };
+    let ke = chosen_ke(protocol, sent, get(TransformType::KE), &check_offered)?;
 
     if protocol == ProtocolId::IKE {
         let p =
@@ -194,4 +141,85 @@ pub fn check_response(
             esn: EsnId(s.id),
         }))
     }
+}
+
+/// The proposal of ours `chosen` answers (same number and protocol, an SPI of the right size).
+fn sent_proposal<'a>(
+    protocol: ProtocolId,
+    offered: &'a [Proposal],
+    chosen: &Proposal,
+) -> Result<&'a Proposal, ResponseError> {
+    if chosen.protocol != protocol {
+        return Err(ResponseError::WrongProtocol {
+            expected: protocol,
+            got: chosen.protocol,
+        });
+    }
+    let sent = offered
+        .iter()
+        .find(|p| p.num == chosen.num && p.protocol == protocol)
+        .ok_or(ResponseError::UnknownProposalNumber(chosen.num))?;
+    let expected_spi = if protocol == ProtocolId::ESP {
+        4
+    } else {
+        sent.spi.len()
+    };
+    if chosen.spi.len() != expected_spi {
+        return Err(ResponseError::WrongSpiSize {
+            expected: expected_spi,
+            got: chosen.spi.len(),
+        });
+    }
+    Ok(sent)
+}
+
+/// `chosen`'s transforms by type, each type at most once and only the types `protocol` has.
+fn one_per_type(
+    protocol: ProtocolId,
+    chosen: &Proposal,
+) -> Result<[Option<&Transform>; 5], ResponseError> {
+    // One slot per transform type 1..=5 (ENCR, PRF, INTEG, KE, ESN).
+    let mut one: [Option<&Transform>; 5] = [None; 5];
+    for t in &chosen.transforms {
+        let slot = valid_types(protocol)
+            .contains(&t.ttype)
+            .then(|| one.get_mut(usize::from(t.ttype.0).wrapping_sub(1)))
+            .flatten()
+            .ok_or(ResponseError::UnexpectedTransform(t.ttype))?;
+        if slot.is_some() {
+            return Err(ResponseError::DuplicateTransform(t.ttype));
+        }
+        *slot = Some(t);
+    }
+    Ok(one)
+}
+
+/// The KE group answered, `None` where no key exchange is acceptable (ESP without PFS).
+fn chosen_ke(
+    protocol: ProtocolId,
+    sent: &Proposal,
+    chosen: Option<&Transform>,
+    check_offered: &dyn Fn(&Transform) -> Result<(), ResponseError>,
+) -> Result<Option<KeGroup>, ResponseError> {
+    let sent_ke: Vec<u16> = sent
+        .transforms
+        .iter()
+        .filter(|t| t.ttype == TransformType::KE)
+        .map(|t| t.id)
+        .collect();
+    // For ESP, offering no KE or offering NONE lets the responder answer without KE.
+    let no_ke_ok = protocol == ProtocolId::ESP && (sent_ke.is_empty() || sent_ke.contains(&0));
+    Ok(match chosen {
+        Some(t) if t.id == KeGroup::NONE.0 && no_ke_ok => None,
+        // We offered no KE at all (e.g. IKE_AUTH), so any group is out of place.
+        Some(_) if sent_ke.is_empty() => {
+            return Err(ResponseError::UnexpectedTransform(TransformType::KE))
+        }
+        Some(t) => {
+            check_offered(t)?;
+            Some(KeGroup(t.id))
+        }
+        None if no_ke_ok => None,
+        None => return Err(ResponseError::MissingTransform(TransformType::KE)),
+    })
 }
