@@ -128,14 +128,26 @@ impl TrafficSelector {
         }
     }
 
+    /// Every address of a family, built directly so that no path here can fail.
+    fn any(start: IpAddr, end: IpAddr) -> Self {
+        TrafficSelector {
+            ip_proto: 0,
+            start_port: 0,
+            end_port: u16::MAX,
+            start_addr: start,
+            end_addr: end,
+        }
+    }
+
     pub fn any_ipv4() -> Self {
-        TrafficSelector::from_cidr(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
-            .unwrap_or_else(|_| unreachable!())
+        Self::any(Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into())
     }
 
     pub fn any_ipv6() -> Self {
-        TrafficSelector::from_cidr(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)
-            .unwrap_or_else(|_| unreachable!())
+        Self::any(
+            Ipv6Addr::UNSPECIFIED.into(),
+            Ipv6Addr::from(u128::MAX).into(),
+        )
     }
 
     /// The same addresses restricted to one IP protocol (0 = any).
@@ -425,6 +437,12 @@ mod tests {
 
     fn ts(s: &str) -> TrafficSelector {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn any_is_the_whole_family() {
+        assert_eq!(TrafficSelector::any_ipv4(), ts("0.0.0.0/0"));
+        assert_eq!(TrafficSelector::any_ipv6(), ts("::/0"));
     }
 
     #[test]
